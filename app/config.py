@@ -1,0 +1,50 @@
+"""Where things live: data folder, model folder, caches, the default library.
+
+Every path can be moved with an environment variable so tests and benchmarks never
+touch the user's real data folder:
+
+- ``REELVAULT_DATA``: the data folder (models, default library, thumbnails).
+- ``REELVAULT_CACHE``: the download cache used once by ``reelvault models install``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "reelvault"
+
+
+def data_dir() -> Path:
+    env = os.environ.get("REELVAULT_DATA")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("REELVAULT_CACHE")
+    return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def default_library() -> Path:
+    return data_dir() / "library.sqlite"
+
+
+def source_root() -> Path:
+    """The folder holding ``resources/`` and ``models/``: the repo, or a PyInstaller bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) if bundle else Path(__file__).resolve().parent.parent
+
+
+def resources_dir() -> Path:
+    return source_root() / "resources"
+
+
+def manifest_path() -> Path:
+    return source_root() / "models" / "manifest.json"

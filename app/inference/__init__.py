@@ -1,0 +1,1 @@
+"""ONNX Runtime models: sessions, preprocessing, the registry of model files."""

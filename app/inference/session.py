@@ -1,0 +1,54 @@
+"""One way to open an ONNX model: verified, CPU, with a thread budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+from app import config
+
+
+class ModelError(RuntimeError):
+    """A model file is missing or does not match its recorded SHA-256."""
+
+
+INSTALL_HINT = "run `reelvault models install` (or `make models`) to build it"
+
+
+def expected_sha256(name: str) -> str | None:
+    manifest = json.loads(config.manifest_path().read_text())
+    return manifest["models"].get(name)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_path(name: str, models_dir: Path | None = None, verify: bool = True) -> Path:
+    """Path of an installed model file, checked against the manifest's SHA-256."""
+    path = (models_dir or config.models_dir()) / name
+    if not path.exists():
+        raise ModelError(f"model {name} is missing from {path.parent}: {INSTALL_HINT}")
+    want = expected_sha256(name) if verify else None
+    if want is not None and _sha256(path) != want:
+        raise ModelError(f"model {path} is damaged (SHA-256 does not match the manifest): "
+                         f"run `reelvault models install --force` to rebuild it")
+    return path
+
+
+def open_session(path: Path | str, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU session. ``threads`` caps intra-op threads (decoding runs beside inference)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or int(os.environ.get("REELVAULT_ORT_THREADS", "0")) or 0
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
