@@ -1,0 +1,1 @@
+"""The core: scanning, decoding, indexing, search. Pure Python: never imports Qt."""

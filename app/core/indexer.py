@@ -1,0 +1,173 @@
+"""From a video file to its index rows: decode (in a worker), embed and label (here).
+
+``prepare_clip`` runs in a decode worker process: it decodes, squashes frames to the
+model size, renders thumbnails and computes the audio front end, so the parent only
+runs the two networks and writes. ``Indexer`` holds the models and turns a prepared
+clip into a ``ClipIndex``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from app.core import media, shots
+from app.inference import audio as audio_fe
+from app.inference.labels import audioset_labels, imagenet_labels
+from app.store.library import ClipIndex, Segment
+
+# Fusion: each modality L2-normed, then weighted. The picture carries most of the
+# meaning in home video; the soundtrack separates speech, music, crowds and silence.
+VISUAL_WEIGHT = 1.0
+AUDIO_WEIGHT = 0.5
+VISUAL_DIM = 1280
+AUDIO_DIM = 1024
+FUSED_DIM = VISUAL_DIM + AUDIO_DIM
+TOP_LABELS = 10
+SEGMENT_LABELS = 5
+STRIP_FRAMES = 8
+THUMB_HEIGHT = 90
+PATCH_SECONDS = 0.96  # one YAMNet patch: 96 frames at a 10 ms hop
+
+
+@dataclass
+class PreparedClip:
+    info: dict
+    times: np.ndarray
+    model_frames: np.ndarray  # [n, 224, 224, 3] uint8
+    mel_patches: np.ndarray | None  # [p, 96, 64] float32
+    patch_times: np.ndarray | None
+    poster: bytes
+    strip: bytes
+    strip_times: list[float]
+    stats: dict = field(default_factory=dict)
+
+
+def prepare_clip(path: str) -> PreparedClip:
+    """Decode one file for indexing. Runs in a worker process; raises media.MediaError."""
+    t0 = time.perf_counter()
+    clip = media.decode(path)
+    t1 = time.perf_counter()
+    model_frames = media.model_input(clip.frames)
+    poster, strip, strip_times = render_thumbs(clip.times, clip.frames)
+    patches = patch_times = None
+    if clip.audio is not None and len(clip.audio) > 0:
+        mel = audio_fe.log_mel(clip.audio)
+        patches, patch_times = audio_fe.patches(mel)
+        if len(patches) == 0:
+            patches = patch_times = None
+    t2 = time.perf_counter()
+    info = {k: getattr(clip.info, k) for k in (
+        "duration", "width", "height", "fps", "video_codec", "audio_codec", "has_audio",
+        "rotation", "bitrate", "container", "created")}
+    stats = {**clip.stats, "decode_s": t1 - t0, "prepare_s": t2 - t1}
+    return PreparedClip(info, clip.times, model_frames, patches, patch_times,
+                        poster, strip, strip_times, stats)
+
+
+def render_thumbs(times: np.ndarray, frames: np.ndarray) -> tuple[bytes, bytes, list[float]]:
+    """A poster (a well-exposed, detailed frame from the middle) and a strip for scrubbing."""
+    n = len(frames)
+    lo, hi = int(n * 0.1), max(int(n * 0.9), int(n * 0.1) + 1)
+    candidates = range(lo, min(hi, n))
+    detail = [float(cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY).std()) for i in candidates]
+    poster_idx = candidates[int(np.argmax(detail))] if detail else 0
+    poster = _jpeg(frames[poster_idx])
+    picks = np.unique(np.linspace(0, n - 1, min(STRIP_FRAMES, n)).round().astype(int))
+    h, w = frames.shape[1:3]
+    tw = max(1, int(round(w * THUMB_HEIGHT / h)))
+    strip = np.concatenate([cv2.resize(frames[i], (tw, THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+                            for i in picks], axis=1)
+    return poster, _jpeg(strip), [round(float(times[i]), 3) for i in picks]
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
+
+
+def fuse(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
+    """One vector per moment: weighted, L2-normed halves, L2-normed again."""
+    a = (AUDIO_WEIGHT * l2n(audio)) if audio is not None else np.zeros(AUDIO_DIM, np.float32)
+    return l2n(np.concatenate([VISUAL_WEIGHT * l2n(visual), a]))
+
+
+def top_labels(scores: np.ndarray, names: tuple[str, ...], k: int) -> list[list]:
+    idx = np.argsort(-scores)[:k]
+    return [[int(i), names[i], round(float(scores[i]), 4)] for i in idx]
+
+
+class Indexer:
+    """Runs the visual and audio networks on prepared clips."""
+
+    def __init__(self, visual_model, audio_model):
+        self.visual = visual_model
+        self.audio = audio_model
+        self.timings = {"visual_s": 0.0, "audio_s": 0.0}
+
+    def index(self, clip: PreparedClip) -> ClipIndex:
+        t0 = time.perf_counter()
+        frame_vecs, probs = self.visual.run(clip.model_frames)
+        frame_vecs = l2n(frame_vecs)
+        t1 = time.perf_counter()
+        patch_vecs = patch_scores = None
+        if clip.mel_patches is not None:
+            patch_vecs, patch_scores = self.audio.run(clip.mel_patches)
+            patch_vecs = l2n(patch_vecs)
+        t2 = time.perf_counter()
+        self.timings["visual_s"] += t1 - t0
+        self.timings["audio_s"] += t2 - t1
+        return build_index(clip, frame_vecs, probs, patch_vecs, patch_scores)
+
+
+def build_index(clip: PreparedClip, frame_vecs, probs, patch_vecs, patch_scores) -> ClipIndex:
+    inames, anames = imagenet_labels(), audioset_labels()
+    duration = clip.info["duration"]
+    patch_mid = (clip.patch_times + PATCH_SECONDS / 2) if patch_vecs is not None else None
+    segments = []
+    for start, end, a, b in shots.split(clip.times, frame_vecs, duration):
+        visual = l2n(frame_vecs[a:b].mean(0))
+        seg_probs = probs[a:b].mean(0)
+        audio_vec, audio_labels = None, []
+        if patch_vecs is not None:
+            inside = (patch_mid >= start) & (patch_mid < end)
+            if not inside.any():  # a short shot between patch centres: take the nearest
+                inside = np.zeros(len(patch_mid), bool)
+                inside[int(np.argmin(np.abs(patch_mid - (start + end) / 2)))] = True
+            audio_vec = l2n(patch_vecs[inside].mean(0))
+            audio_labels = top_labels(patch_scores[inside].mean(0), anames, SEGMENT_LABELS)
+        segments.append(Segment(
+            start=round(start, 3), end=round(end, 3), fused=fuse(visual, audio_vec),
+            visual=visual, audio=audio_vec,
+            labels={"visual": top_labels(seg_probs, inames, SEGMENT_LABELS), "audio": audio_labels}))
+    visual = l2n(frame_vecs.mean(0))
+    mean_probs = probs.mean(0)
+    audio_vec = l2n(patch_vecs.mean(0)) if patch_vecs is not None else None
+    mean_scores = patch_scores.mean(0) if patch_scores is not None else None
+    labels = [("visual", c, name, s) for c, name, s in top_labels(mean_probs, inames, TOP_LABELS)]
+    if mean_scores is not None:
+        labels += [("audio", c, name, s) for c, name, s in top_labels(mean_scores, anames, TOP_LABELS)]
+    return ClipIndex(
+        info=clip.info, fused=fuse(visual, audio_vec), visual=visual, audio=audio_vec,
+        visual_probs=mean_probs, audio_scores=mean_scores, segments=segments,
+        frame_times=clip.times, frame_visual=frame_vecs, audio_times=clip.patch_times,
+        audio_vectors=patch_vecs, labels=labels, poster=clip.poster, strip=clip.strip,
+        strip_times=clip.strip_times)
+
+
+def default_indexer(threads: int | None = None) -> Indexer:
+    from app.inference.audio import AudioModel
+    from app.inference.visual import VisualModel
+    return Indexer(VisualModel(threads=threads), AudioModel(threads=threads))
+

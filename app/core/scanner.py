@@ -1,0 +1,271 @@
+"""Incremental scanning of library folders.
+
+A scan walks the folders, decides per file what is needed (nothing, a rename, a byte
+copy, or a decode), decodes in worker processes while the parent runs the networks on
+the previous file, and writes each file in its own transaction, so an interrupted scan
+loses nothing it finished. Files never get deleted from the index here: a vanished
+file is *missing*, a file under an absent or empty root is *offline*.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core.indexer import Indexer, PreparedClip, default_indexer, prepare_clip
+from app.core.workers import JobResult, WorkerPool
+from app.store.library import FileStat, Library
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv",
+    ".mpg", ".mpeg", ".m2v", ".ts", ".mts", ".m2ts", ".vob", ".3gp", ".3g2", ".ogv",
+    ".mxf", ".dv", ".f4v", ".rm", ".rmvb", ".divx",
+    # MP4-family audio extension: opened to tell a soundtrack-only file from a video.
+    ".m4a",
+})
+FINGERPRINT_CHUNK = 64 * 1024
+
+
+def fingerprint(path: str | Path, size: int) -> str:
+    """Hash of the size and three 64 KiB samples: finds renames without reading the file."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with open(path, "rb") as f:
+        for offset in (0, max(0, size // 2 - FINGERPRINT_CHUNK // 2), max(0, size - FINGERPRINT_CHUNK)):
+            f.seek(offset)
+            h.update(f.read(FINGERPRINT_CHUNK))
+    return h.hexdigest()
+
+
+def content_hash(path: str | Path) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class ScanProgress:
+    done: int
+    total: int
+    path: str | None
+    phase: str  # "walking" | "indexing" | "done"
+    elapsed: float
+    eta: float | None
+
+
+@dataclass
+class ScanReport:
+    indexed: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    changes: dict = field(default_factory=lambda: dict.fromkeys(
+        ("new", "updated", "unchanged", "moved", "copies", "missing", "offline"), 0))
+    seconds: float = 0.0
+    cancelled: bool = False
+    stages: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"indexed": sorted(self.indexed), "skipped": self.skipped, "failed": self.failed,
+                "deferred": self.deferred, "changes": self.changes,
+                "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+
+
+@dataclass
+class _Job:
+    path: str
+    stat: FileStat
+    root_id: int | None
+    existing: bool
+
+
+class Scanner:
+    def __init__(self, library: Library, indexer: Indexer | None = None,
+                 indexer_factory: Callable[[], Indexer] = default_indexer,
+                 workers: int = 1, prepare: Callable[[str], PreparedClip] = prepare_clip,
+                 timeout: Callable[[int], float] | None = None):
+        self.library = library
+        self._indexer = indexer
+        self._indexer_factory = indexer_factory
+        self.workers = workers
+        self.prepare = prepare
+        # Generous per-file deadline: a hung decoder is the only thing it should catch.
+        self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
+
+    @property
+    def indexer(self) -> Indexer:
+        if self._indexer is None:
+            self._indexer = self._indexer_factory()
+        return self._indexer
+
+    def scan(self, paths: Iterable[str | Path],
+             progress: Callable[[ScanProgress], None] | None = None,
+             cancel: threading.Event | None = None) -> ScanReport:
+        started = time.monotonic()
+        report = ScanReport()
+        cancel = cancel or threading.Event()
+        notify = progress or (lambda p: None)
+        jobs: list[_Job] = []
+        for path in paths:
+            jobs += self._walk_root(Path(path).absolute(), report)
+        notify(ScanProgress(0, len(jobs), None, "walking", time.monotonic() - started, None))
+        self._run_jobs(jobs, report, notify, cancel, started)
+        report.seconds = time.monotonic() - started
+        notify(ScanProgress(len(jobs), len(jobs), None, "done", report.seconds, 0.0))
+        return report
+
+    # ---- walking -----------------------------------------------------------------
+    def _walk_root(self, root: Path, report: ScanReport) -> list[_Job]:
+        if root.is_file():
+            return self._consider(root, self.library.add_root(str(root.parent)), report, set())
+        root_id = self.library.add_root(str(root))
+        known = {f["path"]: f for f in self.library.files_under(root_id)}
+        seen: set[str] = set()
+        jobs: list[_Job] = []
+        if not root.is_dir() or not any(root.iterdir()):
+            # An unplugged drive or unmounted share looks like an absent or empty folder:
+            # its files are offline, never deleted, and come back when it returns.
+            report.changes["offline"] += self.library.mark(
+                [f["id"] for f in known.values() if f["presence"] != "offline"], "offline")
+            return jobs
+
+        def on_error(err: OSError) -> None:
+            report.skipped.append({"path": err.filename or str(root),
+                                   "reason": f"folder not readable ({err.strerror})"})
+
+        for folder, dirs, names in os.walk(root, onerror=on_error, followlinks=False):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(folder) / name
+                if path.suffix.lower() in VIDEO_EXTENSIONS:
+                    jobs += self._consider(path, root_id, report, seen)
+        gone = [f["id"] for p, f in known.items() if p not in seen
+                and f["presence"] != "missing" and not Path(p).exists()]
+        report.changes["missing"] += self.library.mark(gone, "missing")
+        return jobs
+
+    def _consider(self, path: Path, root_id: int, report: ScanReport, seen: set[str]) -> list[_Job]:
+        spath = str(path)
+        seen.add(spath)
+        try:
+            st = path.stat()
+        except OSError as e:
+            report.skipped.append({"path": spath, "reason": f"cannot read ({e.strerror})"})
+            return []
+        if not path.is_file():
+            return []
+        row = self.library.file(spath)
+        if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime:
+            if row["presence"] != "present":
+                self.library.mark([row["id"]], "present")
+            report.changes["unchanged"] += 1
+            self._report_existing(row, report)
+            return []
+        try:
+            stat = FileStat(spath, st.st_size, st.st_mtime, fingerprint(path, st.st_size))
+        except OSError as e:
+            report.failed.append({"path": spath, "error": f"cannot read ({e.strerror})"})
+            return []
+        if row is None and self._reuse_index(stat, root_id, report):
+            return []
+        return [_Job(spath, stat, root_id, existing=row is not None)]
+
+    def _reuse_index(self, stat: FileStat, root_id: int, report: ScanReport) -> bool:
+        """A new path whose content is already indexed: a moved file or a byte copy."""
+        for other in self.library.indexed_with_fingerprint(stat.fingerprint, stat.size):
+            if not Path(other["path"]).exists():
+                self.library.move_file(other["id"], stat, root_id)
+                report.changes["moved"] += 1
+                report.indexed.append(stat.path)
+                return True
+            if content_hash(other["path"]) == content_hash(stat.path):
+                self.library.copy_index(other["id"], stat, root_id)
+                report.changes["copies"] += 1
+                report.indexed.append(stat.path)
+                return True
+        return False
+
+    @staticmethod
+    def _report_existing(row: dict, report: ScanReport) -> None:
+        if row["status"] == "indexed":
+            report.indexed.append(row["path"])
+        elif row["status"] == "failed":
+            report.failed.append({"path": row["path"], "error": row["reason"]})
+        elif row["status"] == "skipped":
+            report.skipped.append({"path": row["path"], "reason": row["reason"]})
+
+    # ---- decoding and indexing ---------------------------------------------------
+    def _run_jobs(self, jobs: list[_Job], report: ScanReport, notify, cancel, started) -> None:
+        if not jobs:
+            return
+        by_path = {j.path: j for j in jobs}
+        indexer = self.indexer  # load models before the clock for ETA starts mattering
+        results: queue.Queue = queue.Queue(maxsize=2)
+        stages = {"decode_s": 0.0, "prepare_s": 0.0, "db_s": 0.0}
+
+        def produce() -> None:
+            # Runs the pool in its own thread so a worker gets its next file while this
+            # thread's consumer runs inference on the previous one.
+            try:
+                with WorkerPool(self.prepare, size=self.workers,
+                                timeout=lambda p: self.timeout(by_path[p].stat.size)) as pool:
+                    for res in pool.map_unordered([j.path for j in jobs], cancel.is_set):
+                        results.put(res)
+            finally:
+                results.put(None)
+
+        producer = threading.Thread(target=produce, name="decode-pool", daemon=True)
+        producer.start()
+        done = 0
+        index_started = time.monotonic()
+        while True:
+            res: JobResult | None = results.get()
+            if res is None:
+                break
+            job = by_path[res.job]
+            self._finish(job, res, indexer, report, stages)
+            done += 1
+            elapsed = time.monotonic() - index_started
+            notify(ScanProgress(done, len(jobs), job.path, "indexing",
+                                time.monotonic() - started, elapsed / done * (len(jobs) - done)))
+        producer.join()
+        report.cancelled = cancel.is_set() and done < len(jobs)
+        report.stages = {**stages, **indexer.timings}
+
+    def _finish(self, job: _Job, res: JobResult, indexer: Indexer, report: ScanReport,
+                stages: dict) -> None:
+        if res.error is not None:
+            status = "skipped" if res.skipped else "failed"
+            self.library.record_problem(job.stat, job.root_id, status, res.error)
+            if res.skipped:
+                report.skipped.append({"path": job.path, "reason": res.error})
+            else:
+                report.failed.append({"path": job.path, "error": res.error})
+            return
+        try:
+            st = os.stat(job.path)
+            if (st.st_size, st.st_mtime) != (job.stat.size, job.stat.mtime):
+                # Still being written (a copy in progress, a recording): the next scan
+                # indexes the finished file exactly once.
+                report.deferred.append(job.path)
+                return
+        except OSError:
+            report.deferred.append(job.path)
+            return
+        prepared: PreparedClip = res.value
+        stages["decode_s"] += prepared.stats.get("decode_s", 0.0)
+        stages["prepare_s"] += prepared.stats.get("prepare_s", 0.0)
+        clip = indexer.index(prepared)
+        t0 = time.perf_counter()
+        self.library.save_index(job.stat, job.root_id, clip)
+        stages["db_s"] += time.perf_counter() - t0
+        report.changes["updated" if job.existing else "new"] += 1
+        report.indexed.append(job.path)

@@ -1,0 +1,167 @@
+"""Decoding in worker processes that may crash or hang without taking the scan with them.
+
+FFmpeg can segfault or spin on a damaged file. Each job runs in a child process; the
+parent waits on the result pipe with a deadline. A child that dies is reported as a
+failure with its exit signal, one that overruns its deadline is killed, and in both
+cases a fresh child takes its place and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+
+@dataclass
+class JobResult:
+    job: Any
+    value: Any = None
+    error: str | None = None
+    # True when the job itself declined the file as valid-but-unsupported (skip, not fail).
+    skipped: bool = False
+
+
+def _worker_main(conn: Connection, func: Callable) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C and stops us
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            conn.send(("ok", func(job)))
+        except Exception as e:  # reported to the parent as this file's failure
+            reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}"
+            skip = bool(getattr(e, "skip", False))
+            if not hasattr(e, "reason"):
+                reason += "\n" + traceback.format_exc(limit=3)
+            conn.send(("skip" if skip else "error", reason))
+
+
+class _Worker:
+    def __init__(self, ctx, func: Callable):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, func), daemon=True)
+        self.proc.start()
+        child.close()
+        self.job: Any = None
+        self.deadline = 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        self.proc.join(timeout=2)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+class WorkerPool:
+    """Run ``func(job)`` for each job in up to ``size`` processes; results come as they finish.
+
+    ``timeout`` maps a job to its deadline in seconds (e.g. longer files get longer).
+    """
+
+    def __init__(self, func: Callable, size: int = 1,
+                 timeout: Callable[[Any], float] = lambda job: 300.0):
+        # forkserver: children never inherit the parent's ONNX Runtime threads or Qt.
+        methods = mp.get_all_start_methods()
+        self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._func = func
+        self._size = max(1, size)
+        self._timeout = timeout
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.stop(kill=w.job is not None)
+        self._workers.clear()
+
+    def _spawn(self) -> _Worker:
+        w = _Worker(self._ctx, self._func)
+        self._workers.append(w)
+        return w
+
+    def _retire(self, w: _Worker, kill: bool) -> None:
+        self._workers.remove(w)
+        w.stop(kill=kill)
+
+    def map_unordered(self, jobs, should_stop: Callable[[], bool] = lambda: False
+                      ) -> Iterator[JobResult]:
+        queue = deque(jobs)
+        while queue or any(w.job is not None for w in self._workers):
+            if should_stop():
+                return
+            idle = [w for w in self._workers if w.job is None]
+            while queue and (idle or len(self._workers) < self._size):
+                w = idle.pop() if idle else self._spawn()
+                job = queue.popleft()
+                try:
+                    w.conn.send(job)
+                except (BrokenPipeError, OSError):
+                    self._retire(w, kill=True)
+                    queue.appendleft(job)
+                    continue
+                w.job, w.deadline = job, time.monotonic() + self._timeout(job)
+            busy = [w for w in self._workers if w.job is not None]
+            if not busy:
+                continue
+            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                         timeout=min(wait_for, 0.5))
+            now = time.monotonic()
+            for w in busy:
+                if w.conn in ready:
+                    try:
+                        kind, value = w.conn.recv()
+                    except (EOFError, OSError):
+                        kind, value = "crash", None
+                    if kind != "crash":
+                        job, w.job = w.job, None
+                        if kind == "ok":
+                            yield JobResult(job, value=value)
+                        else:
+                            yield JobResult(job, error=value, skipped=kind == "skip")
+                        continue
+                if w.proc.sentinel in ready or not w.proc.is_alive():
+                    job = w.job
+                    w.proc.join(timeout=1)
+                    code = w.proc.exitcode
+                    self._retire(w, kill=True)
+                    yield JobResult(job, error=_describe_exit(code))
+                elif now >= w.deadline:
+                    job = w.job
+                    self._retire(w, kill=True)
+                    yield JobResult(job, error=f"decoder did not finish within "
+                                               f"{self._timeout(job):.0f} s and was stopped")
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the decoder crashed ({name}) on this file"
+    return f"the decoder exited unexpectedly (code {code})"

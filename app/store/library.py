@@ -1,0 +1,277 @@
+"""The library database: the only module that writes SQL.
+
+One SQLite file in WAL mode (readers never block the writer), foreign keys on,
+vectors as float16 BLOBs. Methods return plain dicts and numpy arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from app.store import migrations
+
+
+def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
+    return None if vec is None else np.ascontiguousarray(vec, dtype=dtype).tobytes()
+
+
+def from_blob(blob: bytes | None, dtype=np.float16, dim: int | None = None) -> np.ndarray | None:
+    if blob is None:
+        return None
+    arr = np.frombuffer(blob, dtype=dtype)
+    return arr.reshape(-1, dim) if dim else arr
+
+
+def utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class FileStat:
+    path: str
+    size: int
+    mtime: float
+    fingerprint: str
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    fused: np.ndarray
+    visual: np.ndarray
+    audio: np.ndarray | None
+    labels: dict
+
+
+@dataclass
+class ClipIndex:
+    """Everything indexing computed for one file, written in one transaction."""
+
+    info: dict
+    fused: np.ndarray
+    visual: np.ndarray
+    audio: np.ndarray | None
+    visual_probs: np.ndarray
+    audio_scores: np.ndarray | None
+    segments: list[Segment]
+    frame_times: np.ndarray
+    frame_visual: np.ndarray
+    audio_times: np.ndarray | None
+    audio_vectors: np.ndarray | None
+    labels: list[tuple[str, int, str, float]]  # (kind, class, label, score)
+    poster: bytes
+    strip: bytes
+    strip_times: list[float]
+
+
+INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_codec",
+                "has_audio", "rotation", "bitrate", "container", "created")
+
+
+class Library:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        migrations.migrate(self.conn, self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ---- roots -------------------------------------------------------------------
+    def add_root(self, path: str) -> int:
+        self.conn.execute("INSERT OR IGNORE INTO roots(path) VALUES (?)", (path,))
+        return self.conn.execute("SELECT id FROM roots WHERE path = ?", (path,)).fetchone()[0]
+
+    def roots(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM roots ORDER BY path")]
+
+    def remove_root(self, path: str) -> None:
+        self.conn.execute("DELETE FROM roots WHERE path = ?", (path,))
+
+    # ---- files -------------------------------------------------------------------
+    def file(self, path: str) -> dict | None:
+        row = self.conn.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        return dict(row) if row else None
+
+    def file_by_id(self, file_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+        return dict(row) if row else None
+
+    def files_under(self, root_id: int) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT id, path, size, mtime, fingerprint, status, presence FROM files "
+            "WHERE root_id = ?",
+            (root_id,))]
+
+    def indexed_with_fingerprint(self, fingerprint: str, size: int) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM files WHERE fingerprint = ? AND size = ? AND status = 'indexed'",
+            (fingerprint, size))]
+
+    def files(self, status: str | None = "indexed", present_only: bool = False) -> list[dict]:
+        where = [w for w in ("status = ?" if status else "",
+                             "presence = 'present'" if present_only else "") if w]
+        sql = "SELECT * FROM files" + (" WHERE " + " AND ".join(where) if where else "")
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY path",
+                                                   (status,) if status else ())]
+
+    def problems(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT path, status, reason FROM files WHERE status IN ('failed', 'skipped') "
+            "ORDER BY path")]
+
+    def _upsert_file(self, stat: FileStat, root_id: int | None, status: str,
+                     reason: str | None, info: dict | None) -> int:
+        info = info or {}
+        cols = {"path": stat.path, "root_id": root_id, "size": stat.size, "mtime": stat.mtime,
+                "fingerprint": stat.fingerprint, "status": status, "reason": reason,
+                "file_time": utc_iso(stat.mtime), "seen_at": now_iso(), "presence": "present",
+                "indexed_at": now_iso() if status == "indexed" else None,
+                **{c: info.get(c) for c in INFO_COLUMNS}}
+        names = ", ".join(cols)
+        marks = ", ".join("?" for _ in cols)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "path")
+        self.conn.execute(f"INSERT INTO files({names}) VALUES ({marks}) "
+                          f"ON CONFLICT(path) DO UPDATE SET {updates}", tuple(cols.values()))
+        return self.conn.execute("SELECT id FROM files WHERE path = ?", (stat.path,)).fetchone()[0]
+
+    def record_problem(self, stat: FileStat, root_id: int | None, status: str, reason: str) -> None:
+        """A failed or skipped file: its earlier index rows (if any) go, the reason stays."""
+        with self.transaction():
+            file_id = self._upsert_file(stat, root_id, status, reason, None)
+            self._clear_index(file_id)
+
+    def _clear_index(self, file_id: int) -> None:
+        for table in ("clips", "segments", "frames", "labels", "thumbs"):
+            self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+
+    def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex) -> int:
+        with self.transaction() as c:
+            file_id = self._upsert_file(stat, root_id, "indexed", None, clip.info)
+            self._clear_index(file_id)
+            c.execute("INSERT INTO clips VALUES (?, ?, ?, ?, ?, ?)",
+                      (file_id, to_blob(clip.fused), to_blob(clip.visual), to_blob(clip.audio),
+                       to_blob(clip.visual_probs), to_blob(clip.audio_scores)))
+            c.executemany(
+                "INSERT INTO segments(file_id, idx, start, end, fused, visual, audio, labels) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(file_id, i, s.start, s.end, to_blob(s.fused), to_blob(s.visual),
+                  to_blob(s.audio), json.dumps(s.labels)) for i, s in enumerate(clip.segments)])
+            c.execute("INSERT INTO frames VALUES (?, ?, ?, ?, ?)",
+                      (file_id, to_blob(clip.frame_times, np.float32), to_blob(clip.frame_visual),
+                       to_blob(clip.audio_times, np.float32), to_blob(clip.audio_vectors)))
+            c.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
+                          [(file_id, *lab) for lab in clip.labels])
+            c.execute("INSERT INTO thumbs VALUES (?, ?, ?, ?)",
+                      (file_id, clip.poster, clip.strip, json.dumps(clip.strip_times)))
+        return file_id
+
+    def copy_index(self, source_id: int, stat: FileStat, root_id: int | None) -> int:
+        """Index a byte-identical copy by duplicating the rows of the file it equals."""
+        src = self.file_by_id(source_id)
+        info = {c: src[c] for c in INFO_COLUMNS}
+        with self.transaction() as c:
+            file_id = self._upsert_file(stat, root_id, "indexed", None, info)
+            self._clear_index(file_id)
+            c.execute("INSERT INTO clips SELECT ?, fused, visual, audio, visual_probs, "
+                      "audio_scores FROM clips WHERE file_id = ?", (file_id, source_id))
+            c.execute("INSERT INTO segments(file_id, idx, start, end, fused, visual, audio, "
+                      "labels) SELECT ?, idx, start, end, fused, visual, audio, labels "
+                      "FROM segments WHERE file_id = ?", (file_id, source_id))
+            for table in ("frames", "labels", "thumbs"):
+                cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "file_id"]
+                c.execute(f"INSERT INTO {table}(file_id, {', '.join(cols)}) "
+                          f"SELECT ?, {', '.join(cols)} FROM {table} WHERE file_id = ?",
+                          (file_id, source_id))
+        return file_id
+
+    def move_file(self, file_id: int, stat: FileStat, root_id: int | None) -> None:
+        """A file seen at a new path with the same content: its rows follow it."""
+        self.conn.execute(
+            "UPDATE files SET path = ?, root_id = ?, mtime = ?, presence = 'present', "
+            "seen_at = ? WHERE id = ?",
+            (stat.path, root_id, stat.mtime, now_iso(), file_id))
+
+    def mark(self, file_ids: Iterable[int], presence: str) -> int:
+        """Mark files present, missing or offline. Rows are never deleted here."""
+        ids = list(file_ids)
+        with self.transaction() as c:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                c.execute(f"UPDATE files SET presence = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                          (presence, *chunk))
+        return len(ids)
+
+    # ---- reading the index -------------------------------------------------------
+    def clip(self, file_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM clips WHERE file_id = ?", (file_id,)).fetchone()
+        if not row:
+            return None
+        return {"fused": from_blob(row["fused"]), "visual": from_blob(row["visual"]),
+                "audio": from_blob(row["audio"]), "visual_probs": from_blob(row["visual_probs"]),
+                "audio_scores": from_blob(row["audio_scores"])}
+
+    def segments(self, file_id: int) -> list[dict]:
+        return [{"idx": r["idx"], "start": r["start"], "end": r["end"],
+                 "labels": json.loads(r["labels"])}
+                for r in self.conn.execute(
+                    "SELECT idx, start, end, labels FROM segments WHERE file_id = ? ORDER BY idx",
+                    (file_id,))]
+
+    def frames(self, file_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM frames WHERE file_id = ?", (file_id,)).fetchone()
+        if not row:
+            return None
+        visual = from_blob(row["visual"])
+        times = from_blob(row["times"], np.float32)
+        audio = from_blob(row["audio"])
+        audio_times = from_blob(row["audio_times"], np.float32)
+        return {"times": times, "visual": visual.reshape(len(times), -1),
+                "audio_times": audio_times,
+                "audio": audio.reshape(len(audio_times), -1) if audio is not None else None}
+
+    def labels(self, file_id: int, kind: str) -> list[dict]:
+        return [{"label": r["label"], "class": r["class"], "score": round(r["score"], 4)}
+                for r in self.conn.execute(
+                    "SELECT class, label, score FROM labels WHERE file_id = ? AND kind = ? "
+                    "ORDER BY score DESC", (file_id, kind))]
+
+    def thumbs(self, file_id: int) -> dict | None:
+        row = self.conn.execute("SELECT * FROM thumbs WHERE file_id = ?", (file_id,)).fetchone()
+        return dict(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.conn.execute(
+            "SELECT status, count(*) FROM files GROUP BY status")}
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

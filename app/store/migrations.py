@@ -1,0 +1,117 @@
+"""Schema, as an append-only list of migrations keyed by ``PRAGMA user_version``.
+
+Never edit a migration that has shipped: add a new one. Each runs in one transaction,
+and the database file is copied aside before the first pending one runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+MIGRATIONS: list[str] = [
+    # 1: the index
+    """
+    CREATE TABLE roots (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        root_id INTEGER REFERENCES roots(id) ON DELETE SET NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL,          -- indexed | failed | skipped
+        -- present | missing (gone under a present root) | offline (its root is absent)
+        presence TEXT NOT NULL DEFAULT 'present',
+        reason TEXT,
+        duration REAL, width INTEGER, height INTEGER, fps REAL,
+        video_codec TEXT, audio_codec TEXT, has_audio INTEGER, rotation INTEGER,
+        bitrate INTEGER, container TEXT,
+        created TEXT,          -- container creation_time, ISO 8601 UTC
+        file_time TEXT,        -- file modification time, ISO 8601 UTC
+        indexed_at TEXT,
+        seen_at TEXT
+    );
+    CREATE INDEX files_fingerprint ON files(fingerprint, size);
+    CREATE INDEX files_status ON files(status);
+    CREATE INDEX files_root ON files(root_id);
+
+    -- One row per indexed file: clip-level vectors and label scores.
+    CREATE TABLE clips (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        fused BLOB NOT NULL,          -- float16, L2-normed
+        visual BLOB NOT NULL,         -- float16 [1280], L2-normed
+        audio BLOB,                   -- float16 [1024], L2-normed; NULL without sound
+        visual_probs BLOB NOT NULL,   -- float16 [1000] ImageNet probabilities (mean)
+        audio_scores BLOB             -- float16 [521] AudioSet scores (mean)
+    );
+    -- Moments: segments split at visual changes.
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        fused BLOB NOT NULL,
+        visual BLOB NOT NULL,
+        audio BLOB,
+        labels TEXT NOT NULL,         -- JSON {"visual": [[class, score]...], "audio": [...]}
+        UNIQUE(file_id, idx)
+    );
+    -- Per-frame and per-patch vectors, kept for duplicate detection and moment search.
+    CREATE TABLE frames (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        times BLOB NOT NULL,          -- float32 [n] seconds
+        visual BLOB NOT NULL,         -- float16 [n, 1280], L2-normed
+        audio_times BLOB,             -- float32 [p] patch start seconds
+        audio BLOB                    -- float16 [p, 1024], L2-normed
+    );
+    CREATE TABLE labels (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,           -- visual | audio
+        class INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (file_id, kind, class)
+    );
+    CREATE INDEX labels_label ON labels(label);
+    CREATE TABLE thumbs (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        poster BLOB NOT NULL,         -- JPEG
+        strip BLOB NOT NULL,          -- JPEG, frames side by side
+        strip_times TEXT NOT NULL     -- JSON list of seconds
+    );
+    CREATE TABLE watches (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        seconds REAL
+    );
+    CREATE INDEX watches_file ON watches(file_id);
+    """,
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def pending(conn: sqlite3.Connection) -> int:
+    return LATEST - conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, path: Path | None) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > LATEST:
+        raise RuntimeError(f"library schema {version} is newer than this Reelvault ({LATEST})")
+    if version == LATEST:
+        return
+    if path is not None and version > 0 and path.exists():
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy2(path, path.with_name(f"{path.name}.v{version}.bak"))
+    for number in range(version + 1, LATEST + 1):
+        # executescript commits first, so the BEGIN/COMMIT here make each step atomic.
+        conn.executescript(f"BEGIN;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version = {number};\nCOMMIT;")
