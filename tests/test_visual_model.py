@@ -337,7 +337,7 @@ def test_prepare_image_squashes_whole_frame():
 
 def _visual_wheel() -> Path:
     manifest = json.loads(config.manifest_path().read_text())
-    wheel = config.cache_dir() / manifest["wheels"]["visual"]["file"]
+    wheel = config.wheel_cache() / manifest["wheels"]["visual"]["file"]
     if not wheel.exists():
         pytest.skip(f"visual wheel not in the download cache {wheel.parent}")
     return wheel

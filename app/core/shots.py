@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 # Consecutive sampled frames less alike than this (cosine of L2-normed CNN features)
-# start a new shot. Hand-held motion within a shot stays well above it; a cut to
-# another scene falls well below (measured on the corpus: see bench/quality.py).
-CUT_SIMILARITY = 0.6
+# start a new shot. Measured on the public corpus: hand-held motion within a shot stays
+# above 0.74 (median 0.95), hard cuts between scenes fall to 0.15-0.2, and a movie
+# trailer's cuts land between 0.6 and 0.7.
+CUT_SIMILARITY = 0.7
 MIN_SHOT = 1.0  # seconds: shorter runs are merged into a neighbour
 MAX_SHOT = 20.0  # seconds: long takes are split so each moment stays findable
 

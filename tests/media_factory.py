@@ -1,0 +1,114 @@
+"""Tiny real video files for tests, encoded with PyAV (H.264/VP9 + AAC)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def frame_image(pattern: str, i: int, width: int, height: int, rng: np.random.Generator,
+                color: tuple[int, int, int] = (220, 40, 40)) -> np.ndarray:
+    img = np.full((height, width, 3), 30, np.uint8)
+    if pattern == "square":
+        s = min(width, height) // 2
+        x = (i * 3) % max(1, width - s)
+        img[height // 4:height // 4 + s, x:x + s] = color
+    elif pattern == "moving":
+        band = (i * 4) % width
+        img[:, band:band + width // 8] = color
+        img[height // 3:height // 3 + 10, :] = (255, 255, 255)
+    elif pattern == "noise":
+        img = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    else:
+        raise ValueError(pattern)
+    return img
+
+
+def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: int = 25,
+              width: int = 160, height: int = 120, audio: str | None = "tone",
+              gop: int = 25, codec: str | None = None, rotate: int = 0,
+              creation_time: str | None = None, scenes: list[np.ndarray] | None = None,
+              tone_hz: float = 2000.0) -> Path:
+    """Write a short clip. ``scenes``: RGB pictures shown in equal parts (hard cuts), each
+    drifting a little as a hand-held camera would."""
+    path = Path(path)
+    rng = np.random.default_rng(0)
+    codec = codec or ("libvpx-vp9" if path.suffix == ".webm" else "libx264")
+    with av.open(str(path), "w") as out:
+        if creation_time:
+            out.metadata["creation_time"] = creation_time
+        v = out.add_stream(codec, rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.codec_context.gop_size = gop
+        if codec == "libx264":
+            v.options = {"preset": "ultrafast", "keyint": str(gop), "min-keyint": str(gop),
+                         "scenecut": "0"}
+        a = None
+        if audio:
+            a = out.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=48000)
+            a.layout = "mono"
+        if rotate:
+            # Display matrix side data, as phones write it (degrees counterclockwise).
+            v.set_display_rotation(rotate)
+        frames = int(seconds * fps)
+        for i in range(frames):
+            if scenes:
+                scene = scenes[min(len(scenes) - 1, i * len(scenes) // frames)]
+                img = _drift(scene, i, width, height)
+            else:
+                img = frame_image(pattern, i, width, height, rng)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+        if a is not None:
+            _write_audio(out, a, seconds, audio, tone_hz)
+    return path
+
+
+def _drift(picture: np.ndarray, i: int, width: int, height: int) -> np.ndarray:
+    """A window that pans slowly across the picture."""
+    import cv2
+    h, w = picture.shape[:2]
+    cw, ch = int(w * 0.8), int(h * 0.8)
+    x = int((w - cw) * (0.5 + 0.5 * np.sin(i / 20)))
+    y = (h - ch) // 2
+    return cv2.resize(np.ascontiguousarray(picture[y:y + ch, x:x + cw]), (width, height),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _write_audio(out, stream, seconds: float, kind: str, tone_hz: float) -> None:
+    rate = 48000
+    t = np.arange(int(seconds * rate)) / rate
+    if kind == "tone":
+        wave = 0.5 * np.sin(2 * np.pi * tone_hz * t)
+    elif kind == "silence":
+        wave = np.zeros_like(t)
+    else:
+        raise ValueError(kind)
+    wave = wave.astype(np.float32)
+    chunk = 1024
+    for start in range(0, len(wave), chunk):
+        piece = wave[start:start + chunk]
+        frame = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
+def make_audio_only(path: Path, seconds: float = 2.0) -> Path:
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        _write_audio(out, a, seconds, "tone", 1000.0)
+    return Path(path)

@@ -1,0 +1,58 @@
+"""Shots, fusion and thumbnails, on synthetic vectors and on generated clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core import indexer, shots
+from tests.media_factory import make_clip
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_shots_split_at_a_visual_change():
+    rng = np.random.default_rng(0)
+    a, b = _unit(rng.random(64)), _unit(rng.random(64) - 0.5)
+    vecs = np.stack([a] * 6 + [b] * 6)
+    times = np.arange(12) * 0.5
+    result = shots.split(times, vecs, duration=6.0)
+    assert [(s, e) for s, e, _, _ in result] == [(0.0, 2.75), (2.75, 6.0)]
+
+
+def test_long_take_is_split_into_findable_moments():
+    times = np.arange(60) * 1.0
+    vecs = np.tile(_unit(np.ones(8)), (60, 1))
+    result = shots.split(times, vecs, duration=60.0)
+    assert len(result) == 3 and result[0][0] == 0.0 and result[-1][1] == 60.0
+    assert all(e - s <= shots.MAX_SHOT + 1 for s, e, _, _ in result)
+
+
+def test_fuse_is_unit_length_with_and_without_audio():
+    v, a = np.ones(indexer.VISUAL_DIM), np.ones(indexer.AUDIO_DIM)
+    for fused in (indexer.fuse(v, a), indexer.fuse(v, None)):
+        assert fused.shape == (indexer.FUSED_DIM,)
+        assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-5)
+    assert np.all(indexer.fuse(v, None)[indexer.VISUAL_DIM:] == 0)
+
+
+def test_thumbs_are_jpegs_with_strip_times():
+    frames = np.random.default_rng(0).integers(0, 255, (10, 48, 64, 3), dtype=np.uint8)
+    poster, strip, times = indexer.render_thumbs(np.arange(10.0), frames)
+    assert poster[:2] == strip[:2] == b"\xff\xd8"
+    assert times == [0.0, 1.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0] or len(times) == indexer.STRIP_FRAMES
+
+
+@pytest.mark.models
+def test_two_scene_clip_gets_two_segments(tmp_path, real_indexer):
+    from skimage import data
+    path = make_clip(tmp_path / "cut.mp4", seconds=8, width=224, height=224, audio="tone",
+                     scenes=[data.chelsea(), data.coffee()])
+    clip = real_indexer.index(indexer.prepare_clip(str(path)))
+    bounds = [(s.start, s.end) for s in clip.segments]
+    assert len(bounds) == 2, bounds
+    assert abs(bounds[0][1] - 4.0) < 0.6
+    assert clip.frame_visual.shape[0] == len(clip.frame_times)
+    assert np.linalg.norm(clip.fused) == pytest.approx(1.0, abs=1e-3)

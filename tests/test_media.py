@@ -1,0 +1,102 @@
+"""Decoding: the sampling plan, metadata, rotation, audio, and files that must be refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.core import media
+from tests.media_factory import make_audio_only, make_clip
+
+
+def test_plan_keeps_spaced_keyframes_and_fills_long_gops():
+    kept, targets, spans = media.plan_samples([0.0, 0.1, 0.2, 1.0, 9.0], duration=12.0,
+                                              step=0.5, max_gap=2.0)
+    assert kept == [0, 3, 4]  # 0.1 and 0.2 are too close to 0.0
+    samples = sorted([0.0, 1.0, 9.0, *targets, 12.0])
+    assert max(np.diff(samples)) <= 2.0  # no gap over max_gap, the tail included
+    assert set(spans) == {3, 4}  # fills start from the keyframes that open long gaps
+    assert spans[3] < 9.0 and spans[4] < 12.0
+
+
+def test_plan_without_long_gaps_needs_no_fill():
+    kept, targets, spans = media.plan_samples([0.0, 1.0, 2.0, 3.0], duration=3.5,
+                                              step=1.0, max_gap=2.0)
+    assert kept == [0, 1, 2, 3] and targets == [] and spans == {}
+
+
+def test_decode_reads_metadata_frames_and_audio(tmp_path):
+    path = make_clip(tmp_path / "a.mp4", seconds=3, width=160, height=120, audio="tone",
+                     creation_time="2024-03-09T10:00:00Z")
+    clip = media.decode(path)
+    info = clip.info
+    assert abs(info.duration - 3.0) < 0.1
+    assert (info.width, info.height) == (160, 120)
+    assert info.fps == pytest.approx(25, abs=0.5)
+    assert info.video_codec == "h264" and info.audio_codec == "aac" and info.has_audio
+    assert info.created == "2024-03-09T10:00:00Z"
+    assert clip.frames.dtype == np.uint8 and clip.frames.shape[1:] == (120, 160, 3)
+    assert len(clip.times) == len(clip.frames) >= 6
+    assert clip.audio is not None and abs(len(clip.audio) / media.AUDIO_RATE - 3.0) < 0.15
+
+
+def test_single_keyframe_file_is_sampled_densely(tmp_path):
+    path = make_clip(tmp_path / "gop.mp4", seconds=12, gop=1000, pattern="moving", audio=None)
+    clip = media.decode(path)
+    assert clip.stats["keyframes"] == 1
+    gaps = np.diff([0.0, *clip.times, clip.info.duration])
+    assert gaps.max() <= 2 * media.sample_step(clip.info.duration) + 0.1
+    assert clip.audio is None and not clip.info.has_audio
+
+
+def test_big_frames_are_downscaled_in_the_decoder(tmp_path):
+    path = make_clip(tmp_path / "big.mp4", seconds=1, width=1280, height=720, audio=None)
+    clip = media.decode(path)
+    assert max(clip.frames.shape[1:3]) == media.WORK_SIZE
+    assert (clip.info.width, clip.info.height) == (1280, 720)
+
+
+def test_rotation_is_honoured(tmp_path):
+    path = make_clip(tmp_path / "rot.mp4", seconds=1, width=160, height=120, rotate=90, audio=None)
+    clip = media.decode(path)
+    assert clip.info.rotation == 90
+    assert (clip.info.width, clip.info.height) == (120, 160)
+    assert clip.frames.shape[1:3] == (160, 120)  # portrait, as displayed
+
+
+def test_webm_decodes(tmp_path):
+    clip = media.decode(make_clip(tmp_path / "a.webm", seconds=2))
+    assert clip.info.video_codec == "vp9" and len(clip.frames) > 2
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is a text file\n", bytes(range(256)) * 400])
+def test_non_video_bytes_fail_with_a_reason(tmp_path, content):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(media.MediaError) as err:
+        media.decode(path)
+    assert not err.value.skip and err.value.reason
+
+
+def test_truncated_file_fails(tmp_path):
+    good = make_clip(tmp_path / "good.mp4", seconds=4, audio=None)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(media.MediaError):
+        media.decode(cut)
+
+
+def test_audio_only_file_is_skipped_not_failed(tmp_path):
+    with pytest.raises(media.MediaError) as err:
+        media.decode(make_audio_only(tmp_path / "song.m4a"))
+    assert err.value.skip and "audio only" in err.value.reason
+
+
+def test_network_references_are_refused(tmp_path):
+    playlist = tmp_path / "list.ffconcat"
+    playlist.write_text("ffconcat version 1.0\nfile http://127.0.0.1:9/clip.mp4\n")
+    m3u = tmp_path / "list.m3u8"
+    m3u.write_text("#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/seg.ts\n#EXT-X-ENDLIST\n")
+    for path in (playlist, m3u):
+        with pytest.raises(media.MediaError):
+            media.decode(path)
