@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -275,3 +276,30 @@ class Library:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def grid_rows(self) -> list[dict]:
+        """Light rows for the library grid: no BLOBs, one query for the whole library."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT id, path, size, duration, width, height, created, file_time, presence "
+            "FROM files WHERE status = 'indexed' "
+            "ORDER BY coalesce(created, file_time) DESC, path")]
+
+
+class ThumbReader:
+    """Poster and strip JPEGs for GUI loader threads: one read connection per thread."""
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            self._local.conn = conn
+        return conn
+
+    def poster(self, file_id: int) -> bytes | None:
+        row = self._conn().execute("SELECT poster FROM thumbs WHERE file_id = ?",
+                                   (file_id,)).fetchone()
+        return row[0] if row else None
