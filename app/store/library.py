@@ -76,6 +76,7 @@ class ClipIndex:
     poster: bytes
     strip: bytes
     strip_times: list[float]
+    frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
 
 
 INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_codec",
@@ -187,9 +188,11 @@ class Library:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(file_id, i, s.start, s.end, to_blob(s.fused), to_blob(s.visual),
                   to_blob(s.audio), json.dumps(s.labels)) for i, s in enumerate(clip.segments)])
-            c.execute("INSERT INTO frames VALUES (?, ?, ?, ?, ?)",
+            c.execute("INSERT INTO frames(file_id, times, visual, audio_times, audio, visual_flip) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
                       (file_id, to_blob(clip.frame_times, np.float32), to_blob(clip.frame_visual),
-                       to_blob(clip.audio_times, np.float32), to_blob(clip.audio_vectors)))
+                       to_blob(clip.audio_times, np.float32), to_blob(clip.audio_vectors),
+                       to_blob(clip.frame_visual_flip)))
             c.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
                           [(file_id, *lab) for lab in clip.labels])
             c.execute("INSERT INTO thumbs VALUES (?, ?, ?, ?)",
@@ -256,7 +259,9 @@ class Library:
         times = from_blob(row["times"], np.float32)
         audio = from_blob(row["audio"])
         audio_times = from_blob(row["audio_times"], np.float32)
+        flip = from_blob(row["visual_flip"])
         return {"times": times, "visual": visual.reshape(len(times), -1),
+                "visual_flip": flip.reshape(len(times), -1) if flip is not None else None,
                 "audio_times": audio_times,
                 "audio": audio.reshape(len(audio_times), -1) if audio is not None else None}
 

@@ -1,7 +1,8 @@
-"""Schema, as an append-only list of migrations keyed by ``PRAGMA user_version``.
+"""Schema, as an append-only list of migrations; ``PRAGMA user_version`` counts them.
 
-Never edit a migration that has shipped: add a new one. Each runs in one transaction,
-and the database file is copied aside before the first pending one runs.
+Never edit or reorder a migration that has shipped: append a new one. Each runs in
+one transaction, and the database file is copied aside before the first pending one
+runs, so a failed upgrade never costs the user their library.
 """
 
 from __future__ import annotations
@@ -95,6 +96,55 @@ MIGRATIONS: list[str] = [
     CREATE INDEX watches_file ON watches(file_id);
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: albums that keep the user's edits, the trash journal, extra per-frame features
+    """
+    CREATE TABLE albums (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        auto_title TEXT,               -- the title clustering proposed
+        origin TEXT NOT NULL,          -- auto | user (created by the user)
+        renamed INTEGER NOT NULL DEFAULT 0,   -- the user chose the title: keep it
+        edited INTEGER NOT NULL DEFAULT 0,    -- the user changed membership: keep it
+        cover_file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TABLE album_files (
+        album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,          -- auto | user (added by the user)
+        PRIMARY KEY (album_id, file_id)
+    );
+    CREATE INDEX album_files_file ON album_files(file_id);
+    -- Clips the user took out of an album: re-clustering must not put them back.
+    CREATE TABLE album_exclusions (
+        album_id INTEGER NOT NULL REFERENCES albums(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        PRIMARY KEY (album_id, file_id)
+    );
+    -- Moving files to the trash: the intent is written before the move, so a crash in
+    -- between is reconciled at start-up, and Undo knows where each file went.
+    CREATE TABLE trash (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER REFERENCES files(id) ON DELETE SET NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime REAL NOT NULL,
+        fingerprint TEXT NOT NULL,
+        method TEXT,                   -- os (send2trash) | app (app-managed folder)
+        trashed_path TEXT,             -- where an app-managed trash put it
+        state TEXT NOT NULL,           -- intent | trashed | restored | failed
+        reason TEXT,
+        batch TEXT,                    -- one user action = one batch = one Undo
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        updated_at TEXT
+    );
+    CREATE INDEX trash_state ON trash(state);
+    -- Per-frame vectors of the mirrored frames (mirror-invariant duplicate matching).
+    ALTER TABLE frames ADD COLUMN visual_flip BLOB;
+    """
+)
 
 LATEST = len(MIGRATIONS)
 
