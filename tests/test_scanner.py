@@ -102,3 +102,11 @@ def test_progress_is_reported(library, real_indexer, folder):
     indexing = [p for p in seen if p.phase == "indexing"]
     assert [p.done for p in indexing] == list(range(1, len(indexing) + 1))
     assert seen[-1].phase == "done" and seen[-1].done == seen[-1].total == 4
+
+
+def test_files_from_an_older_index_recipe_are_redone(library, real_indexer, folder, monkeypatch):
+    from app.core import scanner
+    _scan(library, real_indexer, folder)
+    monkeypatch.setattr(scanner, "INDEX_VERSION", scanner.INDEX_VERSION + 1)
+    report = _scan(library, real_indexer, folder)
+    assert report.changes["updated"] == 2 and report.changes["unchanged"] == 2

@@ -19,6 +19,10 @@ from app.inference import audio as audio_fe
 from app.inference.labels import audioset_labels, imagenet_labels
 from app.store.library import ClipIndex, Segment
 
+# Bump when what indexing stores changes: files indexed by an older recipe are redone
+# by the next scan even though they did not change on disk.
+INDEX_VERSION = 1
+
 # Fusion: each modality L2-normed, then weighted. The picture carries most of the
 # meaning in home video; the soundtrack separates speech, music, crowds and silence.
 VISUAL_WEIGHT = 1.0

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.core.indexer import Indexer, PreparedClip, default_indexer, prepare_clip
+from app.core.indexer import INDEX_VERSION, Indexer, PreparedClip, default_indexer, prepare_clip
 from app.core.workers import JobResult, WorkerPool
 from app.store.library import FileStat, Library
 
@@ -163,7 +163,9 @@ class Scanner:
         if not path.is_file():
             return []
         row = self.library.file(spath)
-        if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime:
+        stale = row is not None and row["status"] == "indexed" and (
+            row["index_version"] or 0) < INDEX_VERSION
+        if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime and not stale:
             if row["presence"] != "present":
                 self.library.mark([row["id"]], "present")
             report.changes["unchanged"] += 1
@@ -265,7 +267,7 @@ class Scanner:
         stages["prepare_s"] += prepared.stats.get("prepare_s", 0.0)
         clip = indexer.index(prepared)
         t0 = time.perf_counter()
-        self.library.save_index(job.stat, job.root_id, clip)
+        self.library.save_index(job.stat, job.root_id, clip, INDEX_VERSION)
         stages["db_s"] += time.perf_counter() - t0
         report.changes["updated" if job.existing else "new"] += 1
         report.indexed.append(job.path)

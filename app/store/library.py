@@ -176,9 +176,11 @@ class Library:
         for table in ("clips", "segments", "frames", "labels", "thumbs"):
             self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
 
-    def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex) -> int:
+    def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex,
+                   index_version: int | None = None) -> int:
         with self.transaction() as c:
             file_id = self._upsert_file(stat, root_id, "indexed", None, clip.info)
+            c.execute("UPDATE files SET index_version = ? WHERE id = ?", (index_version, file_id))
             self._clear_index(file_id)
             c.execute("INSERT INTO clips VALUES (?, ?, ?, ?, ?, ?)",
                       (file_id, to_blob(clip.fused), to_blob(clip.visual), to_blob(clip.audio),
@@ -205,6 +207,8 @@ class Library:
         info = {c: src[c] for c in INFO_COLUMNS}
         with self.transaction() as c:
             file_id = self._upsert_file(stat, root_id, "indexed", None, info)
+            c.execute("UPDATE files SET index_version = ? WHERE id = ?",
+                      (src["index_version"], file_id))
             self._clear_index(file_id)
             c.execute("INSERT INTO clips SELECT ?, fused, visual, audio, visual_probs, "
                       "audio_scores FROM clips WHERE file_id = ?", (file_id, source_id))

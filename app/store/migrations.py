@@ -143,6 +143,8 @@ MIGRATIONS.append(
     CREATE INDEX trash_state ON trash(state);
     -- Per-frame vectors of the mirrored frames (mirror-invariant duplicate matching).
     ALTER TABLE frames ADD COLUMN visual_flip BLOB;
+    -- Which version of the indexing recipe produced a file's rows: older ones are redone.
+    ALTER TABLE files ADD COLUMN index_version INTEGER;
     """
 )
 
