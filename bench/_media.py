@@ -30,7 +30,10 @@ GENERATOR_VERSION = 1  # bump when the pictures or sound change: invalidates the
 
 COLOR_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
                 "immunohistochemistry", "retina", "colorwheel")
-GRAY_IMAGES = ("camera", "coins", "moon", "clock", "grass", "gravel", "brick")
+GRAY_IMAGES = ("camera", "coins", "moon", "grass", "gravel", "brick")
+# Natural textures that give the pictures full-resolution detail moving with the pan.
+TEXTURES = ("grass", "gravel", "brick", "camera", "moon", "coins", "hubble_deep_field",
+            "astronaut", "coffee", "rocket", "chelsea")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,34 @@ def source_images() -> list[np.ndarray]:
             images.append(np.ascontiguousarray(np.repeat(g[..., None], 3, axis=2)))
         _IMAGES = images
     return _IMAGES
+
+
+def _detail_sheet(width: int, height: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (2h x 2w) mosaic of high-passed natural textures, split into +/- uint8 layers."""
+    from skimage import data
+    rng = np.random.default_rng(seed)
+    textures = []
+    for name in TEXTURES:
+        img = getattr(data, name)()
+        if img.ndim == 3:
+            img = cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
+        textures.append(img)
+    sheet = np.zeros((2 * height, 2 * width), np.uint8)
+    tile = max(128, height // 3)
+    for y in range(0, 2 * height, tile):
+        for x in range(0, 2 * width, tile):
+            tex = textures[int(rng.integers(len(textures)))]
+            th, tw = tex.shape[:2]
+            oy, ox = int(rng.integers(max(1, th - tile))), int(rng.integers(max(1, tw - tile)))
+            patch = tex[oy:oy + tile, ox:ox + tile]
+            if patch.shape[:2] != (tile, tile):
+                patch = cv2.resize(patch, (tile, tile))
+            hh, ww = min(tile, 2 * height - y), min(tile, 2 * width - x)
+            sheet[y:y + hh, x:x + ww] = patch[:hh, :ww]
+    f = sheet.astype(np.float32)
+    high = np.clip(0.8 * (f - cv2.GaussianBlur(f, (0, 0), 2.5)), -32, 32)
+    high = np.repeat(high[..., None], 3, axis=2)
+    return np.clip(high, 0, 255).astype(np.uint8), np.clip(-high, 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -125,10 +156,11 @@ class _Painter:
         self.noise_pos: list[np.ndarray] = []
         self.noise_neg: list[np.ndarray] = []
         for _ in range(self.NOISE_FIELDS):
-            n = rng.normal(0.0, 3.0, (h + m, w + m, 3))
+            n = rng.normal(0.0, 4.0, (h + m, w + m, 3))
             self.noise_pos.append(np.clip(n, 0, 255).astype(np.uint8))
             self.noise_neg.append(np.clip(-n, 0, 255).astype(np.uint8))
         self.rng = rng
+        self.detail_pos, self.detail_neg = _detail_sheet(w, h, spec.seed + 3)
         self._sprite_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _sprite(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +216,12 @@ class _Painter:
             region = img[y:y + ph, x0:x1]
             sub = mask[:, x0 - x:x1 - x]
             region[sub] = sprite[:, x0 - x:x1 - x][sub]
+        # Full-resolution texture that travels with the pan (triangle wave over the sheet).
+        px, py = cx / s, cy / s
+        dx = int(abs((px + 97 * scene.image) % (2 * W) - W))
+        dy = int(abs((py + 53 * scene.image) % (2 * H) - H))
+        img = cv2.add(img, self.detail_pos[dy:dy + H, dx:dx + W])
+        img = cv2.subtract(img, self.detail_neg[dy:dy + H, dx:dx + W])
         # Slow exposure drift.
         gain = 1.0 + 0.06 * math.sin(t * 0.7 + scene.image)
         img = cv2.convertScaleAbs(img, alpha=gain, beta=0)

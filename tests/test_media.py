@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+
 import numpy as np
 import pytest
 
@@ -92,11 +96,48 @@ def test_audio_only_file_is_skipped_not_failed(tmp_path):
     assert err.value.skip and "audio only" in err.value.reason
 
 
-def test_network_references_are_refused(tmp_path):
+def test_network_references_are_refused(tmp_path, monkeypatch):
+    # A local listener stands in for the server: it records and drops any connection
+    # FFmpeg makes, so a regression fails here instead of hanging.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    connections, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                fd, addr = server._accept()  # the raw call: socket.socket is patched below
+            except (TimeoutError, OSError):
+                continue
+            connections.append(addr)
+            os.close(fd)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
     playlist = tmp_path / "list.ffconcat"
-    playlist.write_text("ffconcat version 1.0\nfile http://127.0.0.1:9/clip.mp4\n")
+    playlist.write_text(f"ffconcat version 1.0\nfile {url}/clip.mp4\n")
     m3u = tmp_path / "list.m3u8"
-    m3u.write_text("#EXTM3U\n#EXTINF:1.0,\nhttp://127.0.0.1:9/seg.ts\n#EXT-X-ENDLIST\n")
-    for path in (playlist, m3u):
-        with pytest.raises(media.MediaError):
-            media.decode(path)
+    m3u.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{url}/seg.ts\n"
+                   "#EXT-X-ENDLIST\n")
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access is forbidden in this test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    try:
+        # The URL itself is what protocol_whitelist=file stops: without it FFmpeg connects.
+        for path in (playlist, m3u, f"{url}/direct.mp4"):
+            with pytest.raises(media.MediaError):
+                media.decode(path)
+    finally:
+        monkeypatch.undo()
+        stop.set()
+        thread.join()
+        server.close()
+    assert connections == [] and attempts == []

@@ -75,3 +75,35 @@ def test_migration_from_previous_version_backs_up_first(tmp_path, monkeypatch):
     assert old.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST - 1
     old.close()
     lib.close()
+
+
+def test_upgrade_from_schema_1_keeps_the_data_and_a_backup(tmp_path):
+    """A library written by the first release, opened by this one."""
+    path = tmp_path / "lib.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(f"BEGIN;\n{migrations.MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    vec = np.arange(1280, dtype=np.float16)
+    old.execute("INSERT INTO roots(id, path) VALUES (1, '/v')")
+    old.execute("INSERT INTO files(id, path, root_id, size, mtime, fingerprint, status, width) "
+                "VALUES (1, '/v/a.mp4', 1, 10, 1.5, 'fp', 'indexed', 64)")
+    old.execute("INSERT INTO clips VALUES (1, ?, ?, NULL, ?, NULL)",
+                (vec.tobytes(), vec.tobytes(), vec[:1000].tobytes()))
+    old.execute("INSERT INTO frames(file_id, times, visual) VALUES (1, ?, ?)",
+                (np.zeros(1, np.float32).tobytes(), vec.tobytes()))
+    old.execute("INSERT INTO labels VALUES (1, 'visual', 1, 'goldfish', 0.5)")
+    old.commit()
+    old.close()
+
+    lib = Library(path)
+    assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+    row = lib.file("/v/a.mp4")
+    assert row["width"] == 64 and row["status"] == "indexed" and row["index_version"] is None
+    assert np.array_equal(lib.clip(1)["visual"], vec)
+    assert np.array_equal(lib.frames(1)["visual"][0], vec) and lib.frames(1)["visual_flip"] is None
+    assert lib.labels(1, "visual")[0]["label"] == "goldfish"
+    assert lib.integrity_ok()
+    lib.close()
+    backup = sqlite3.connect(tmp_path / "lib.sqlite.v1.bak")
+    assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert backup.execute("SELECT path FROM files").fetchall() == [("/v/a.mp4",)]
+    backup.close()

@@ -263,10 +263,14 @@ def test_long_text_is_truncated_not_rejected(text_model):
 @pytest.mark.models
 def test_label_embeddings_shapes_and_freshness(real_models_dir, text_model):
     labels = label_embeddings(real_models_dir)
-    assert set(labels) == {"imagenet", "audioset"}
+    assert set(labels) == {"imagenet", "audioset", "imagenet_gloss"}
     assert labels["imagenet"].shape == (len(imagenet_labels()), 384) == (1000, 384)
     assert labels["audioset"].shape == (len(audioset_labels()), 384) == (521, 384)
-    for key, names in (("imagenet", imagenet_labels()), ("audioset", audioset_labels())):
+    assert labels["imagenet_gloss"].shape == (1000, 384)
+    glosses = text_recipe.label_texts()["imagenet_gloss"]
+    assert glosses[478].startswith("carton: a box made of cardboard")
+    for key, names in (("imagenet", imagenet_labels()), ("audioset", audioset_labels()),
+                       ("imagenet_gloss", glosses)):
         assert labels[key].dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(labels[key], axis=1), 1.0, atol=1e-5)
         # Rows must be the current model's embedding of the current label list, in order.

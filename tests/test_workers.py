@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from app.core.workers import WorkerPool
+from app.core.workers import GiB, WorkerPool, default_memory_limit
 
 
 def square_or_misbehave(job):
@@ -32,3 +32,23 @@ def test_stop_request_ends_the_run():
     with WorkerPool(square_or_misbehave, size=1) as pool:
         got = list(pool.map_unordered(range(100), should_stop=lambda: True))
     assert got == []
+
+
+def allocate(job):
+    if job == "huge":
+        import numpy as np
+        return int(np.ones(3 << 30, np.uint8).sum())
+    return job
+
+
+def test_a_decoder_over_its_memory_cap_fails_alone():
+    with WorkerPool(allocate, size=1, timeout=lambda job: 60.0, memory_limit=1 << 30) as pool:
+        results = {r.job: r for r in pool.map_unordered(["huge", 7])}
+    assert "ran out of memory" in results["huge"].error and "1.0 GiB" in results["huge"].error
+    assert results[7].value == 7
+
+
+def test_default_memory_cap_is_bounded():
+    for workers in (1, 2, 64):
+        limit = default_memory_limit(workers)
+        assert limit is None or 2 * GiB <= limit <= 16 * GiB

@@ -21,7 +21,8 @@ from app.store.library import ClipIndex, Segment
 
 # Bump when what indexing stores changes: files indexed by an older recipe are redone
 # by the next scan even though they did not change on disk.
-INDEX_VERSION = 1
+# 2: black bars cropped before embedding; vectors of the mirrored frames kept.
+INDEX_VERSION = 2
 
 # Fusion: each modality L2-normed, then weighted. The picture carries most of the
 # meaning in home video; the soundtrack separates speech, music, crowds and silence.
@@ -31,10 +32,12 @@ VISUAL_DIM = 1280
 AUDIO_DIM = 1024
 FUSED_DIM = VISUAL_DIM + AUDIO_DIM
 TOP_LABELS = 10
-SEGMENT_LABELS = 5
+# Per moment: text search sums a query's labels over these (a "dog" spreads over breeds).
+SEGMENT_LABELS = 10
 STRIP_FRAMES = 8
 THUMB_HEIGHT = 90
 PATCH_SECONDS = 0.96  # one YAMNet patch: 96 frames at a 10 ms hop
+VISUAL_BATCH = 32  # frames per network call (twice that with their mirror images)
 
 
 @dataclass
@@ -55,7 +58,8 @@ def prepare_clip(path: str) -> PreparedClip:
     t0 = time.perf_counter()
     clip = media.decode(path)
     t1 = time.perf_counter()
-    model_frames = media.model_input(clip.frames)
+    # Without its black bars, a letterboxed copy embeds like its original.
+    model_frames = media.model_input(media.crop_borders(clip.frames))
     poster, strip, strip_times = render_thumbs(clip.times, clip.frames)
     patches = patch_times = None
     if clip.audio is not None and len(clip.audio) > 0:
@@ -122,8 +126,7 @@ class Indexer:
 
     def index(self, clip: PreparedClip) -> ClipIndex:
         t0 = time.perf_counter()
-        frame_vecs, probs = self.visual.run(clip.model_frames)
-        frame_vecs = l2n(frame_vecs)
+        frame_vecs, flip_vecs, probs = self._run_visual(clip.model_frames)
         t1 = time.perf_counter()
         patch_vecs = patch_scores = None
         if clip.mel_patches is not None:
@@ -132,7 +135,26 @@ class Indexer:
         t2 = time.perf_counter()
         self.timings["visual_s"] += t1 - t0
         self.timings["audio_s"] += t2 - t1
-        return build_index(clip, frame_vecs, probs, patch_vecs, patch_scores)
+        index = build_index(clip, frame_vecs, probs, patch_vecs, patch_scores)
+        index.frame_visual_flip = flip_vecs
+        return index
+
+    def _run_visual(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """L2-normed vectors of the frames and of their mirror images, and class probabilities.
+
+        The mirrored frames ride in the same batches: their vectors let duplicate detection
+        match a horizontally flipped copy, which plain CNN features do not (measured: a
+        flipped clip matched its original no better than another moment of the scene).
+        Batches are bounded so a long clip's activations never all exist at once.
+        """
+        vecs, flips, probs = [], [], []
+        for start in range(0, len(frames), VISUAL_BATCH):
+            chunk = frames[start:start + VISUAL_BATCH]
+            v, p = self.visual.run(np.concatenate([chunk, chunk[:, :, ::-1]]))
+            vecs.append(v[:len(chunk)])
+            flips.append(v[len(chunk):])
+            probs.append(p[:len(chunk)])
+        return l2n(np.concatenate(vecs)), l2n(np.concatenate(flips)), np.concatenate(probs)
 
 
 def build_index(clip: PreparedClip, frame_vecs, probs, patch_vecs, patch_scores) -> ClipIndex:

@@ -193,8 +193,16 @@ def decode(path: str | Path, max_gap: float | None = None) -> DecodedClip:
         return _decode(container, path, max_gap)
     except av.FFmpegError as e:
         raise MediaError(f"decoding failed ({_ffmpeg_reason(e)})") from e
+    except MemoryError as e:
+        raise MediaError("too large to decode in the memory a decoder may use") from e
+    except (ValueError, OverflowError, ZeroDivisionError, IndexError) as e:
+        # Damaged headers reach Python as absurd numbers (timestamps, rates, sizes).
+        raise MediaError(f"damaged stream ({type(e).__name__}: {e})") from e
     finally:
-        container.close()
+        try:
+            container.close()
+        except av.FFmpegError:
+            pass  # the file is already reported; a failing close must not mask why
 
 
 def _decode(container, path, max_gap) -> DecodedClip:
@@ -268,7 +276,7 @@ def _decode(container, path, max_gap) -> DecodedClip:
         raise MediaError("no picture could be decoded")
     covered = max(state["last"], times[-1])
     if info.duration > 2.0 and covered < info.duration * TRUNCATION_TOLERANCE - max_gap:
-        raise MediaError(f"truncated or damaged: pictures stop at {covered:.1f} s "
+        raise MediaError(f"truncated or damaged: pictures stop at {max(0.0, covered):.1f} s "
                          f"of {info.duration:.1f} s")
     info.rotation = state["rotation"] or 0
     if info.rotation in (90, 270):
@@ -304,3 +312,49 @@ def _stack(frames: list[np.ndarray]) -> np.ndarray:
 def model_input(frames: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
     """Squash each whole frame to size x size (no crop: a crop would hide edited borders)."""
     return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+# A border row or column is this dark (0-255 luma) in 80% of its pixels in every sampled
+# frame. The percentile, not the maximum, so a watermark written over a black bar does
+# not make the bar count as picture.
+BORDER_LUMA = 24
+BORDER_PERCENTILE = 80
+MIN_BAR = 0.02  # of the side
+MIN_CONTENT = 0.25
+
+
+def content_box(frames: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) of the picture inside black letterbox or pillarbox bars.
+
+    One box for the whole clip, from all its sampled frames, so a fade to black or a
+    dark shot never crops one frame differently from the others. The whole frame when
+    no bar is found, or when the bars would leave less than MIN_CONTENT of a side.
+    """
+    n, h, w = frames.shape[:3]
+    cols = np.zeros(w, np.float32)
+    rows = np.zeros(h, np.float32)
+    for frame in frames:  # one frame at a time: a long clip's frames stay uint8
+        luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        np.maximum(cols, np.percentile(luma, BORDER_PERCENTILE, axis=0), out=cols)
+        np.maximum(rows, np.percentile(luma, BORDER_PERCENTILE, axis=1), out=rows)
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        size = len(profile)
+        bright = np.flatnonzero(profile > BORDER_LUMA)
+        if len(bright) == 0 or bright[-1] + 1 - bright[0] < MIN_CONTENT * size:
+            return 0, size
+        lo, hi = int(bright[0]), int(bright[-1]) + 1
+        # Bars thinner than MIN_BAR are encoder padding or noise: leave the picture whole.
+        return (lo if lo >= MIN_BAR * size else 0), (hi if size - hi >= MIN_BAR * size else size)
+
+    x0, x1 = span(cols)
+    y0, y1 = span(rows)
+    return x0, x1, y0, y1
+
+
+def crop_borders(frames: np.ndarray) -> np.ndarray:
+    """The frames without their black bars, so a letterboxed copy embeds like the original."""
+    x0, x1, y0, y1 = content_box(frames)
+    if (x0, x1, y0, y1) == (0, frames.shape[2], 0, frames.shape[1]):
+        return frames
+    return frames[:, y0:y1, x0:x1]

@@ -9,6 +9,7 @@ file is *missing*, a file under an absent or empty root is *offline*.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import queue
@@ -17,9 +18,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from app.core.indexer import INDEX_VERSION, Indexer, PreparedClip, default_indexer, prepare_clip
-from app.core.workers import JobResult, WorkerPool
+from app.core.workers import JobResult, WorkerPool, default_memory_limit
+from app.settings import is_excluded
 from app.store.library import FileStat, Library
 
 VIDEO_EXTENSIONS = frozenset({
@@ -30,6 +33,8 @@ VIDEO_EXTENSIONS = frozenset({
     ".m4a",
 })
 FINGERPRINT_CHUNK = 64 * 1024
+# The app-managed trash folder (app.core.trash) on a volume; the walk never enters it.
+APP_TRASH_DIR = ".reelvault-trash"
 
 
 def fingerprint(path: str | Path, size: int) -> str:
@@ -48,6 +53,49 @@ def content_hash(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def is_trash_folder(name: str) -> bool:
+    """Trash folders (the app's, the freedesktop ones on a volume): never indexed."""
+    return name in (APP_TRASH_DIR, ".Trash") or name.startswith(".Trash-")
+
+
+def home_trash() -> str:
+    """The freedesktop home trash, which a scan of the home folder must not enter."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "Trash")
+
+
+def _is_under(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep) + os.sep
+    return path.startswith(folder)
+
+
+def _is_gone(path: str) -> bool:
+    """True only when the system says there is no such file (not on a permission error)."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _folder_reason(err: OSError) -> str:
+    if err.errno == errno.ENAMETOOLONG:
+        return "folder not readable (its path is longer than the system allows)"
+    return f"folder not readable ({(err.strerror or str(err)).lower()})"
+
+
+def _file_reason(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "cannot read (a symbolic link loop)"
+    if err.errno == errno.ENAMETOOLONG:
+        return "cannot read (its path is longer than the system allows)"
+    if err.errno == errno.ENOENT:
+        return "cannot read (a link to a file that does not exist)"
+    return f"cannot read ({(err.strerror or str(err)).lower()})"
 
 
 @dataclass
@@ -91,11 +139,15 @@ class Scanner:
     def __init__(self, library: Library, indexer: Indexer | None = None,
                  indexer_factory: Callable[[], Indexer] = default_indexer,
                  workers: int = 1, prepare: Callable[[str], PreparedClip] = prepare_clip,
-                 timeout: Callable[[int], float] | None = None):
+                 timeout: Callable[[int], float] | None = None,
+                 exclude: Iterable[str] = ()):
         self.library = library
+        # Glob patterns (app.settings.is_excluded) for folders and files never indexed.
+        self.exclude = [p for p in exclude if p]
         self._indexer = indexer
         self._indexer_factory = indexer_factory
         self.workers = workers
+        self.memory_limit = default_memory_limit(workers)  # per decode worker, bytes
         self.prepare = prepare
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
@@ -113,6 +165,9 @@ class Scanner:
         report = ScanReport()
         cancel = cancel or threading.Event()
         notify = progress or (lambda p: None)
+        from app.core.trash import reconcile  # imported here: trash builds on this module
+        # A trash move a crash interrupted is settled first, so its file is not "missing".
+        reconcile(self.library)
         jobs: list[_Job] = []
         for path in paths:
             jobs += self._walk_root(Path(path).absolute(), report)
@@ -128,40 +183,85 @@ class Scanner:
             return self._consider(root, self.library.add_root(str(root.parent)), report, set())
         root_id = self.library.add_root(str(root))
         known = {f["path"]: f for f in self.library.files_under(root_id)}
+        # Files in the trash are accounted for by their trash record, not by this walk.
+        known = {p: f for p, f in known.items() if f["presence"] != "trashed"}
         seen: set[str] = set()
         jobs: list[_Job] = []
-        if not root.is_dir() or not any(root.iterdir()):
+        try:
+            empty = not root.is_dir() or not any(root.iterdir())
+        except OSError as e:
+            report.skipped.append({"path": str(root), "reason": _folder_reason(e)})
+            empty = True
+        if empty:
             # An unplugged drive or unmounted share looks like an absent or empty folder:
             # its files are offline, never deleted, and come back when it returns.
             report.changes["offline"] += self.library.mark(
                 [f["id"] for f in known.values() if f["presence"] != "offline"], "offline")
             return jobs
 
-        def on_error(err: OSError) -> None:
-            report.skipped.append({"path": err.filename or str(root),
-                                   "reason": f"folder not readable ({err.strerror})"})
-
-        for folder, dirs, names in os.walk(root, onerror=on_error, followlinks=False):
-            dirs.sort()
-            for name in sorted(names):
-                path = Path(folder) / name
-                if path.suffix.lower() in VIDEO_EXTENSIONS:
-                    jobs += self._consider(path, root_id, report, seen)
-        gone = [f["id"] for p, f in known.items() if p not in seen
-                and f["presence"] != "missing" and not Path(p).exists()]
+        unreadable = self._walk_tree(root, root_id, report, seen, jobs)
+        # A file counts as missing only when the system says it is not there; one behind
+        # an unreadable folder is unknown, not gone.
+        gone = [f["id"] for p, f in known.items() if p not in seen and f["presence"] != "missing"
+                and not any(_is_under(p, u) for u in unreadable) and _is_gone(p)]
+        # Re-read: a file moved to the trash during the walk is trashed, not missing.
+        gone = [i for i in gone if (self.library.file_by_id(i) or {}).get("presence")
+                not in (None, "trashed")]
         report.changes["missing"] += self.library.mark(gone, "missing")
         return jobs
 
-    def _consider(self, path: Path, root_id: int, report: ScanReport, seen: set[str]) -> list[_Job]:
+    def _walk_tree(self, root: Path, root_id: int, report: ScanReport, seen: set[str],
+                   jobs: list[_Job]) -> list[str]:
+        """Walk one root, collecting jobs; returns the folders that could not be read."""
+        unreadable: list[str] = []
+        skip_exact = {home_trash()}
+
+        def on_error(err: OSError) -> None:
+            folder = err.filename or str(root)
+            unreadable.append(folder)
+            report.skipped.append({"path": folder, "reason": _folder_reason(err)})
+
+        for folder, dirs, names in os.walk(root, onerror=on_error, followlinks=False):
+            kept = []
+            for d in sorted(dirs):
+                sub = os.path.join(folder, d)
+                if is_excluded(d, self.exclude) or is_trash_folder(d) or sub in skip_exact:
+                    continue
+                if os.path.islink(sub):
+                    # Not followed: a link can loop back or lead into another root.
+                    report.skipped.append({"path": sub, "reason": "a link to a folder (not "
+                                           "followed: add its target to index it)"})
+                    continue
+                kept.append(d)
+            dirs[:] = kept
+            for name in sorted(names):
+                path = Path(folder) / name
+                if path.suffix.lower() in VIDEO_EXTENSIONS and not is_excluded(
+                        path.relative_to(root), self.exclude):
+                    jobs += self._consider(path, root_id, report, seen, root)
+        return unreadable
+
+    def _consider(self, path: Path, root_id: int, report: ScanReport, seen: set[str],
+                  root: Path | None = None) -> list[_Job]:
         spath = str(path)
         seen.add(spath)
         try:
             st = path.stat()
         except OSError as e:
-            report.skipped.append({"path": spath, "reason": f"cannot read ({e.strerror})"})
+            report.skipped.append({"path": spath, "reason": _file_reason(e)})
             return []
-        if not path.is_file():
+        if not S_ISREG(st.st_mode):
+            # A FIFO or device named like a video would block or stream forever when read.
+            report.skipped.append({"path": spath, "reason": "not a regular file"})
             return []
+        if root is not None and path.is_symlink():
+            target = os.path.realpath(path)
+            if _is_under(target, os.path.realpath(root)):
+                # Indexed at its real place already: a second entry would pass for a
+                # duplicate, and trashing "the copy" could take the real file.
+                report.skipped.append({"path": spath, "reason": f"a link to {target}, "
+                                       "which is indexed itself"})
+                return []
         row = self.library.file(spath)
         stale = row is not None and row["status"] == "indexed" and (
             row["index_version"] or 0) < INDEX_VERSION
@@ -174,7 +274,7 @@ class Scanner:
         try:
             stat = FileStat(spath, st.st_size, st.st_mtime, fingerprint(path, st.st_size))
         except OSError as e:
-            report.failed.append({"path": spath, "error": f"cannot read ({e.strerror})"})
+            report.failed.append({"path": spath, "error": _file_reason(e)})
             return []
         if row is None and self._reuse_index(stat, root_id, report):
             return []
@@ -218,7 +318,8 @@ class Scanner:
             # thread's consumer runs inference on the previous one.
             try:
                 with WorkerPool(self.prepare, size=self.workers,
-                                timeout=lambda p: self.timeout(by_path[p].stat.size)) as pool:
+                                timeout=lambda p: self.timeout(by_path[p].stat.size),
+                                memory_limit=self.memory_limit) as pool:
                     for res in pool.map_unordered([j.path for j in jobs], cancel.is_set):
                         results.put(res)
             finally:
@@ -244,6 +345,12 @@ class Scanner:
 
     def _finish(self, job: _Job, res: JobResult, indexer: Indexer, report: ScanReport,
                 stages: dict) -> None:
+        if self._changed_since_walk(job):
+            # Still being written (a copy in progress, a recording): whatever the decoder
+            # made of it, success or "truncated", describes a file that no longer exists.
+            # Nothing is recorded, so the next scan indexes the finished file exactly once.
+            report.deferred.append(job.path)
+            return
         if res.error is not None:
             status = "skipped" if res.skipped else "failed"
             self.library.record_problem(job.stat, job.root_id, status, res.error)
@@ -251,16 +358,6 @@ class Scanner:
                 report.skipped.append({"path": job.path, "reason": res.error})
             else:
                 report.failed.append({"path": job.path, "error": res.error})
-            return
-        try:
-            st = os.stat(job.path)
-            if (st.st_size, st.st_mtime) != (job.stat.size, job.stat.mtime):
-                # Still being written (a copy in progress, a recording): the next scan
-                # indexes the finished file exactly once.
-                report.deferred.append(job.path)
-                return
-        except OSError:
-            report.deferred.append(job.path)
             return
         prepared: PreparedClip = res.value
         stages["decode_s"] += prepared.stats.get("decode_s", 0.0)
@@ -271,3 +368,11 @@ class Scanner:
         stages["db_s"] += time.perf_counter() - t0
         report.changes["updated" if job.existing else "new"] += 1
         report.indexed.append(job.path)
+
+    @staticmethod
+    def _changed_since_walk(job: _Job) -> bool:
+        try:
+            st = os.stat(job.path)
+        except OSError:
+            return True
+        return (st.st_size, st.st_mtime) != (job.stat.size, job.stat.mtime)

@@ -9,6 +9,7 @@ cases a fresh child takes its place and the scan goes on.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 import traceback
@@ -17,6 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows has no rlimits
+    resource = None
 
 
 @dataclass
@@ -28,8 +34,37 @@ class JobResult:
     skipped: bool = False
 
 
-def _worker_main(conn: Connection, func: Callable) -> None:
+GiB = 1 << 30
+
+
+def default_memory_limit(workers: int) -> int | None:
+    """Bytes of heap one decoder may use: half the machine's memory shared among them.
+
+    Downscaled decoding keeps a normal file far below this (a 4K clip peaks near
+    0.5 GiB); the cap is for the file that declares absurd frame sizes, so that it fails
+    alone instead of pushing the whole desktop into swap.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return int(min(16 * GiB, max(2 * GiB, total / 2 / max(1, workers))))
+
+
+def _limit_memory(limit: int | None) -> None:
+    if limit is None or resource is None:
+        return
+    # RLIMIT_DATA counts the heap and private writable mappings, not reserved address
+    # space, so thread stacks and allocator arenas do not trip it.
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def _worker_main(conn: Connection, func: Callable, memory_limit: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C and stops us
+    _limit_memory(memory_limit)
     while True:
         try:
             job = conn.recv()
@@ -39,6 +74,9 @@ def _worker_main(conn: Connection, func: Callable) -> None:
             return
         try:
             conn.send(("ok", func(job)))
+        except MemoryError:
+            limit = f" (limit {memory_limit / GiB:.1f} GiB per decoder)" if memory_limit else ""
+            conn.send(("error", f"ran out of memory decoding this file{limit}"))
         except Exception as e:  # reported to the parent as this file's failure
             reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}"
             skip = bool(getattr(e, "skip", False))
@@ -48,9 +86,10 @@ def _worker_main(conn: Connection, func: Callable) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, func: Callable):
+    def __init__(self, ctx, func: Callable, memory_limit: int | None = None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, func), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, func, memory_limit),
+                                daemon=True)
         self.proc.start()
         child.close()
         self.job: Any = None
@@ -74,17 +113,21 @@ class _Worker:
 class WorkerPool:
     """Run ``func(job)`` for each job in up to ``size`` processes; results come as they finish.
 
-    ``timeout`` maps a job to its deadline in seconds (e.g. longer files get longer).
+    ``timeout`` maps a job to its deadline in seconds (e.g. longer files get longer);
+    ``memory_limit`` caps each worker's heap in bytes (None: no cap). At most ``size``
+    jobs run at once.
     """
 
     def __init__(self, func: Callable, size: int = 1,
-                 timeout: Callable[[Any], float] = lambda job: 300.0):
+                 timeout: Callable[[Any], float] = lambda job: 300.0,
+                 memory_limit: int | None = None):
         # forkserver: children never inherit the parent's ONNX Runtime threads or Qt.
         methods = mp.get_all_start_methods()
         self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         self._func = func
         self._size = max(1, size)
         self._timeout = timeout
+        self._memory_limit = memory_limit
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> WorkerPool:
@@ -99,7 +142,7 @@ class WorkerPool:
         self._workers.clear()
 
     def _spawn(self) -> _Worker:
-        w = _Worker(self._ctx, self._func)
+        w = _Worker(self._ctx, self._func, self._memory_limit)
         self._workers.append(w)
         return w
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.store import migrations
+from app.store import fsnames, lock, migrations
 
 
 def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
@@ -84,19 +84,49 @@ INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_code
 
 
 class Library:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, readonly: bool = False):
+        """Open (and create or upgrade) a library.
+
+        A writer holds the library's lock (``app.store.lock``) until ``close()``: a second
+        process opening it for writing gets ``LibraryLocked``. ``readonly=True`` takes no
+        lock, never writes, and reads alongside a writer (WAL).
+        """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                    check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        migrations.migrate(self.conn, self.path)
+        self.readonly = readonly
+        self._lock_key: str | None = None
+        fsnames.install()
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_key = lock.acquire(self.path)
+        elif not self.path.exists():
+            raise FileNotFoundError(f"no library at {self.path}")
+        try:
+            # PARSE_DECLTYPES: TEXT columns go through fsnames, so odd file names round-trip.
+            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                        check_same_thread=False,
+                                        detect_types=sqlite3.PARSE_DECLTYPES)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            if readonly:
+                self.conn.execute("PRAGMA query_only=ON")
+                if migrations.pending(self.conn):
+                    raise RuntimeError(f"the library {self.path} needs an upgrade: open it "
+                                       f"once for writing (a scan or the app)")
+            else:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                migrations.migrate(self.conn, self.path)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self.conn.close()
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+        if self._lock_key is not None:
+            lock.release(self._lock_key)
+            self._lock_key = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -312,3 +342,9 @@ class ThumbReader:
         row = self._conn().execute("SELECT poster FROM thumbs WHERE file_id = ?",
                                    (file_id,)).fetchone()
         return row[0] if row else None
+
+    def strip(self, file_id: int) -> tuple[bytes, list[float]] | None:
+        """The scrubbing strip (equal-width frames side by side) and each frame's time."""
+        row = self._conn().execute("SELECT strip, strip_times FROM thumbs WHERE file_id = ?",
+                                   (file_id,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None

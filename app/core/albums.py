@@ -1,0 +1,414 @@
+"""Auto-albums: clips grouped into events, kept stable across runs and the user's edits.
+
+Every album is an event and a clip belongs to at most one album. A run
+(``refresh_albums``) keeps the albums that exist and only places the clips that are in
+none: a clip joins the album it fits (average linkage against all of the album's clips),
+clips that fit together but no album form a new one, and a clip that fits nothing stays
+unsorted (an album of one clip is not much of an album). Running again without changes
+therefore changes nothing, and album ids stay put.
+
+``rebuild=True`` re-clusters from scratch and hands each new cluster the id of the album
+it overlaps most, so ids and the user's titles survive; what the user decided survives
+as well: clips they added (``source = user``), clips they took out (exclusions), and
+the contents of albums they renamed, edited, created or deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import numpy as np
+
+from app.core.album_clustering import (
+    ClipFeatures,
+    Seed,
+    cluster,
+    content_similarity,
+    parse_time,
+    trusted_time,
+)
+from app.store import albums as store
+from app.store.library import Library
+from app.store.vectors import clip_matrix
+
+MIN_NEW_ALBUM = 2
+# A label names an album when the model is more sure than not, on average over the
+# album's clips (softmax probability for pictures, per-class score for sound).
+LABEL_CONFIDENCE = 0.5
+# AudioSet classes that describe the recording or the room, not what the clip shows.
+AMBIENT_SOUNDS = frozenset({
+    "Silence", "Sine wave", "Harmonic", "Chirp tone", "Sound effect", "Pulse",
+    "Inside, small room", "Inside, large room or hall", "Inside, public space",
+    "Outside, urban or manmade", "Outside, rural or natural", "Reverberation", "Echo",
+    "Noise", "Environmental noise", "Static", "Mains hum", "Distortion", "Sidetone",
+    "Cacophony", "White noise", "Pink noise", "Throbbing", "Vibration", "Television",
+    "Radio", "Field recording"})
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class AlbumError(Exception):
+    """A user operation that cannot be done (unknown album, clip not in it...)."""
+
+
+# ---- features --------------------------------------------------------------------
+def load_features(lib: Library, file_ids: list[int] | None = None) -> ClipFeatures:
+    """Clip vectors and trusted capture times of present indexed files (or of some)."""
+    if file_ids is None:
+        vis, aud = clip_matrix(lib, "visual"), clip_matrix(lib, "audio")
+        ids = vis.file_ids
+        visual = vis.vectors.astype(np.float32)
+        at = {int(f): k for k, f in enumerate(aud.file_ids)}
+        audio = np.zeros((len(ids), aud.vectors.shape[1]), np.float32)
+        for k, f in enumerate(ids):  # the two reads may straddle a scan's write
+            if int(f) in at:
+                audio[k] = aud.vectors[at[int(f)]]
+    else:
+        clips = [(f, lib.clip(f)) for f in file_ids]
+        clips = [(f, c) for f, c in clips if c is not None]
+        ids = np.array([f for f, _ in clips], np.int64)
+        visual = np.array([c["visual"] for _, c in clips], np.float32).reshape(len(clips), -1)
+        dim = next((len(c["audio"]) for _, c in clips if c["audio"] is not None), 0)
+        audio = np.zeros((len(clips), dim), np.float32)
+        for k, (_, c) in enumerate(clips):
+            if c["audio"] is not None:
+                audio[k] = c["audio"]
+    created = _file_rows(lib, [int(f) for f in ids])
+    now = datetime.now(UTC).timestamp()
+    times = np.array([trusted_time(created.get(int(f), {}).get("created"), now) for f in ids],
+                     np.float64)
+    return ClipFeatures(np.asarray(ids, np.int64), visual, audio, times)
+
+
+def _file_rows(lib: Library, file_ids: list[int] | None = None) -> dict[int, dict]:
+    if file_ids is None or len(file_ids) > 200:
+        rows = lib.files(present_only=True)
+    else:
+        rows = [r for r in (lib.file_by_id(f) for f in file_ids)
+                if r and r["status"] == "indexed" and r["presence"] == "present"]
+    return {r["id"]: r for r in rows}
+
+
+# ---- titles, dates, covers --------------------------------------------------------
+def dominant_label(member_labels: list[list[tuple[str, str, float]]]) -> str | None:
+    """The label the album's clips agree on with confidence, in words a person uses."""
+    if not member_labels:
+        return None
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    for labels in member_labels:
+        for kind, label, score in labels:
+            totals[kind, label] += score
+    with_sound = sum(1 for labels in member_labels if any(k == "audio" for k, _, _ in labels))
+    best, best_score = None, LABEL_CONFIDENCE
+    for (kind, label), total in sorted(totals.items()):
+        if kind == "audio":
+            # A soundtrack names the album only if most clips have one.
+            if label in AMBIENT_SOUNDS or 2 * with_sound < len(member_labels):
+                continue
+            mean = total / with_sound
+        else:
+            mean = total / len(member_labels)
+        if mean >= best_score:
+            best, best_score = label, mean
+    return _words(best) if best else None
+
+
+def _words(label: str) -> str:
+    """'Motor vehicle (road)' -> 'Motor vehicle'; 'Boat, Water vehicle' -> 'Boat'."""
+    text = re.sub(r"\s*\(.*?\)", "", label).split(",")[0].strip() or label
+    return text[:1].upper() + text[1:]
+
+
+def date_span(start: float, end: float) -> str:
+    """'9 Mar 2024', '9-11 Mar 2024', '30 Mar - 2 Apr 2024', in the user's time zone."""
+    a, b = datetime.fromtimestamp(start).date(), datetime.fromtimestamp(end).date()
+
+    def day(d, year=True):
+        return f"{d.day} {MONTHS[d.month - 1]}" + (f" {d.year}" if year else "")
+
+    if a == b:
+        return day(a)
+    if (a.year, a.month) == (b.year, b.month):
+        return f"{a.day}\u2013{day(b)}"
+    if a.year == b.year:
+        return f"{day(a, year=False)} \u2013 {day(b)}"
+    return f"{day(a)} \u2013 {day(b)}"
+
+
+def album_title(member_labels: list[list[tuple[str, str, float]]], start: float | None,
+                end: float | None) -> str:
+    what = dominant_label(member_labels)
+    when = date_span(start, end) if start is not None and end is not None else None
+    return " \u00b7 ".join(p for p in (what, when) if p) or "Untitled"
+
+
+def clip_time(row: dict) -> float:
+    """When a clip was shot, as well as we know: its creation time, else its file time."""
+    t = trusted_time(row.get("created"))
+    return t if np.isfinite(t) else parse_time(row.get("file_time"))
+
+
+def album_span(rows: list[dict]) -> tuple[float | None, float | None]:
+    """First and last capture time. File times only when no clip has a creation time:
+    a copy's file time is the day it was copied and would stretch the span."""
+    trusted = [t for t in (trusted_time(r.get("created")) for r in rows) if np.isfinite(t)]
+    times = trusted or [t for t in (parse_time(r.get("file_time")) for r in rows)
+                        if np.isfinite(t)]
+    return (min(times), max(times)) if times else (None, None)
+
+
+def central_clip(f: ClipFeatures, rows: list[int]) -> int:
+    """The clip most like the others: a fair picture of the whole album."""
+    idx = np.asarray(sorted(rows), np.int64)
+    sims = content_similarity(f, idx, idx).sum(1)
+    return int(f.file_ids[idx[int(np.argmax(sims))]])
+
+
+# ---- runs --------------------------------------------------------------------------
+def refresh_albums(lib: Library, rebuild: bool = False) -> list[dict]:
+    """Place new clips (or re-cluster with ``rebuild``), retitle, and list the albums."""
+    feats = load_features(lib)
+    with lib.transaction():
+        if rebuild:
+            _recluster(lib, feats, store.load(lib))
+        _place(lib, feats, store.load(lib))
+        _retitle(lib, feats, store.load(lib))
+    return list_albums(lib)
+
+
+def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
+    row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
+    seeds, taken = [], set()
+    for aid in state.albums:
+        rows = [row_of[f] for f in state.members[aid] if f in row_of and f not in taken]
+        taken.update(feats.file_ids[rows].tolist())
+        excluded = frozenset(row_of[f] for f in state.exclusions[aid] if f in row_of)
+        seeds.append(Seed(aid, rows, excluded))
+    for c in cluster(feats, seeds):
+        fids = [int(feats.file_ids[r]) for r in c.rows]
+        if c.key is None:
+            if len(fids) < MIN_NEW_ALBUM:
+                continue
+            aid = store.insert_album(lib, "", store.AUTO)
+            for f in fids:
+                store.set_member(lib, aid, f, store.AUTO)
+        else:
+            for f in fids:
+                if f not in state.members[c.key]:
+                    store.set_member(lib, c.key, f, store.AUTO)
+
+
+def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
+    present = {int(f) for f in feats.file_ids}
+    groups = [{int(feats.file_ids[r]) for r in c.rows} for c in cluster(feats)]
+    group_of = {f: g for g, fids in enumerate(groups) for f in fids}
+    # Each cluster takes the id of the album it shares most clips with.
+    candidates = []
+    for aid, album in state.albums.items():
+        shared: dict[int, int] = defaultdict(int)
+        for f in state.members[aid]:
+            if f in group_of:
+                shared[group_of[f]] += 1
+        candidates += [(-n, not album.touched, aid, g) for g, n in shared.items()]
+    match: dict[int, int] = {}
+    used: set[int] = set()
+    for _, _, aid, g in sorted(candidates):
+        if aid not in match and g not in used:
+            match[aid] = g
+            used.add(g)
+
+    members = {aid: dict(m) for aid, m in state.members.items()}
+    # What the user decided stays: clips they put somewhere, and what albums they
+    # renamed, edited, created or deleted hold when no cluster matches them.
+    claimed = {f for m in members.values() for f, src in m.items() if src == store.USER}
+    for aid, album in state.albums.items():
+        if aid not in match and album.touched:
+            claimed.update(f for f in members[aid] if f in present)
+    for aid, album in state.albums.items():
+        if aid in match or not album.touched:
+            for f, src in list(members[aid].items()):
+                if src == store.AUTO and f in present:
+                    store.remove_member(lib, aid, f)
+                    del members[aid][f]
+    for aid, g in sorted(match.items()):
+        for f in sorted(groups[g] - claimed - state.exclusions[aid]):
+            store.set_member(lib, aid, f, store.AUTO)
+            members[aid][f] = store.AUTO
+    for g, fids in enumerate(groups):
+        fids = fids - claimed
+        if g not in used and len(fids) >= MIN_NEW_ALBUM:
+            aid = store.insert_album(lib, "", store.AUTO)
+            for f in sorted(fids):
+                store.set_member(lib, aid, f, store.AUTO)
+    for aid in state.albums:
+        if not members[aid]:
+            store.delete_album(lib, aid)
+
+
+def _retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
+             only: int | None = None) -> None:
+    row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
+    wanted = [a for a in state.albums.values() if a.shown and only in (None, a.id)]
+    fids = sorted({f for a in wanted for f in state.members[a.id] if f in row_of})
+    files = _file_rows(lib, fids)
+    labels = store.file_labels(lib, fids if only is not None else None)
+    for album in wanted:
+        present = [f for f in state.members[album.id] if f in row_of and f in files]
+        if not present:
+            continue
+        start, end = album_span([files[f] for f in present])
+        auto_title = album_title([labels.get(f, []) for f in present], start, end)
+        cover = central_clip(feats, [row_of[f] for f in present])
+        changes = {}
+        if auto_title != album.auto_title:
+            changes["auto_title"] = auto_title
+        if not album.renamed and album.title != auto_title:
+            changes["title"] = auto_title
+        if cover != album.cover_file_id:
+            changes["cover_file_id"] = cover
+        store.update_album(lib, album.id, **changes)
+
+
+# ---- reading -------------------------------------------------------------------------
+def _iso(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _view(album: store.AlbumRow, fids: list[int], files: dict[int, dict]) -> dict:
+    rows = sorted((files[f] for f in fids), key=lambda r: (clip_time(r), r["path"]))
+    start, end = album_span(rows)
+    cover = files[album.cover_file_id]["path"] if album.cover_file_id in fids else rows[0]["path"]
+    return {"id": album.id, "title": album.title, "files": [r["path"] for r in rows],
+            "start": _iso(start), "end": _iso(end), "cover": cover}
+
+
+def list_albums(lib: Library) -> list[dict]:
+    """Shown albums with at least one present clip, newest first."""
+    state = store.load(lib)
+    files = _file_rows(lib)
+    views = []
+    for album in state.albums.values():
+        fids = [f for f in state.members[album.id] if f in files]
+        if album.shown and fids:
+            views.append(_view(album, fids, files))
+    views.sort(key=lambda v: (v["start"] or "", v["id"]), reverse=True)
+    return views
+
+
+def album_view(lib: Library, album_id: int) -> dict:
+    album = _shown(lib, album_id)
+    fids = list(store.members(lib, album_id))
+    files = _file_rows(lib, fids)
+    present = [f for f in fids if f in files]
+    if not present:
+        return {"id": album.id, "title": album.title, "files": [], "start": None,
+                "end": None, "cover": None}
+    return _view(album, present, files)
+
+
+# ---- user operations -----------------------------------------------------------------
+def _shown(lib: Library, album_id: int) -> store.AlbumRow:
+    album = store.album(lib, album_id)
+    if album is None or not album.shown:
+        raise AlbumError(f"no album {album_id}")
+    return album
+
+
+def _take_out(lib: Library, file_id: int, keep: int | None = None) -> None:
+    """A clip leaves the album it is in (one album per clip), remembered as the user's."""
+    for other in store.albums_of_file(lib, file_id):
+        if other.id == keep:
+            continue
+        store.remove_member(lib, other.id, file_id)
+        store.exclude(lib, other.id, file_id)
+        if store.members(lib, other.id):
+            store.update_album(lib, other.id, edited=True)
+        else:
+            store.delete_album(lib, other.id)
+
+
+def _after_edit(lib: Library, album_id: int) -> dict:
+    fids = list(store.members(lib, album_id))
+    _retitle(lib, load_features(lib, fids), store.load(lib), only=album_id)
+    return album_view(lib, album_id)
+
+
+def rename_album(lib: Library, album_id: int, title: str) -> dict:
+    _shown(lib, album_id)
+    title = title.strip()
+    if not title:
+        raise AlbumError("an album title cannot be empty")
+    with lib.transaction():
+        store.update_album(lib, album_id, title=title, renamed=True)
+    return album_view(lib, album_id)
+
+
+def _check_clip(lib: Library, file_id: int) -> None:
+    row = lib.file_by_id(file_id)
+    if row is None or row["status"] != "indexed":
+        raise AlbumError(f"no indexed clip with id {file_id}")
+
+
+def add_clip(lib: Library, album_id: int, file_id: int) -> dict:
+    """Put a clip in an album (taking it out of the album it was in)."""
+    _shown(lib, album_id)
+    _check_clip(lib, file_id)
+    with lib.transaction():
+        _take_out(lib, file_id, keep=album_id)
+        store.unexclude(lib, album_id, file_id)
+        store.set_member(lib, album_id, file_id, store.USER)
+        store.update_album(lib, album_id, edited=True)
+        return _after_edit(lib, album_id)
+
+
+def remove_clip(lib: Library, album_id: int, file_id: int) -> dict:
+    """Take a clip out of an album; clustering will not put it back there."""
+    _shown(lib, album_id)
+    if file_id not in store.members(lib, album_id):
+        raise AlbumError(f"that clip is not in album {album_id}")
+    with lib.transaction():
+        store.remove_member(lib, album_id, file_id)
+        store.exclude(lib, album_id, file_id)
+        store.update_album(lib, album_id, edited=True)
+        return _after_edit(lib, album_id)
+
+
+def merge_albums(lib: Library, target_id: int, other_id: int) -> dict:
+    """Move every clip of ``other_id`` into ``target_id``, which keeps its id and title."""
+    if target_id == other_id:
+        raise AlbumError("cannot merge an album with itself")
+    _shown(lib, target_id)
+    _shown(lib, other_id)
+    with lib.transaction():
+        for f in store.members(lib, other_id):
+            store.unexclude(lib, target_id, f)
+            store.set_member(lib, target_id, f, store.USER)
+        store.delete_album(lib, other_id)
+        store.update_album(lib, target_id, edited=True)
+        return _after_edit(lib, target_id)
+
+
+def create_album(lib: Library, title: str, file_ids: list[int]) -> dict:
+    """A new album of the user's, made of clips taken out of the albums they were in."""
+    title = title.strip()
+    if not title:
+        raise AlbumError("an album title cannot be empty")
+    if not file_ids:
+        raise AlbumError("an album needs at least one clip")
+    for f in file_ids:
+        _check_clip(lib, f)
+    with lib.transaction():
+        aid = store.insert_album(lib, title, store.USER, renamed=True, edited=True)
+        for f in dict.fromkeys(file_ids):
+            _take_out(lib, f, keep=aid)
+            store.set_member(lib, aid, f, store.USER)
+        return _after_edit(lib, aid)
+
+
+def delete_album(lib: Library, album_id: int) -> None:
+    """Hide an album. Its clips stay in the library, unsorted, and are not regrouped
+    into a look-alike album by the next run."""
+    _shown(lib, album_id)
+    with lib.transaction():
+        store.update_album(lib, album_id, origin=store.DISMISSED)

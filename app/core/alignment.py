@@ -1,0 +1,381 @@
+"""Temporal alignment of two clips' per-frame vectors: is one a copy of (part of) the other?
+
+Different moments of one scene (the same street, the same tree a minute later) look
+alike frame by frame, often more alike than a cropped or re-graded copy does, so the
+level of similarity cannot decide. What a copy has and another moment lacks is the same
+*changes over time*: the same people crossing, the same camera shake, at the same
+relative times. So:
+
+1. Hypotheses ``b_time = rate * a_time + offset`` (and mirrored or not) are proposed by
+   votes of frame pairs that look alike, for a set of playback speeds.
+2. Each is scored on the frames it pairs up (both ways, B's vectors interpolated at the
+   mapped times): the mean similarity (the level) and the *coherence*, the correlation
+   of the two sequences once each is detrended (its mean and slow drift over the span
+   removed). Coherence is near 0 for another moment of the same scene whatever its
+   level, and high for a copy whatever the transform, as long as the picture changes.
+3. Where both clips have sound, the soundtrack aligned the same way is a second
+   witness: a copy usually keeps it, another moment does not.
+
+Pure numpy; vectors are L2-normed rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Playback speeds tried (b_time per a_time), then refined around the best one.
+RATES = (0.5, 2 / 3, 0.8, 0.9, 1.0, 1 / 0.9, 1.25, 1.5, 2.0)
+RATE_REFINE = (0.97, 0.985, 1.015, 1.03)
+# A refinement must gain this much: near the best, coherence is flat, and the plain
+# speeds and the voted offset are likelier than a drift within noise.
+REFINE_MIN_GAIN = 0.005
+RATE_MIN_GAIN = 0.02
+OFFSET_STEP = 0.05  # seconds: offsets are voted and refined on this grid
+VOTES_PER_FRAME = 3  # most similar frames of B per frame of A that vote for an offset
+HYPOTHESES_KEPT = 6  # best coarse hypotheses per orientation scored in full
+HYPOTHESES_REFINED = 2  # of those, the best ones refined
+COMPACT = True
+BLEND_MIN = 0.8  # neighbours less alike than this straddle a cut: take the nearer one
+DETREND_DEGREE = 2  # mean, slope and curvature of the drift over the span are removed
+PATCH_SECONDS = 0.96  # one audio patch (see app.inference.audio)
+# A pair of frames more than this below the typical pair of an alignment does not match;
+# more than RUN_GAP such pairs in a row end the matching run.
+RUN_DROP = 0.15
+# Chance coherence is about COHERENCE_NOISE / sqrt(independent samples).
+COHERENCE_NOISE = 1.2
+PART_MIN_PAIRS = 5  # fewer pairs in a half: too few to judge it
+RUN_GAP = 2
+
+
+@dataclass
+class Track:
+    """One clip's per-frame features, as the index keeps them."""
+
+    duration: float
+    times: np.ndarray  # [n] seconds, ascending
+    visual: np.ndarray  # [n, d] float32, L2-normed
+    visual_flip: np.ndarray | None = None  # [n, d] of the mirrored frames
+    audio_times: np.ndarray | None = None  # [p] patch start seconds
+    audio: np.ndarray | None = None  # [p, da] float32, L2-normed
+
+
+@dataclass
+class Alignment:
+    """The best way found to lay clip A over clip B: ``b_time = rate * a_time + offset``."""
+
+    rate: float
+    offset: float
+    mirrored: bool
+    a_start: float
+    a_end: float
+    b_start: float
+    b_end: float
+    similarity: float  # mean cosine of the paired frames
+    coherence: float  # correlation of the paired frames' changes over time
+    pairs: int  # frame pairs the figures rest on
+    samples: int  # independent samples among them (see _score)
+    variation: float  # how much A's picture changes over the span (mean squared residual)
+    # Coherence within each half of the span, each detrended on its own (pooled): the
+    # agreement must hold at that scale too, not only in the span's overall swing.
+    part_coherence: float | None = None
+    audio_similarity: float | None = None  # mean cosine of the paired audio patches
+    audio_coherence: float | None = None
+    audio_pairs: int = 0
+
+    @property
+    def a_span(self) -> float:
+        return self.a_end - self.a_start
+
+    @property
+    def b_span(self) -> float:
+        return self.b_end - self.b_start
+
+
+def l2n(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def sample(times: np.ndarray, vectors: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Vectors at times ``at``: blended between the two neighbouring frames, unless those
+    straddle a cut (then the nearer one), clamped at the ends."""
+    n = len(times)
+    if n == 1:
+        return np.repeat(vectors[:1], len(at), axis=0)
+    hi = np.clip(np.searchsorted(times, at), 1, n - 1)
+    lo = hi - 1
+    t0, t1 = times[lo], times[hi]
+    w = np.clip((at - t0) / np.maximum(t1 - t0, 1e-6), 0.0, 1.0)[:, None]
+    v0, v1 = vectors[lo], vectors[hi]
+    blended = l2n((1 - w) * v0 + w * v1)
+    straddle = np.einsum("ij,ij->i", v0, v1) < BLEND_MIN
+    nearest = np.where(w < 0.5, v0, v1)
+    return np.where(straddle[:, None], nearest, blended)
+
+
+def detrended_correlation(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """Correlation of two vector sequences over time once the polynomial trend of each is
+    removed; and the mean squared residual of ``x`` (how much it changes)."""
+    q = _trend_basis(t)
+    rx, ry = x - q @ (q.T @ x), y - q @ (q.T @ y)
+    sxx, syy = float((rx * rx).sum()), float((ry * ry).sum())
+    if sxx <= 1e-12 or syy <= 1e-12:
+        return 0.0, sxx / len(t)
+    return float((rx * ry).sum() / np.sqrt(sxx * syy)), sxx / len(t)
+
+
+def _trend_basis(t: np.ndarray) -> np.ndarray:
+    """Orthonormal columns whose span is the trend removed over times ``t``: a
+    sequence minus its projection on them is what changes beyond the slow drift."""
+    span = max(float(np.ptp(t)), 1e-6)
+    return _orthonormal_polynomials((t - t.mean()) / span, min(DETREND_DEGREE, len(t) - 2))
+
+
+def _orthonormal_polynomials(t: np.ndarray, degree: int) -> np.ndarray:
+    """[len(t), degree + 1] orthonormal columns spanning 1, t, t^2... (Gram-Schmidt: a
+    LAPACK call per hypothesis costs more than the rest of its scoring)."""
+    cols: list[np.ndarray] = []
+    for k in range(degree + 1):
+        c = t ** k
+        for prev in cols:
+            c = c - (prev @ c) * prev
+        norm = np.linalg.norm(c)
+        if norm > 1e-9:
+            cols.append(c / norm)
+    return np.stack(cols, axis=1)
+
+
+def _span(rate: float, offset: float, a_dur: float, b_dur: float) -> tuple[float, float]:
+    """The part of A's timeline that the hypothesis lays over B's."""
+    return max(0.0, -offset / rate), min(a_dur, (b_dur - offset) / rate)
+
+
+def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
+           lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame pairs over A's span [lo, hi]: A's frames with B sampled at the mapped times,
+    and B's frames with A sampled back. Returns (A-side, B-side, A-time), by A-time."""
+    ia = (a.times >= lo - 1e-6) & (a.times <= hi + 1e-6)
+    qa = rate * a.times[ia] + offset
+    jb = (b.times >= rate * lo + offset - 1e-6) & (b.times <= rate * hi + offset + 1e-6)
+    pb = (b.times[jb] - offset) / rate
+    x = np.concatenate([va[ia], sample(a.times, va, pb)])
+    y = np.concatenate([sample(b.times, b.visual, qa), b.visual[jb]])
+    t = np.concatenate([a.times[ia], pb])
+    order = np.argsort(t, kind="stable")
+    return x[order], y[order], t[order]
+
+
+def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track) -> list[tuple[float, float, float]]:
+    """(score, rate, offset) from offset votes, scored cheaply on the similarity matrix
+    with each row's and column's mean taken out (the scene-wide likeness of the two)."""
+    s = va @ b.visual.T
+    centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
+    k = min(VOTES_PER_FRAME, s.shape[1])
+    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    out = []
+    for rate in RATES:
+        votes = (b.times[top] - rate * a.times[:, None]).ravel()
+        for offset in np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP:
+            lo, hi = _span(rate, offset, a.duration, b.duration)
+            if hi - lo <= 0:
+                continue
+            inside = (a.times >= lo) & (a.times <= hi)
+            if inside.sum() < 2:
+                continue
+            q = rate * a.times[inside] + offset
+            j = np.clip(np.searchsorted(b.times, q), 0, len(b.times) - 1)
+            j_prev = np.clip(j - 1, 0, len(b.times) - 1)
+            nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
+            diag = centred[np.flatnonzero(inside), nearer]
+            out.append((float(diag.sum()) / len(a.times), rate, float(offset)))
+    out.sort(key=lambda h: -h[0])
+    return out
+
+
+def _score(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
+           mirrored: bool, within: tuple[float, float] | None = None) -> Alignment | None:
+    lo, hi = _span(rate, offset, a.duration, b.duration)
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
+    if hi - lo <= 0:
+        return None
+    x, y, t = _pairs(a, va, b, rate, offset, lo, hi)
+    if len(t) < 3:
+        return None
+    sims = np.einsum("ij,ij->i", x, y)
+    coherence, variation = detrended_correlation(x, y, t)
+    # Pairs built by interpolating the sparser side repeat what its few frames say: a
+    # clip squeezed into a few frames of the other has only that many samples to agree on.
+    in_a = int(((a.times >= lo - 1e-6) & (a.times <= hi + 1e-6)).sum())
+    b_lo, b_hi = rate * lo + offset, rate * hi + offset
+    in_b = int(((b.times >= b_lo - 1e-6) & (b.times <= b_hi + 1e-6)).sum())
+    return Alignment(rate=rate, offset=offset, mirrored=mirrored, a_start=lo, a_end=hi,
+                     b_start=b_lo, b_end=b_hi, similarity=float(sims.mean()),
+                     coherence=coherence, pairs=len(t), samples=2 * min(in_a, in_b),
+                     variation=variation)
+
+
+def chance_coherence(samples: int) -> float:
+    """About the highest coherence two unrelated moments reach by chance over this many
+    samples, after the search over offsets and speeds (measured on other moments of the
+    same scenes: 0.18 at 23-46 samples)."""
+    return COHERENCE_NOISE / np.sqrt(max(samples, 1))
+
+
+def _matching_run(a: Track, va: np.ndarray, b: Track, al: Alignment) -> tuple[float, float]:
+    """The stretch of A's span where the frames really pair up: the longest run of pairs
+    that stay near the typical pair similarity, allowing a short dip (a flash, a
+    dropped frame). Where A holds more than B does, the rest falls away."""
+    x, y, t = _pairs(a, va, b, al.rate, al.offset, al.a_start, al.a_end)
+    sims = np.einsum("ij,ij->i", x, y)
+    good = sims >= np.median(sims) - RUN_DROP
+    best, start, bad = (0, -1), None, 0
+    last_good = -1
+    for i, ok in enumerate(good):
+        if ok:
+            if start is None:
+                start = i
+            last_good, bad = i, 0
+            if last_good - start > best[1] - best[0]:
+                best = (start, last_good)
+        else:
+            bad += 1
+            if bad > RUN_GAP:
+                start, bad = None, 0
+    if best[1] < 0:
+        return al.a_start, al.a_end
+    lo = al.a_start if best[0] == 0 else float(t[best[0]])
+    hi = al.a_end if best[1] == len(t) - 1 else float(t[best[1]])
+    return lo, hi
+
+
+def _selection(al: Alignment, a_dur: float) -> float:
+    # Coherence above chance decides; a hypothesis laying only part of A over B earns less.
+    margin = al.coherence - chance_coherence(al.samples)
+    return margin * min(1.0, al.a_span / max(a_dur, 1e-6)) + 0.1 * al.similarity
+
+
+def align(a: Track, b: Track) -> Alignment | None:
+    """The best alignment of A over B (A is normally the shorter clip), or None."""
+    a, b = (_compact(a, b) if COMPACT else (a, b))
+    best: Alignment | None = None
+    orientations = [(False, a.visual)]
+    if a.visual_flip is not None:
+        orientations.append((True, a.visual_flip))
+    for mirrored, va in orientations:
+        scored = [_score(a, va, b, rate, offset, mirrored)
+                  for _, rate, offset in _coarse_hypotheses(a, va, b)[:HYPOTHESES_KEPT]]
+        scored = sorted((h for h in scored if h is not None),
+                        key=lambda h: -_selection(h, a.duration))
+        for found in scored[:HYPOTHESES_REFINED]:
+            found = _refine(a, va, b, found)
+            if best is None or _selection(found, a.duration) > _selection(best, a.duration):
+                best = found
+    if best is None:
+        return None
+    va = a.visual_flip if best.mirrored else a.visual
+    lo, hi = _matching_run(a, va, b, best)
+    if (lo, hi) != (best.a_start, best.a_end):
+        best = _score(a, va, b, best.rate, best.offset, best.mirrored, within=(lo, hi)) or best
+    best.part_coherence = _part_coherence(a, va, b, best)
+    _add_audio(a, b, best)
+    return best
+
+
+def _part_coherence(a: Track, va: np.ndarray, b: Track, al: Alignment) -> float | None:
+    mid = (al.a_start + al.a_end) / 2
+    sxy = sxx = syy = 0.0
+    for lo, hi in ((al.a_start, mid), (mid, al.a_end)):
+        x, y, t = _pairs(a, va, b, al.rate, al.offset, lo, hi)
+        if len(t) < PART_MIN_PAIRS:
+            return None
+        q = _trend_basis(t)
+        rx, ry = x - q @ (q.T @ x), y - q @ (q.T @ y)
+        sxy += float((rx * ry).sum())
+        sxx += float((rx * rx).sum())
+        syy += float((ry * ry).sum())
+    return float(sxy / np.sqrt(sxx * syy)) if sxx > 1e-12 and syy > 1e-12 else 0.0
+
+
+def gram_coordinates(gram: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Rows C with C C^T = gram (a pivoted, truncated Cholesky factor), as float32.
+
+    Written with elementwise numpy on purpose: LAPACK and BLAS calls on matrices this
+    small spend longer waking OpenBLAS threads than computing on a busy machine.
+    """
+    n = len(gram)
+    factor = np.zeros((n, n))
+    residual = np.diag(gram).astype(np.float64).copy()
+    limit = tol * max(float(residual.max()), 1e-12)
+    rank = 0
+    while rank < n:
+        pivot = int(np.argmax(residual))
+        if residual[pivot] <= limit:
+            break
+        col = gram[:, pivot] - (factor[:, :rank] * factor[pivot, :rank]).sum(axis=1)
+        col /= np.sqrt(residual[pivot])
+        factor[:, rank] = col
+        residual -= col * col
+        residual[pivot] = 0.0
+        rank += 1
+    return factor[:, :rank].astype(np.float32)
+
+
+def _compact(a: Track, b: Track) -> tuple[Track, Track]:
+    """Both clips' visual vectors in coordinates of the space their frames span: every
+    inner product is unchanged, and a few dozen dimensions replace 1280."""
+    parts = [a.visual, b.visual] + ([a.visual_flip] if a.visual_flip is not None else [])
+    rows = sum(len(p) for p in parts)
+    if rows >= a.visual.shape[1] // 2:
+        return a, b
+    stacked = np.concatenate(parts)
+    coords_all = gram_coordinates(np.einsum("id,jd->ij", stacked, stacked, dtype=np.float64))
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+
+    def coords(i):
+        return None if i >= len(parts) else np.ascontiguousarray(coords_all[bounds[i]:bounds[i + 1]])
+
+    return (Track(a.duration, a.times, coords(0), coords(2), a.audio_times, a.audio),
+            Track(b.duration, b.times, coords(1), None, b.audio_times, b.audio))
+
+
+def _refine(a: Track, va: np.ndarray, b: Track, al: Alignment) -> Alignment:
+    """Hill-climb offset and rate around a hypothesis."""
+    for _ in range(4):
+        moves = [(al.rate, al.offset + d * OFFSET_STEP, REFINE_MIN_GAIN) for d in (-2, -1, 1, 2)]
+        moves += [(al.rate * f, al.offset + al.a_start * al.rate * (1 - f), RATE_MIN_GAIN)
+                  for f in RATE_REFINE]
+        improved = False
+        for rate, offset, gain in moves:
+            found = _score(a, va, b, rate, offset, al.mirrored)
+            if found is not None and (_selection(found, a.duration)
+                                      > _selection(al, a.duration) + gain):
+                al, improved = found, True
+        if not improved:
+            break
+    return al
+
+
+def _add_audio(a: Track, b: Track, al: Alignment) -> None:
+    """Pair A's audio patches with B's nearest patch at the mapped time."""
+    if a.audio is None or b.audio is None or not len(a.audio) or not len(b.audio):
+        return
+    centre_a = a.audio_times + PATCH_SECONDS / 2
+    centre_b = b.audio_times + PATCH_SECONDS / 2
+    inside = (centre_a >= al.a_start) & (centre_a <= al.a_end)
+    if not inside.any():
+        return
+    q = al.rate * centre_a[inside] + al.offset
+    j = np.clip(np.searchsorted(centre_b, q), 0, len(centre_b) - 1)
+    j_prev = np.clip(j - 1, 0, len(centre_b) - 1)
+    j = np.where(np.abs(centre_b[j_prev] - q) < np.abs(centre_b[j] - q), j_prev, j)
+    # A patch is 0.96 s; one further off than half a patch pairs different sound.
+    close = np.abs(centre_b[j] - q) <= PATCH_SECONDS / 2 * max(1.0, al.rate)
+    if not close.any():
+        return
+    xa, xb = a.audio[inside][close], b.audio[j[close]]
+    al.audio_similarity = float(np.einsum("ij,ij->i", xa, xb).mean())
+    al.audio_pairs = int(close.sum())
+    if al.audio_pairs >= 4:
+        al.audio_coherence, _ = detrended_correlation(xa, xb, centre_a[inside][close])

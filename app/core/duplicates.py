@@ -1,0 +1,444 @@
+"""Near-duplicates: copies of a clip, whole or contained in a longer file.
+
+1. Exact byte copies: files of equal size and sampled-content fingerprint, confirmed by
+   a hash of the whole file.
+2. Candidates: pairs of files with a moment (segment vector) alike enough to be worth a
+   closer look. Cheap, and generous: other moments of the same scene pass here.
+3. Verification (``app.core.alignment``): the shorter clip is laid over the longer one in
+   time (offset, speed, mirrored or not); a copy is a pair whose pictures *change
+   together* over most of the shorter clip, with the soundtrack as a witness. Another
+   moment of the same street or tree looks just as alike frame by frame but does not.
+4. Groups: full copies are connected components of full-copy pairs; each clip found
+   inside a longer file is its own "partial" group, so one file joining two clips never
+   merges their groups. In each group one file is marked to keep.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.core.alignment import Alignment, Track, align, chance_coherence
+from app.core.scanner import content_hash
+from app.store.library import Library
+from app.store.vectors import segment_matrix
+
+# Candidates: two files are compared when one of their moments is at least this alike
+# (cosine of mean frame vectors). Copies measured on the public corpus sit at 0.86 and
+# above (cropped, greyed and downscaled copies lowest); a looser bar costs only time.
+CANDIDATE_SIMILARITY = 0.7
+CANDIDATES_PER_SEGMENT = 40  # nearest moments per moment: bounds work in big libraries
+
+# Verification. Most of the shorter clip must lie over the other one...
+MIN_COVER = 0.7
+# ...its frames must look alike (a floor: the level alone never decides)...
+MIN_SIMILARITY = 0.6
+# ...and change together. Coherence (see alignment) on the public corpus: copies 0.32
+# (80% crop, brightened) to 0.85; other moments of the same scene at most 0.18, found
+# by searching every offset and speed. Chance coherence grows as samples get fewer, so
+# the bar is the higher of this and alignment.chance_coherence (0.25 at 23 samples,
+# 0.42 at 8).
+MIN_COHERENCE = 0.25
+MIN_SAMPLES = 6  # fewer independent frame samples than this prove nothing
+# Within each half of the span the changes must still agree a little: two moments that
+# share one slow swing (a pan back and forth) agree over the span but not in its parts.
+# Copies on the corpus: 0.19 and above; such swings: 0.03.
+MIN_PART_COHERENCE = 0.1
+# A picture that hardly changes (a locked-off shot of a still scene) carries no timing
+# to match: coherence is noise there, so only the soundtrack can vouch for a copy.
+MIN_VARIATION = 0.003
+STILL_MIN_SIMILARITY = 0.9
+# The soundtrack. A witness: aligned sound that matches in level and in its changes
+# lowers the bar; aligned sound that does not match (another moment's voices) raises it.
+# Copies on the corpus: 0.77-1.0 similar (speed changes and re-encodes lowest); other
+# moments with speech: 0.37-0.45; with room noise they match in level, not in changes.
+AUDIO_MIN_PAIRS = 3
+AUDIO_WITNESS_SIMILARITY = 0.8
+AUDIO_WITNESS_COHERENCE = 0.5
+AUDIO_WITNESS_BONUS = 0.08
+AUDIO_CONTRADICTS = 0.5
+AUDIO_CONTRADICTION_PENALTY = 0.1
+
+# Full copy or clip inside a longer file: the shorter one must span at least this share
+# of the longer, and the rest of the longer must not show other content (frames unlike
+# every frame of the matched part, for at least OTHER_CONTENT_SECONDS).
+FULL_SHARE = 0.5
+OTHER_CONTENT_SIMILARITY = 0.7
+OTHER_CONTENT_SECONDS = 1.0
+# A file whose full-copy matches cover different parts of it (overlapping less than
+# this) joins clips together: its matches are partial, so their groups stay apart.
+JOIN_OVERLAP = 0.5
+
+# Durations within this (relative) count as the same length when choosing the keeper.
+SAME_LENGTH = 0.02
+SAME_BITRATE = 0.02  # and bitrates within this
+TRACK_CACHE = 256  # files whose frame vectors stay loaded during one run
+
+
+@dataclass
+class DuplicateFile:
+    path: str
+    keep: bool
+    reason: str
+
+
+@dataclass
+class Match:
+    a: str
+    b: str
+    a_start: float
+    a_end: float
+    b_start: float
+    b_end: float
+    similarity: float
+
+
+@dataclass
+class DuplicateGroup:
+    kind: str  # "full" | "partial"
+    files: list[DuplicateFile]
+    matches: list[Match] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"files": [{"path": f.path, "keep": f.keep, "reason": f.reason} for f in self.files],
+                "kind": self.kind,
+                "matches": [{"a": m.a, "b": m.b, "a_start": m.a_start, "a_end": m.a_end,
+                             "b_start": m.b_start, "b_end": m.b_end,
+                             "similarity": m.similarity} for m in self.matches]}
+
+
+@dataclass
+class _Edge:
+    a: int  # file id of the shorter clip (laid over b)
+    b: int
+    kind: str
+    a_range: tuple[float, float]
+    b_range: tuple[float, float]
+    similarity: float
+    mirrored: bool = False
+    rate: float = 1.0
+
+
+# ---- verification ------------------------------------------------------------------
+def coherence_needed(al: Alignment) -> float | None:
+    """The coherence an alignment must reach to count as a copy; None: it cannot."""
+    if al.samples < MIN_SAMPLES:
+        return None
+    need = max(MIN_COHERENCE, chance_coherence(al.samples))
+    has_sound = al.audio_similarity is not None and al.audio_pairs >= AUDIO_MIN_PAIRS
+    witness = (has_sound and al.audio_coherence is not None
+               and al.audio_similarity >= AUDIO_WITNESS_SIMILARITY
+               and al.audio_coherence >= AUDIO_WITNESS_COHERENCE)
+    if al.variation < MIN_VARIATION:
+        return 0.0 if witness and al.similarity >= STILL_MIN_SIMILARITY else None
+    if witness:
+        need -= AUDIO_WITNESS_BONUS
+    elif has_sound and al.audio_similarity < AUDIO_CONTRADICTS:
+        need += AUDIO_CONTRADICTION_PENALTY
+    return need
+
+
+def is_copy(al: Alignment | None, a: Track) -> bool:
+    """Whether the alignment of clip A (the shorter) shows a copy of most of A."""
+    if al is None or al.a_span < MIN_COVER * a.duration or al.similarity < MIN_SIMILARITY:
+        return False
+    need = coherence_needed(al)
+    if need is None or al.coherence < need:
+        return False
+    return al.part_coherence is None or al.part_coherence >= MIN_PART_COHERENCE
+
+
+def shows_other_content(b: Track, lo: float, hi: float) -> bool:
+    """Whether B, outside [lo, hi], holds pictures unlike anything inside it."""
+    inside = (b.times >= lo) & (b.times <= hi)
+    if not inside.any() or inside.all():
+        return False
+    best = (b.visual[~inside] @ b.visual[inside].T).max(axis=1)
+    other_times = b.times[~inside][best < OTHER_CONTENT_SIMILARITY]
+    if len(other_times) == 0:
+        return False
+    spacing = float(np.median(np.diff(b.times))) if len(b.times) > 1 else b.duration
+    return len(other_times) * spacing >= OTHER_CONTENT_SECONDS
+
+
+def relation(al: Alignment, b: Track) -> str:
+    """"full" when A is a copy of B as a whole, "partial" when A is a clip inside B."""
+    if al.b_span < FULL_SHARE * b.duration or shows_other_content(b, al.b_start, al.b_end):
+        return "partial"
+    return "full"
+
+
+# ---- the run -------------------------------------------------------------------------
+class _Tracks:
+    """Per-frame vectors of files, loaded on demand, the most recent ones kept."""
+
+    def __init__(self, lib: Library, rows: dict[int, dict]):
+        self.lib, self.rows = lib, rows
+        self.cache: OrderedDict[int, Track | None] = OrderedDict()
+
+    def get(self, file_id: int) -> Track | None:
+        if file_id in self.cache:
+            self.cache.move_to_end(file_id)
+            return self.cache[file_id]
+        fr = self.lib.frames(file_id)
+        track = None
+        if fr is not None and len(fr["times"]):
+            def f32(v):
+                return None if v is None else v.astype(np.float32)
+            track = Track(
+                duration=float(self.rows[file_id]["duration"] or fr["times"][-1]),
+                times=fr["times"].astype(np.float64), visual=f32(fr["visual"]),
+                visual_flip=f32(fr["visual_flip"]),
+                audio_times=None if fr["audio_times"] is None else fr["audio_times"].astype(np.float64),
+                audio=f32(fr["audio"]))
+        self.cache[file_id] = track
+        if len(self.cache) > TRACK_CACHE:
+            self.cache.popitem(last=False)
+        return track
+
+
+def byte_copy_classes(rows: list[dict]) -> list[list[int]]:
+    """Files with identical bytes: same size and fingerprint, then the same full hash."""
+    by_print: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_print[(r["size"], r["fingerprint"])].append(r)
+    classes = []
+    for same in by_print.values():
+        if len(same) < 2:
+            continue
+        by_hash: dict[str, list[int]] = defaultdict(list)
+        for r in same:
+            try:
+                by_hash[content_hash(r["path"])].append(r["id"])
+            except OSError:
+                continue  # unreadable right now: it cannot be proven identical
+        classes += [sorted(ids) for ids in by_hash.values() if len(ids) > 1]
+    return classes
+
+
+def candidate_pairs(lib: Library, members: set[int]) -> list[tuple[int, int]]:
+    """Pairs of files (among ``members``) with a pair of alike moments."""
+    seg = segment_matrix(lib, "visual")
+    keep = np.isin(seg.file_ids, list(members))
+    file_ids, vectors = seg.file_ids[keep], seg.vectors[keep].astype(np.float32)
+    pairs: set[tuple[int, int]] = set()
+    k = min(CANDIDATES_PER_SEGMENT + 1, len(file_ids))
+    for start in range(0, len(file_ids), 512):
+        sims = vectors[start:start + 512] @ vectors.T
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(file_ids) else \
+            np.tile(np.arange(len(file_ids)), (len(sims), 1))
+        for row, cols in enumerate(near):
+            fa = int(file_ids[start + row])
+            for col in cols:
+                fb = int(file_ids[col])
+                if fa != fb and sims[row, col] >= CANDIDATE_SIMILARITY:
+                    pairs.add((min(fa, fb), max(fa, fb)))
+    return sorted(pairs)
+
+
+def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
+    """Groups of copies among the indexed files that are present.
+
+    ``progress(done, total)`` is called as candidate pairs are verified; ``cancelled()``
+    returning True stops early with what was found so far.
+    """
+    rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    # Byte copies first: only one file of each class is compared with the others.
+    byte_edges: list[_Edge] = []
+    rep: dict[int, int] = {}
+    for ids in byte_copy_classes(list(rows.values())):
+        d = float(rows[ids[0]]["duration"] or 0.0)
+        for other in ids[1:]:
+            rep[other] = ids[0]
+            byte_edges.append(_Edge(other, ids[0], "full", (0.0, d), (0.0, d), 1.0))
+    pairs = candidate_pairs(lib, {i for i in rows if i not in rep})
+    tracks = _Tracks(lib, rows)
+    verified: list[_Edge] = []
+    for n, (x, y) in enumerate(pairs):
+        if cancelled is not None and cancelled():
+            break
+        if progress is not None:
+            progress(n, len(pairs))
+        edge = verify(tracks, x, y)
+        if edge is not None:
+            verified.append(edge)
+    if progress is not None:
+        progress(len(pairs), len(pairs))
+    _split_joins(verified)
+    # Byte copies share every relation of the file that stood for them.
+    shared = []
+    for other, first in rep.items():
+        for e in verified:
+            if first in (e.a, e.b):
+                a, b = (other, e.b) if e.a == first else (e.a, other)
+                shared.append(_Edge(a, b, e.kind, e.a_range, e.b_range, e.similarity,
+                                    e.mirrored, e.rate))
+    return build_groups(byte_edges + verified + shared, rows)
+
+
+def verify(tracks: _Tracks, x: int, y: int) -> _Edge | None:
+    """Align the shorter of two files over the longer and judge the alignment."""
+    tx, ty = tracks.get(x), tracks.get(y)
+    if tx is None or ty is None:
+        return None
+    (a, ta), (b, tb) = sorted([(x, tx), (y, ty)], key=lambda p: (p[1].duration, p[0]))
+    al = align(ta, tb)
+    if not is_copy(al, ta):
+        return None
+    return _Edge(a, b, relation(al, tb), (al.a_start, al.a_end), (al.b_start, al.b_end),
+                 al.similarity, al.mirrored, al.rate)
+
+
+def _split_joins(edges: list[_Edge]) -> None:
+    """A file that is a full copy of two clips at different places joins them: those
+    matches become partial, so one joined file never merges two groups."""
+    by_long: dict[int, list[_Edge]] = defaultdict(list)
+    for e in edges:
+        if e.kind == "full":
+            by_long[e.b].append(e)
+    for found in by_long.values():
+        for i, e in enumerate(found):
+            for f in found[i + 1:]:
+                lo = max(e.b_range[0], f.b_range[0])
+                hi = min(e.b_range[1], f.b_range[1])
+                shorter = min(e.b_range[1] - e.b_range[0], f.b_range[1] - f.b_range[0])
+                if hi - lo < JOIN_OVERLAP * shorter:
+                    e.kind = f.kind = "partial"
+
+
+# ---- groups and the copy to keep -----------------------------------------------------
+class _Components:
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, x: int, y: int) -> None:
+        self.parent[self.find(x)] = self.find(y)
+
+
+def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGroup]:
+    comps = _Components()
+    for e in edges:
+        if e.kind == "full":
+            comps.union(e.a, e.b)
+    full: dict[int, list[_Edge]] = defaultdict(list)
+    for e in edges:
+        if e.kind == "full":
+            full[comps.find(e.a)].append(e)
+    groups = []
+    for comp_edges in full.values():
+        ids = sorted({i for e in comp_edges for i in (e.a, e.b)})
+        groups.append(_group("full", ids, comp_edges, rows))
+    # Each (container, contained clip) pair of full-copy components is one partial group.
+    partial: dict[tuple[int, int], list[_Edge]] = defaultdict(list)
+    for e in edges:
+        if e.kind == "partial":
+            partial[(comps.find(e.b), comps.find(e.a))].append(e)
+    for part_edges in partial.values():
+        ids = sorted({i for e in part_edges for i in (e.a, e.b)})
+        inner = [e for e in edges if e.kind == "full" and e.a in ids and e.b in ids]
+        groups.append(_group("partial", ids, part_edges + inner, rows))
+    groups.sort(key=lambda g: (g.kind != "full", g.files[0].path))
+    return groups
+
+
+def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict]) -> DuplicateGroup:
+    keeper = choose_keeper(ids, rows)
+    contained: dict[int, _Edge] = {}  # clip -> where it sits, preferably in the keeper
+    for e in edges:
+        if e.kind == "partial" and (e.a not in contained or e.b == keeper):
+            contained[e.a] = e
+    files = [DuplicateFile(rows[keeper]["path"], True, _keep_reason(rows[keeper], ids, rows))]
+    for i in sorted((i for i in ids if i != keeper), key=lambda i: rows[i]["path"]):
+        files.append(DuplicateFile(rows[i]["path"], False,
+                                   _drop_reason(rows[i], rows[keeper], contained.get(i), edges,
+                                                rows)))
+    matches = [Match(rows[e.a]["path"], rows[e.b]["path"], round(e.a_range[0], 2),
+                     round(e.a_range[1], 2), round(e.b_range[0], 2), round(e.b_range[1], 2),
+                     round(float(e.similarity), 3))
+               for e in sorted(edges, key=lambda e: (rows[e.a]["path"], rows[e.b]["path"]))]
+    return DuplicateGroup(kind, files, matches)
+
+
+def choose_keeper(ids: list[int], rows: dict[int, dict]) -> int:
+    """The longest file; among those of about its length, the most pixels, then the
+    highest bitrate, then the first path."""
+    longest = max(rows[i]["duration"] or 0.0 for i in ids)
+    # Re-encoding moves the end by a frame or two: lengths within SAME_LENGTH are equal.
+    near = [i for i in ids if (rows[i]["duration"] or 0.0) >= longest * (1 - SAME_LENGTH)]
+    most = max((rows[i]["width"] or 0) * (rows[i]["height"] or 0) for i in near)
+    near = [i for i in near if (rows[i]["width"] or 0) * (rows[i]["height"] or 0) == most]
+    richest = max(rows[i]["bitrate"] or 0 for i in near)
+    near = [i for i in near if (rows[i]["bitrate"] or 0) >= richest * (1 - SAME_BITRATE)]
+    return min(near, key=lambda i: rows[i]["path"])
+
+
+def _same_length(x: dict, y: dict) -> bool:
+    dx, dy = float(x["duration"] or 0.0), float(y["duration"] or 0.0)
+    return abs(dx - dy) <= SAME_LENGTH * max(dx, dy, 1e-3)
+
+
+def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict]) -> str:
+    others = [rows[i] for i in ids if i != row["id"]]
+    if all(_identical(row, o) for o in others):
+        return "identical copies: kept the first by name"
+    if not all(_same_length(row, o) for o in others):
+        return f"the longest ({row['duration']:.1f} s)"
+    if any(_pixels(o) != _pixels(row) for o in others):
+        return f"same length; the highest resolution ({row['width']}x{row['height']})"
+    if not all(_same_bitrate(row, o) for o in others):
+        return f"same length and resolution; the highest bitrate ({_kbps(row)})"
+    return "same length, resolution and bitrate: kept the first by name"
+
+
+def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edge],
+                 rows: dict[int, dict]) -> str:
+    name = Path(keeper["path"]).name
+    if _identical(row, keeper):
+        return f"identical bytes to {name}"
+    if inside is not None:
+        lo, hi = inside.b_range
+        return f"contained in {Path(rows[inside.b]['path']).name} at {lo:.1f}-{hi:.1f} s"
+    if not _same_length(row, keeper):
+        notes = [f"shorter ({row['duration']:.1f} s vs {keeper['duration']:.1f} s)"]
+    elif _pixels(row) != _pixels(keeper):
+        notes = [f"lower resolution ({row['width']}x{row['height']} vs "
+                 f"{keeper['width']}x{keeper['height']})"]
+    elif not _same_bitrate(row, keeper):
+        notes = [f"lower bitrate ({_kbps(row)} vs {_kbps(keeper)})"]
+    else:
+        notes = ["the same length, resolution and bitrate"]
+    direct = [e for e in edges if {e.a, e.b} == {row["id"], keeper["id"]}]
+    if any(e.mirrored for e in direct):
+        notes.append("mirrored")
+    if any(abs(e.rate - 1.0) > 0.05 for e in direct):
+        notes.append("played at another speed")
+    return f"a copy of {name}: " + ", ".join(notes)
+
+
+def _identical(x: dict, y: dict) -> bool:
+    return x["size"] == y["size"] and x["fingerprint"] == y["fingerprint"]
+
+
+def _pixels(row: dict) -> int:
+    return (row["width"] or 0) * (row["height"] or 0)
+
+
+def _same_bitrate(x: dict, y: dict) -> bool:
+    bx, by = x["bitrate"] or 0, y["bitrate"] or 0
+    return abs(bx - by) <= SAME_BITRATE * max(bx, by, 1)
+
+
+def _kbps(row: dict) -> str:
+    return f"{(row['bitrate'] or 0) / 1000:.0f} kb/s"

@@ -1,0 +1,128 @@
+"""From the words of a query to weights over the ImageNet and AudioSet labels.
+
+A query is embedded by the text encoder and compared with every label's embedding. The
+raw similarities are soft: "crate" is 1.0 to ImageNet "crate" but also 0.53 to AudioSet
+"Steam", and everything is 0.3-0.4 to something. So the weights are sharpened:
+
+- a label counts only above ``LABEL_FLOOR`` and within ``BAND`` of the best label of its
+  list, with a weight falling e-fold per ``SHARPNESS`` below that best label;
+- each list (picture, sound) is gated by how its best label compares with the best label
+  of either list: a query about sounds ("people talking": AudioSet "Conversation" 0.72,
+  ImageNet at most 0.40) uses the sound labels, a query about things the picture ones,
+  and a query that fits both ("dog": "Dog" 1.0, ImageNet breeds ~0.67) mostly the closer.
+
+ImageNet classes also carry a WordNet gloss ("carton: a box made of cardboard"); a class
+scores the better of its name and its gloss, the gloss raised by ``GLOSS_OFFSET`` because
+a sentence never embeds as close to a short query as an equal name does.
+
+A clip's evidence for the query is then the weighted sum of the label probabilities it
+activates: the share of the picture (softmax mass) or the sound scores that the query's
+labels explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from app.inference.labels import audioset_labels, imagenet_labels
+
+LABEL_FLOOR = 0.5
+BAND = 0.3
+SHARPNESS = 0.1
+GLOSS_OFFSET = 0.15
+# A list counts fully once its best label reaches GATE_FLOOR + GATE_RAMP, not at all
+# below GATE_FLOOR: "crate" -> "Steam" (0.53) or "speech" -> any ImageNet class (<0.45)
+# are not matches, "cat" -> "Egyptian cat" (0.77) is.
+GATE_FLOOR = 0.55
+GATE_RAMP = 0.2
+# ... and falls e-fold per GATE_SHARPNESS that its best label trails the other list's
+# ("cat": the sound "Cat" is 1.0, the picture classes 0.77 -> pictures weigh 0.4).
+GATE_SHARPNESS = 0.25
+MIN_WEIGHT = 0.01
+
+KIND_WORD = {"visual": "picture", "audio": "sound"}
+
+
+@dataclass
+class LabelQuery:
+    visual: np.ndarray  # [1000] float32 weight per ImageNet class
+    audio: np.ndarray  # [521] float32 weight per AudioSet class
+
+    def weights(self, kind: str) -> np.ndarray:
+        return self.visual if kind == "visual" else self.audio
+
+    @property
+    def empty(self) -> bool:
+        return not (self.visual.any() or self.audio.any())
+
+    def evidence(self, visual_probs: np.ndarray, audio_scores: np.ndarray) -> np.ndarray:
+        """[n] evidence of clips from their [n, 1000] and [n, 521] label scores."""
+        return visual_probs @ self.visual + audio_scores @ self.audio
+
+    def explain(self, contributions: list[tuple[str, str, float]], share: float = 0.25,
+                most: int = 3) -> list[str]:
+        """The labels that carry a result: those within ``share`` of the largest part."""
+        parts = sorted(contributions, key=lambda c: -c[2])
+        if not parts or parts[0][2] <= 0:
+            return []
+        return [f"{KIND_WORD[kind]}: {name}" for kind, name, value in parts[:most]
+                if value >= share * parts[0][2]]
+
+
+class LabelMatcher:
+    """Turns query text into a ``LabelQuery``; holds the text model and label vectors."""
+
+    def __init__(self, text_model, embeddings: dict[str, np.ndarray]):
+        self.text_model = text_model
+        self.names = {"visual": imagenet_labels(), "audio": audioset_labels()}
+        self.visual = embeddings["imagenet"]
+        # Installs from before the glosses existed have names only; search still works.
+        self.visual_gloss = embeddings.get("imagenet_gloss")
+        self.audio = embeddings["audioset"]
+
+    def similarities(self, text: str) -> dict[str, np.ndarray]:
+        q = self.text_model.encode([text])[0]
+        visual = self.visual @ q
+        if self.visual_gloss is not None:
+            visual = np.maximum(visual, self.visual_gloss @ q + GLOSS_OFFSET)
+        return {"visual": visual, "audio": self.audio @ q}
+
+    def query(self, text: str) -> LabelQuery:
+        if not text.strip():
+            return LabelQuery(np.zeros(len(self.visual), np.float32),
+                              np.zeros(len(self.audio), np.float32))
+        sims = self.similarities(text)
+        best = max(float(s.max()) for s in sims.values())
+        out = {}
+        for kind, s in sims.items():
+            top = float(s.max())
+            gate = np.clip((top - GATE_FLOOR) / GATE_RAMP, 0.0, 1.0) * np.exp(
+                (top - best) / GATE_SHARPNESS)
+            keep = (s >= LABEL_FLOOR) & (s >= top - BAND)
+            w = np.where(keep, np.exp((s - top) / SHARPNESS), 0.0) * gate
+            out[kind] = np.where(w >= MIN_WEIGHT, w, 0.0).astype(np.float32)
+        return LabelQuery(out["visual"], out["audio"])
+
+
+@cache
+def _embeddings(models_dir: Path) -> dict[str, np.ndarray]:
+    from app.inference.text import label_embeddings
+    return label_embeddings(models_dir)
+
+
+@cache
+def _text_model(models_dir: Path):
+    from app.inference.text import TextModel
+    return TextModel(models_dir)
+
+
+def default_matcher(text_model=None, models_dir: Path | None = None) -> LabelMatcher:
+    """A matcher on the installed models; the text model is loaded once per process (the
+    app searches many times; an ONNX session may be shared between threads)."""
+    from app import config
+    models_dir = models_dir or config.models_dir()
+    return LabelMatcher(text_model or _text_model(models_dir), _embeddings(models_dir))

@@ -1,0 +1,303 @@
+"""Near-duplicates: alignment on synthetic vectors, and copies of generated clips found
+(or not) through the real models and the whole pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from app.core import alignment, duplicates, media
+from app.core.alignment import Track, align
+
+# ---- alignment on synthetic vectors (no models) ------------------------------------
+
+
+def _walk(rng, n: int, dim: int = 64, scene: np.ndarray | None = None, step: float = 0.25):
+    """Unit vectors wandering around a scene vector: the frames of one moment."""
+    scene = rng.standard_normal(dim) if scene is None else scene
+    drift = np.cumsum(rng.standard_normal((n, dim)) * step, axis=0)
+    return alignment.l2n(scene * 4 + drift)
+
+
+def _track(times, vecs, flip=None) -> Track:
+    return Track(duration=float(times[-1]) + 0.25, times=np.asarray(times, float),
+                 visual=vecs.astype(np.float32),
+                 visual_flip=None if flip is None else flip.astype(np.float32))
+
+
+def test_a_sped_up_trimmed_copy_aligns_with_its_speed_and_offset():
+    rng = np.random.default_rng(1)
+    times = np.arange(0, 12, 0.25)
+    source = _walk(rng, len(times))
+    original = _track(times, source)
+    # The copy starts 3 s in and plays 1.25x faster, sampled at its own times.
+    copy_times = np.arange(0, 5, 0.3)
+    src_times = 3 + 1.25 * copy_times
+    noise = rng.standard_normal((len(copy_times), source.shape[1])) * 0.01
+    copy = _track(copy_times, alignment.l2n(alignment.sample(times, source, src_times) + noise))
+    al = align(copy, original)
+    assert al.rate == pytest.approx(1.25, abs=0.04)
+    assert al.b_start == pytest.approx(3.0, abs=0.2)
+    assert al.coherence > 0.5
+    assert duplicates.is_copy(al, copy)
+
+
+def test_another_moment_of_the_same_scene_is_alike_but_not_coherent():
+    rng = np.random.default_rng(2)
+    times = np.arange(0, 10, 0.4)
+    scene = rng.standard_normal(64)
+    one, other = _track(times, _walk(rng, len(times), scene=scene)), \
+        _track(times, _walk(rng, len(times), scene=scene))
+    al = align(one, other)
+    assert al.similarity > 0.8  # frame by frame the two look alike...
+    assert al.coherence < duplicates.MIN_COHERENCE  # ...but do not change together
+    assert not duplicates.is_copy(al, one)
+
+
+def test_a_mirrored_copy_needs_the_mirrored_frame_vectors():
+    rng = np.random.default_rng(3)
+    times = np.arange(0, 8, 0.3)
+    frames, mirrored = _walk(rng, len(times)), _walk(rng, len(times))
+    copy_with_flip = _track(times, mirrored, flip=frames)
+    al = align(copy_with_flip, _track(times, frames))
+    assert al.mirrored and duplicates.is_copy(al, copy_with_flip)
+    assert not duplicates.is_copy(align(_track(times, mirrored), _track(times, frames)),
+                                  _track(times, mirrored))
+
+
+def test_gram_coordinates_keep_every_inner_product():
+    m = np.random.default_rng(4).standard_normal((30, 200)).astype(np.float32)
+    m[7] = m[3]  # a repeated frame: rank-deficient
+    gram = m.astype(np.float64) @ m.T.astype(np.float64)
+    c = alignment.gram_coordinates(gram)
+    assert c.shape[1] == 29
+    assert np.abs(c.astype(np.float64) @ c.T - gram).max() < 1e-3 * np.abs(gram).max()
+
+
+def test_letterbox_bars_are_found_despite_a_watermark():
+    frames = np.zeros((4, 90, 160, 3), np.uint8)
+    frames[:, :, 20:140] = np.random.default_rng(5).integers(40, 255, (4, 90, 120, 3))
+    frames[:, 5:12, 2:18] = 255  # a watermark written over the left bar
+    assert media.content_box(frames) == (20, 140, 0, 90)
+    assert media.crop_borders(frames).shape == (4, 90, 120, 3)
+    plain = np.full((2, 60, 80, 3), 120, np.uint8)
+    assert media.crop_borders(plain) is plain
+
+
+def _row(i, path, duration, w, h, bitrate, size=1, fingerprint="x"):
+    return {"id": i, "path": path, "duration": duration, "width": w, "height": h,
+            "bitrate": bitrate, "size": size, "fingerprint": fingerprint}
+
+
+def test_keeper_is_the_longest_then_sharpest_then_richest():
+    rows = {1: _row(1, "/a.mp4", 10.0, 640, 360, 900_000),
+            2: _row(2, "/b.mp4", 10.02, 1280, 720, 500_000),
+            3: _row(3, "/c.mp4", 6.0, 1920, 1080, 4_000_000),
+            4: _row(4, "/d.mp4", 10.0, 1280, 720, 800_000)}
+    assert duplicates.choose_keeper([1, 2, 3], rows) == 2  # same length: more pixels
+    assert duplicates.choose_keeper([2, 4], rows) == 4  # same length and size: bitrate
+    assert duplicates.choose_keeper([1, 3], rows) == 1  # longer beats sharper
+
+
+# ---- generated clips through the real models ---------------------------------------
+
+FPS = 25
+SIZE = (320, 240)
+
+
+def _scene_frames(picture: np.ndarray, seconds: float, seed: int,
+                  size: tuple[int, int] = SIZE) -> list[np.ndarray]:
+    """A hand-held look around a picture, with two objects crossing it: the camera path
+    and the objects' courses depend on ``seed``, so two seeds are two moments of one
+    scene (same place, same look, other timing)."""
+    rng = np.random.default_rng(seed)
+    h, w = picture.shape[:2]
+    n = int(seconds * FPS)
+    t = np.arange(n) / FPS
+    path = []
+    for _ in range(3):  # x, y, zoom: sums of slow sines with seeded phases
+        freqs, phases = rng.uniform(0.05, 0.35, 3), rng.uniform(0, 2 * np.pi, 3)
+        path.append(sum(np.sin(2 * np.pi * f * t + p) for f, p in zip(freqs, phases, strict=True)) / 3)
+    movers = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(-60, 60), rng.uniform(-40, 40),
+               tuple(int(c) for c in rng.integers(0, 255, 3))) for _ in range(2)]
+    frames = []
+    for i in range(n):
+        img = picture.copy()
+        for x, y, vx, vy, color in movers:
+            cx, cy = int((x + vx * t[i]) % w), int((y + vy * t[i]) % h)
+            cv2.circle(img, (cx, cy), max(6, w // 14), color, -1)
+        zoom = 0.7 + 0.12 * path[2][i]
+        cw, ch = int(w * zoom), int(h * zoom)
+        x0 = int((w - cw) * (0.5 + 0.5 * path[0][i]))
+        y0 = int((h - ch) * (0.5 + 0.5 * path[1][i]))
+        crop = np.ascontiguousarray(img[y0:y0 + ch, x0:x0 + cw])
+        frames.append(cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def _sound(seconds: float, seed: int, rate: int = 48000) -> np.ndarray:
+    """Noise with a seeded rhythm of swells: a copy keeps it, another moment does not."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    envelope = np.interp(np.arange(n), np.linspace(0, n, int(seconds * 4) + 2),
+                         rng.uniform(0.05, 1.0, int(seconds * 4) + 2))
+    return (0.3 * envelope * rng.standard_normal(n)).astype(np.float32)
+
+
+def _write(path: Path, frames: list[np.ndarray], audio: np.ndarray | None = None,
+           fps: float = FPS, size: tuple[int, int] | None = None) -> Path:
+    size = size or (frames[0].shape[1], frames[0].shape[0])
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+        v.options = {"preset": "ultrafast", "crf": "23"}
+        a = None
+        if audio is not None:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "mono"
+        for i, img in enumerate(frames):
+            if (img.shape[1], img.shape[0]) != size:
+                img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            frame.pts, frame.time_base = i, 1 / Fraction(fps).limit_denominator(1000)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+        if a is not None:
+            for start in range(0, len(audio), 1024):
+                af = av.AudioFrame.from_ndarray(audio[start:start + 1024].reshape(1, -1),
+                                                format="flt", layout="mono")
+                af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
+                for packet in a.encode(af):
+                    out.mux(packet)
+            for packet in a.encode():
+                out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory, real_indexer):
+    """An original with copies of many kinds, another moment of its scene, and a file
+    that joins another scene to the original; scanned, and duplicates found once."""
+    from skimage import data
+
+    from app.core.scanner import Scanner
+    from app.store.library import Library
+
+    folder = tmp_path_factory.mktemp("dups")
+    seconds = 6.0
+    picture = data.astronaut()
+    original = _scene_frames(picture, seconds, seed=1, size=(480, 360))
+    sound = _sound(seconds, seed=1)
+    rate = 48000
+    _write(folder / "original.mp4", original, sound)
+    (folder / "backup").mkdir()
+    shutil.copy(folder / "original.mp4", folder / "backup" / "original.mp4")
+    _write(folder / "small.mkv", original, sound, size=(160, 120))
+    _write(folder / "trimmed.mp4", original[FPS:5 * FPS], sound[rate:5 * rate])
+    _write(folder / "mirrored.mp4", [f[:, ::-1] for f in original], sound, size=(320, 240))
+    fast = [original[int(i * 1.25)] for i in range(int(len(original) / 1.25))]
+    _write(folder / "fast.mp4", fast, sound[(np.arange(int(len(sound) / 1.25)) * 1.25).astype(int)])
+    other = _scene_frames(data.coffee(), 4.0, seed=7, size=(480, 360))
+    _write(folder / "joined.mp4", other + original, np.concatenate([_sound(4.0, seed=7), sound]))
+    # Another moment of the same scene: same picture, another camera path, zoom and
+    # passers-by, another stretch of the same kind of sound.
+    _write(folder / "later.mp4", _scene_frames(picture, seconds, seed=2, size=(480, 360)),
+           _sound(seconds, seed=2))
+    lib = Library(tmp_path_factory.mktemp("dups_lib") / "library.sqlite")
+    report = Scanner(lib, indexer=real_indexer).scan([str(folder)])
+    assert not report.failed, report.failed
+    groups = duplicates.find_duplicates(lib)
+    yield folder, lib, groups
+    lib.close()
+
+
+def _by_name(folder: Path, group, name: str):
+    return next(f for f in group.files if f.path == str(folder / name))
+
+
+def _match(group, a: str, b: str):
+    return next(m for m in group.matches if Path(m.a).name == a and Path(m.b).name == b)
+
+
+@pytest.mark.models
+def test_copies_of_every_kind_form_one_full_group(copies):
+    folder, _, groups = copies
+    full = [g for g in groups if g.kind == "full"]
+    assert len(full) == 1, [[f.path for f in g.files] for g in full]
+    assert {f.path for f in full[0].files} == {str(folder / n) for n in (
+        "original.mp4", "backup/original.mp4", "small.mkv", "trimmed.mp4", "mirrored.mp4",
+        "fast.mp4")}
+
+
+@pytest.mark.models
+def test_another_moment_of_the_same_scene_is_in_no_group(copies):
+    folder, _, groups = copies
+    assert all(str(folder / "later.mp4") not in {f.path for f in g.files} for g in groups)
+
+
+@pytest.mark.models
+def test_matches_report_where_the_copies_sit(copies):
+    _, _, groups = copies
+    full = next(g for g in groups if g.kind == "full")
+    trimmed = _match(full, "trimmed.mp4", "original.mp4")
+    assert (trimmed.a_start, trimmed.a_end) == pytest.approx((0.0, 4.0), abs=0.4)
+    assert (trimmed.b_start, trimmed.b_end) == pytest.approx((1.0, 5.0), abs=0.4)
+    fast = _match(full, "fast.mp4", "original.mp4")
+    assert (fast.b_start, fast.b_end) == pytest.approx((0.0, 6.0), abs=0.4)
+    assert fast.a_end == pytest.approx(4.8, abs=0.4)
+    mirrored = _match(full, "mirrored.mp4", "original.mp4")
+    assert mirrored.similarity > 0.9
+
+
+@pytest.mark.models
+def test_a_clip_inside_a_longer_file_is_a_partial_group_of_its_own(copies):
+    folder, _, groups = copies
+    partial = [g for g in groups if g.kind == "partial"]
+    assert len(partial) == 1
+    group = partial[0]
+    assert str(folder / "joined.mp4") in {f.path for f in group.files}
+    assert str(folder / "original.mp4") in {f.path for f in group.files}
+    assert str(folder / "later.mp4") not in {f.path for f in group.files}
+    inside = _match(group, "original.mp4", "joined.mp4")
+    assert (inside.b_start, inside.b_end) == pytest.approx((4.0, 10.0), abs=0.4)
+    keeper = next(f for f in group.files if f.keep)
+    assert keeper.path == str(folder / "joined.mp4")
+    assert "contained in joined.mp4" in _by_name(folder, group, "original.mp4").reason
+
+
+@pytest.mark.models
+def test_the_copy_to_keep_is_the_longest_then_the_sharpest(copies):
+    folder, _, groups = copies
+    full = next(g for g in groups if g.kind == "full")
+    keepers = [f for f in full.files if f.keep]
+    assert len(keepers) == 1
+    # The original and its byte copy tie on everything: the first by name is kept.
+    assert keepers[0].path == str(folder / "backup" / "original.mp4")
+    assert "identical bytes" in _by_name(folder, full, "original.mp4").reason
+    assert "shorter" in _by_name(folder, full, "trimmed.mp4").reason
+    assert "lower resolution" in _by_name(folder, full, "small.mkv").reason
+    assert "mirrored" in _by_name(folder, full, "mirrored.mp4").reason
+
+
+@pytest.mark.models
+def test_cli_prints_the_json_contract(copies, capsys):
+    from app.cli import main
+    _, lib, groups = copies
+    assert main(["--library", str(lib.path), "duplicates", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"groups"} and len(out["groups"]) == len(groups)
+    for g in out["groups"]:
+        assert set(g) == {"files", "kind", "matches"} and g["kind"] in ("full", "partial")
+        assert sum(f["keep"] for f in g["files"]) == 1
+        assert all(set(f) == {"path", "keep", "reason"} and f["reason"] for f in g["files"])
+        assert all(set(m) == {"a", "b", "a_start", "a_end", "b_start", "b_end", "similarity"}
+                   for m in g["matches"])
