@@ -27,6 +27,9 @@ models: setup
 lint: setup
 	$(VENV)/bin/ruff check app models tests bench
 
+bundle: setup models
+	$(VENV)/bin/pyinstaller --noconfirm build.spec
+
 bench: setup models
 	$(PY) bench/index_speed.py
 

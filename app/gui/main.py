@@ -7,32 +7,74 @@ import sys
 from pathlib import Path
 
 from app import config
+from app import settings as app_settings
+
+# The multimedia backend logs every file it opens; a person running the app from a
+# terminal does not need FFmpeg's stream dump.
+QUIET_LOGGING = "qt.multimedia.*=false;qt.multimedia.ffmpeg.*=false"
+SCREENSHOT_TIMEOUT_MS = 60_000
 
 
-def run_gui(library: str | None = None, screenshot: str | None = None) -> int:
+def run_gui(library: str | None = None, screenshot: str | None = None,
+            page: str | None = None, search: str | None = None) -> int:
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a headless render
-    from PySide6.QtCore import QThreadPool, QTimer
+    os.environ.setdefault("QT_LOGGING_RULES", QUIET_LOGGING)
     from PySide6.QtWidgets import QApplication
 
+    from app.gui import tasks, theme
     from app.gui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Reelvault")
-    style = config.resources_dir() / "style.qss"
-    if style.exists():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
-    window = MainWindow(str(Path(library) if library else config.default_library()))
+    app.setApplicationDisplayName("Reelvault")
+    app.setDesktopFileName("reelvault")
+    prefs = app_settings.load()
+    theme.apply(app, prefs.theme)
+    app.setWindowIcon(theme.icon("reelvault"))
+    window = MainWindow(str(Path(library) if library else config.default_library()), prefs)
     window.show()
     if screenshot:
-        def capture():
-            # Posters load on the thread pool: wait for them, then paint once more.
-            QThreadPool.globalInstance().waitForDone(10_000)
-            app.processEvents()
-            window.grab().save(screenshot)
-            print(screenshot)
-            app.quit()
+        _schedule_screenshot(app, window, screenshot, page, search)
+    try:
+        return app.exec()
+    finally:
+        tasks.wait_idle(5_000)  # let a last watch record or edit finish writing
 
-        window.grid_filled.connect(lambda: QTimer.singleShot(300, capture))
-        QTimer.singleShot(20_000, app.quit)  # never hang a headless run
-    return app.exec()
+
+def _schedule_screenshot(app, window, path: str, page: str | None, search: str | None) -> None:
+    """Wait until the library, albums and duplicates are on screen (and the chosen page or
+    search has answered), let the pictures load, then save the window."""
+    from PySide6.QtCore import QTimer
+
+    from app.gui import tasks
+
+    def capture():
+        tasks.wait_idle(15_000)
+        app.processEvents()
+        tasks.wait_idle(15_000)  # pictures asked for by that last paint
+        app.processEvents()
+        window.grab().save(path)
+        print(path)
+        app.quit()
+
+    def settle(ms: int = 400):
+        QTimer.singleShot(ms, capture)
+
+    def started():
+        if search:
+            window.search_done.connect(lambda: settle(1200))  # the player shows the moment
+            window.search_bar.search_for(search)
+        elif page:
+            signal = {"albums": window.albums_loaded, "duplicates": window.duplicates_loaded,
+                      "foryou": window.foryou_loaded}.get(page)
+            if signal is not None and window._stale.get(page, False):
+                signal.connect(lambda: settle())
+            else:
+                QTimer.singleShot(0, settle)
+            window.show_page(page)
+        else:
+            settle()
+
+    window.startup_done.connect(started)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, app.quit)  # never hang a headless run

@@ -1,8 +1,10 @@
-"""Background work for the GUI: one helper, in the spirit of Picard's ``run_task``.
+"""Background work for the GUI, in the spirit of Picard's ``run_task`` and Vorta's jobs.
 
-``run_task(func, on_done)`` runs ``func()`` on the global thread pool and calls
+``run_task(func, on_done)`` runs ``func()`` on a thread pool and calls
 ``on_done(result=...)`` or ``on_done(error=...)`` back on the GUI thread. No SQL,
-decoding or inference ever runs in a slot.
+decoding or inference ever runs in a slot. Two pools keep short work (thumbnails)
+from queueing behind long work (a search that first loads the text model).
+``ScanJob`` runs one library scan on its own thread with progress and cancel.
 """
 
 from __future__ import annotations
@@ -13,6 +15,24 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.core.scanner import ScanProgress
+
+_pools: dict[str, QThreadPool] = {}
+
+
+def pool(name: str = "work") -> QThreadPool:
+    """``work``: library reads, search, edits. ``thumbs``: image decoding for the views."""
+    p = _pools.get(name)
+    if p is None:
+        p = QThreadPool()
+        p.setMaxThreadCount(2)
+        p.setExpiryTimeout(30_000)
+        _pools[name] = p
+    return p
+
+
+def wait_idle(timeout_ms: int = 10_000) -> bool:
+    """Block until every pool is idle (screenshots and tests; never called in a slot)."""
+    return all(p.waitForDone(timeout_ms) for p in _pools.values())
 
 
 class _Relay(QObject):
@@ -27,19 +47,23 @@ class _Task(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self.func()
+            result, error = self.func(), None
         except Exception as e:  # handed to the GUI thread, which reports it
-            self.relay.finished.emit(None, e)
-        else:
-            self.relay.finished.emit(result, None)
+            result, error = None, e
+        try:
+            self.relay.finished.emit(result, error)
+        except RuntimeError:  # its owner (or the application) is gone: no one to tell
+            _live.discard(self.relay)
 
 
 _live: set[_Relay] = set()  # keeps relays alive until their task reports back
 
 
 def run_task(func: Callable, on_done: Callable | None = None,
-             pool: QThreadPool | None = None) -> None:
-    relay = _Relay()
+             pool_name: str = "work", owner: QObject | None = None) -> None:
+    """``owner``: the widget the answer is for. If it is destroyed first (a closed
+    window), the answer is dropped instead of reaching a deleted widget."""
+    relay = _Relay(owner)
     _live.add(relay)
 
     def deliver(result, error):
@@ -48,7 +72,7 @@ def run_task(func: Callable, on_done: Callable | None = None,
             on_done(result=result) if error is None else on_done(error=error)
 
     relay.finished.connect(deliver)
-    (pool or QThreadPool.globalInstance()).start(_Task(func, relay))
+    pool(pool_name).start(_Task(func, relay))
 
 
 class ScanJob(QObject):
@@ -57,10 +81,14 @@ class ScanJob(QObject):
     progress = Signal(object)  # ScanProgress
     finished = Signal(object, object)  # ScanReport or None, error or None
 
-    def __init__(self, library_path: str, folders: list[str]):
+    def __init__(self, library_path: str, folders: list[str], indexer_factory=None,
+                 workers: int = 1, exclude: list[str] | None = None):
         super().__init__()
         self.library_path = library_path
         self.folders = folders
+        self.indexer_factory = indexer_factory
+        self.workers = workers
+        self.exclude = exclude or []
         self.cancel_event = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,8 +111,11 @@ class ScanJob(QObject):
             # The scan writes through its own connection: SQLite connections stay per thread.
             lib = Library(self.library_path)
             try:
-                report = Scanner(lib).scan(self.folders, progress=self._report,
-                                           cancel=self.cancel_event)
+                kwargs = {"workers": self.workers, "exclude": self.exclude}
+                if self.indexer_factory is not None:
+                    kwargs["indexer_factory"] = self.indexer_factory
+                report = Scanner(lib, **kwargs).scan(self.folders, progress=self._report,
+                                                     cancel=self.cancel_event)
             finally:
                 lib.close()
         except Exception as e:
@@ -94,3 +125,4 @@ class ScanJob(QObject):
 
     def _report(self, p: ScanProgress) -> None:
         self.progress.emit(p)
+

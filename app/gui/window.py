@@ -1,286 +1,562 @@
-"""The main window: sidebar, library grid, problems, detail pane with the player."""
+"""The main window: header with search, sidebar, pages, detail pane, scan status.
+
+The window routes: views emit what the person asked for, the window runs it as a
+background task (``services`` via ``run_task``) and hands the result to the views.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
     QListWidget,
+    QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.gui.library_model import LibraryModel, RowRole, TileDelegate, format_duration
-from app.gui.tasks import ScanJob, run_task
-from app.store.library import Library, ThumbReader
+from app import settings as app_settings
+from app.gui import services, theme
+from app.gui.models.library_model import RowRole
+from app.gui.scanning import ScanController, report_text
+from app.gui.tasks import run_task
+from app.gui.thumbs import ThumbCache
+from app.gui.trashing import TrashFlow
+from app.gui.views.albums_view import AlbumsView
+from app.gui.views.detail_pane import DetailPane
+from app.gui.views.duplicates_view import DuplicatesView
+from app.gui.views.folders_view import FoldersView, ProblemsView, WelcomeView
+from app.gui.views.library_view import LibraryView
+from app.gui.views.results_view import ResultsView
+from app.gui.views.settings_dialog import SettingsDialog
+from app.gui.widgets.notice import NoticeBar
+from app.gui.widgets.search_bar import SearchBar
 
-PAGES = ("Library", "Problems")
+SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("duplicates", "Duplicates"),
+           ("foryou", "For you"), ("folders", "Folders"), ("problems", "Problems"))
+SEARCH_LIMIT = 60
+RECOMMEND_LIMIT = 40
 
 
-class DetailPane(QWidget):
-    """File facts, moments with labels, and a player that opens at a moment."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.player = None
-        self.video = None
-        layout = QVBoxLayout(self)
-        self.video_holder = QVBoxLayout()
-        layout.addLayout(self.video_holder, 3)
-        self.info = QLabel("Select a clip")
-        self.info.setWordWrap(True)
-        self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.info.setAlignment(Qt.AlignTop | Qt.AlignLeft)
-        layout.addWidget(self.info, 2)
-        self.moments = QListWidget()
-        layout.addWidget(self.moments, 2)
-        self.play_button = QPushButton("Play")
-        self.play_button.setEnabled(False)
-        layout.addWidget(self.play_button)
-        self.play_button.clicked.connect(self.toggle_play)
-        self.moments.itemActivated.connect(
-            lambda item: self.play(item.data(Qt.UserRole)))
-        self._path: str | None = None
-
-    def _ensure_player(self) -> None:
-        # QtMultimedia loads its backend on first use, not at window start-up.
-        if self.player is None:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-            from PySide6.QtMultimediaWidgets import QVideoWidget
-            self.video = QVideoWidget()
-            self.video_holder.addWidget(self.video)
-            self.player = QMediaPlayer(self)
-            self.audio = QAudioOutput(self)
-            self.player.setAudioOutput(self.audio)
-            self.player.setVideoOutput(self.video)
-
-    def show_file(self, row: dict, details: dict) -> None:
-        self._path = row["path"]
-        facts = [f"<b>{Path(row['path']).name}</b>", row["path"],
-                 f"{format_duration(row['duration'])} · {row['width']}×{row['height']}",
-                 f"created {row['created'] or row['file_time']}"]
-        tags = details.get("tags", {})
-        if tags.get("visual"):
-            facts.append("sees: " + ", ".join(t["label"] for t in tags["visual"][:5]))
-        if tags.get("audio"):
-            facts.append("hears: " + ", ".join(t["label"] for t in tags["audio"][:3]))
-        self.info.setText("<br>".join(facts))
-        self.moments.clear()
-        for seg in details.get("segments", []):
-            labels = ", ".join(name for _, name, _ in seg["labels"]["visual"][:3])
-            self.moments.addItem(f"{seg['start']:6.1f}–{seg['end']:6.1f} s  {labels}")
-            self.moments.item(self.moments.count() - 1).setData(Qt.UserRole, seg["start"])
-        self.play_button.setEnabled(True)
-
-    def play(self, start: float = 0.0) -> None:
-        if not self._path:
-            return
-        self._ensure_player()
-        self.player.setSource(QUrl.fromLocalFile(self._path))
-        self.player.setPosition(int(start * 1000))
-        self.player.play()
-
-    def toggle_play(self) -> None:
-        if self.player is not None and self.player.isPlaying():
-            self.player.pause()
-        else:
-            self.play(0.0)
+def ask(parent, title: str, text: str) -> bool:
+    box = QMessageBox(QMessageBox.Question, title, text, QMessageBox.Cancel, parent)
+    ok = box.addButton(title, QMessageBox.AcceptRole)
+    box.setDefaultButton(ok)
+    box.exec()
+    return box.clickedButton() is ok
 
 
 class MainWindow(QMainWindow):
-    grid_filled = Signal()
+    grid_filled = Signal()  # a library snapshot is on screen
+    startup_done = Signal()  # snapshot, albums and duplicates have all reported once
+    search_done = Signal()
+    duplicates_loaded = Signal()
+    albums_loaded = Signal()
+    foryou_loaded = Signal()
+    trash_done = Signal(object)  # TrashResult of a move or an undo
 
-    def __init__(self, library_path: str):
+    def __init__(self, library_path: str, settings: app_settings.Settings | None = None):
         super().__init__()
-        self.library_path = library_path
-        self.library = Library(library_path)  # GUI-thread reads only; the scan writes on its own
-        self.scan_job: ScanJob | None = None
+        self.library_path = str(library_path)
+        self.settings = settings or app_settings.Settings()
+        self.confirm = lambda title, text: ask(self, title, text)  # tests answer for the person
+        self.rows_by_id: dict[int, dict] = {}
+        self.rows_by_path: dict[str, dict] = {}
+        self.roots: list[dict] = []
+        self._stale = {"albums": True, "duplicates": True, "foryou": True}
+        self._startup_waiting = {"snapshot", "albums", "duplicates"}
+        self._page_before_search = "library"
+        self._asked: dict[int, int] = {}  # per results view: the latest question asked
         self.setWindowTitle("Reelvault")
-        self.resize(1280, 800)
+        self.setWindowIcon(theme.icon("reelvault"))
+        self.resize(1360, 840)
+
+        self.thumbs = ThumbCache(self.library_path, self)
+        self.scanner = ScanController(self.library_path, self)
+        self.scanner.settings = self.settings
+        self._build()
+        self._connect()
+        self.refresh(first=True)
+
+    # ---- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.search_bar = SearchBar()
+        self.scan_button = QToolButton()
+        self.scan_button.setIcon(theme.icon("scan"))
+        self.scan_button.setText("Scan")
+        self.scan_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.scan_button.setToolTip("Look for new and changed videos in the library folders")
+        self.settings_button = QToolButton()
+        self.settings_button.setIcon(theme.icon("settings"))
+        self.settings_button.setObjectName("flat")
+        self.settings_button.setIconSize(QSize(20, 20))
+        self.settings_button.setToolTip("Settings")
+        logo = QLabel()
+        logo.setPixmap(theme.icon("reelvault").pixmap(26, 26))
+        name = QLabel("Reelvault")
+        name.setObjectName("appName")
+        header = QWidget()
+        header.setObjectName("header")
+        header.setAttribute(Qt.WA_StyledBackground, True)
+        top = QHBoxLayout(header)
+        top.setContentsMargins(14, 8, 12, 8)
+        top.setSpacing(10)
+        top.addWidget(logo)
+        top.addWidget(name)
+        top.addSpacing(60)
+        top.addWidget(self.search_bar, 1)
+        top.addSpacing(60)
+        top.addWidget(self.scan_button)
+        top.addWidget(self.settings_button)
 
         self.sidebar = QListWidget()
-        self.sidebar.addItems(PAGES)
-        self.sidebar.setFixedWidth(150)
-        self.model = LibraryModel(ThumbReader(library_path).poster, self)
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.IconMode)
-        self.grid.setResizeMode(QListView.Adjust)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setMovement(QListView.Static)
-        self.grid.setSpacing(4)
-        self.grid.setIconSize(QSize(200, 150))
-        self.grid.setModel(self.model)
-        self.grid.setItemDelegate(TileDelegate(self.grid))
-        self.problems = QTableWidget(0, 3)
-        self.problems.setHorizontalHeaderLabels(["File", "Status", "Reason"])
-        self.problems.horizontalHeader().setStretchLastSection(True)
-        self.empty = QLabel("No videos yet.\n\nAdd a folder to index the clips in it.")
-        self.empty.setAlignment(Qt.AlignCenter)
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(18, 18))
+        self.sidebar.setFixedWidth(190)
+        for key, label in SIDEBAR:
+            item = QListWidgetItem(theme.icon(key), label)
+            item.setData(Qt.UserRole, key)
+            self.sidebar.addItem(item)
+
+        self.welcome = WelcomeView()
+        self.library_view = LibraryView(self.thumbs)
+        self.search_view = ResultsView(self.thumbs, "Search")
+        self.albums_view = AlbumsView(self.thumbs, self.library_path)
+        self.duplicates_view = DuplicatesView(self.thumbs, self.library_path)
+        self.foryou_view = ResultsView(self.thumbs, "For you")
+        self.foryou_view.refresh_button.setVisible(True)
+        self.folders_view = FoldersView()
+        self.problems_view = ProblemsView()
         self.pages = QStackedWidget()
-        for widget in (self.grid, self.problems, self.empty):
-            self.pages.addWidget(widget)
-        self.detail = DetailPane()
+        self.page_of = {"welcome": self.welcome, "library": self.library_view,
+                        "search": self.search_view, "albums": self.albums_view,
+                        "duplicates": self.duplicates_view, "foryou": self.foryou_view,
+                        "folders": self.folders_view, "problems": self.problems_view}
+        for page in self.page_of.values():
+            self.pages.addWidget(page)
+        self.detail = DetailPane(self.thumbs, self.library_path)
+        self.notice = NoticeBar()
+        self.trasher = TrashFlow(self.library_path, lambda t, q: self.confirm(t, q),
+                                 self.notice, self)
 
-        splitter = QSplitter()
-        splitter.addWidget(self.sidebar)
-        splitter.addWidget(self.pages)
-        splitter.addWidget(self.detail)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 1)
-        self.setCentralWidget(splitter)
+        center = QWidget()
+        col = QVBoxLayout(center)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        notice_row = QHBoxLayout()
+        notice_row.setContentsMargins(12, 8, 12, 0)
+        notice_row.addWidget(self.notice)
+        col.addLayout(notice_row)
+        col.addWidget(self.pages, 1)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(center)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setSizes([960, 400])
 
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress_label = QLabel()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        bar = QWidget()
-        bar_layout = QHBoxLayout(bar)
-        bar_layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.progress_label, self.progress, self.cancel_button):
-            bar_layout.addWidget(w)
-        self.statusBar().addPermanentWidget(bar, 1)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.sidebar)
+        body.addWidget(self.splitter, 1)
+        root = QWidget()
+        outer = QVBoxLayout(root)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(header)
+        outer.addLayout(body, 1)
+        self.setCentralWidget(root)
+        self.statusBar().addPermanentWidget(self.scanner.widget, 1)
+        self.where = QLabel(f"Library: {self.library_path}   ·   nothing leaves this computer")
+        self.where.setObjectName("faint")
+        self.where.setContentsMargins(10, 0, 0, 0)
+        self.statusBar().addWidget(self.where)
+        self.scanner.started.connect(lambda: self.where.setVisible(False))
+        self.scanner.finished.connect(lambda *_: self.where.setVisible(True))
+        self.statusBar().setSizeGripEnabled(False)
 
-        toolbar = self.addToolBar("Main")
-        self.add_folder_action = QAction("Add folder…", self)
-        self.scan_action = QAction("Scan", self)
-        toolbar.addAction(self.add_folder_action)
-        toolbar.addAction(self.scan_action)
-        self.add_folder_action.triggered.connect(self.add_folder)
-        self.scan_action.triggered.connect(self.scan)
-        self.cancel_button.clicked.connect(self.cancel_scan)
-        self.sidebar.currentRowChanged.connect(self.show_page)
-        self.grid.selectionModel().currentChanged.connect(self.select_clip)
-        self.grid.activated.connect(lambda idx: self.detail.play(0.0))
-        play = QAction("Play", self)
-        play.setShortcut(QKeySequence(Qt.Key_Space))
-        play.triggered.connect(self.detail.toggle_play)
-        self.addAction(play)
+    def _connect(self) -> None:
+        self.sidebar.currentRowChanged.connect(self._sidebar_changed)
+        self.search_bar.text_search.connect(self.search)
+        self.search_bar.similar_search.connect(self.search_similar)
+        self.search_bar.cleared.connect(lambda: self.show_page(self._page_before_search))
+        self.scan_button.clicked.connect(lambda: self.scan())
+        self.settings_button.clicked.connect(self.open_settings)
+        self.welcome.add_requested.connect(self.add_folder)
+        self.folders_view.add_requested.connect(self.add_folder)
+        self.folders_view.scan_requested.connect(lambda: self.scan())
+        self.folders_view.remove_requested.connect(self.remove_folder)
+        self.folders_view.show_requested.connect(self._show_folder)
+        for grid in (self.library_view.grid, self.albums_view.grid):
+            grid.selectionModel().currentChanged.connect(
+                lambda cur, _prev: cur.isValid() and self.detail.show_clip(cur.data(RowRole)))
+            grid.activated.connect(lambda idx: self.detail.show_clip(
+                idx.data(RowRole), open_player=True, autoplay=True))
+        self.library_view.grid.context_requested.connect(self._clip_menu)
+        for view in (self.search_view, self.foryou_view):
+            view.result_selected.connect(lambda r: self.open_result(r))
+            view.result_activated.connect(lambda r: self.open_result(r, autoplay=True))
+        self.foryou_view.refresh_button.clicked.connect(self.load_foryou)
+        self.detail.similar_activated.connect(lambda r: self.open_result(r, autoplay=True))
+        self.detail.notice.connect(lambda text: self.notice.show_message(text, error=True))
+        self.detail.player.watched.connect(lambda *_: self._stale.update(foryou=True))
+        self.duplicates_view.trash_requested.connect(self.trash_files)
+        self.duplicates_view.refresh_requested.connect(self.load_duplicates)
+        self.duplicates_view.loaded.connect(self._duplicates_done)
+        self.duplicates_view.file_selected.connect(lambda row: self.detail.show_clip(row))
+        self.albums_view.loaded.connect(self._albums_done)
+        self.albums_view.notice.connect(
+            lambda text, error: self.notice.show_message(text, error=error))
+        self.albums_view.create_requested.connect(self.new_album_from_selection)
+        self.trasher.moved.connect(self._trash_changed)
+        self.trasher.restored.connect(self._trash_undone)
+        self.scanner.indexed_more.connect(self.refresh)
+        self.scanner.finished.connect(self._scan_finished)
+        self.scanner.started.connect(lambda: self.scan_button.setEnabled(False))
 
-        self.sidebar.setCurrentRow(0)
-        self.refresh()
+        for keys, func in (("Ctrl+F", self.focus_search), ("Space", self.detail.toggle),
+                           (QKeySequence.Delete, self.trash_selection),
+                           ("Ctrl+,", self.open_settings), ("F5", lambda: self.scan())):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.activated.connect(func)
 
-    # ---- data --------------------------------------------------------------------
-    def refresh(self) -> None:
-        path = self.library_path
+    # ---- pages ------------------------------------------------------------------------------
+    def current_page(self) -> str:
+        widget = self.pages.currentWidget()
+        return next(k for k, w in self.page_of.items() if w is widget)
 
-        def load():
-            lib = Library(path)
-            try:
-                return lib.grid_rows(), lib.problems(), lib.roots()
-            finally:
-                lib.close()
-
-        run_task(load, self._loaded)
-
-    def _loaded(self, result=None, error=None) -> None:
-        if error is not None:
-            self.statusBar().showMessage(f"Could not read the library: {error}")
-            return
-        rows, problems, roots = result
-        self.model.set_rows(rows)
-        self.problems.setRowCount(len(problems))
-        for i, p in enumerate(problems):
-            for j, key in enumerate(("path", "status", "reason")):
-                self.problems.setItem(i, j, QTableWidgetItem(str(p[key])))
-        self.sidebar.item(1).setText(f"Problems ({len(problems)})" if problems else "Problems")
-        if not rows and self.sidebar.currentRow() == 0:
-            self.pages.setCurrentWidget(self.empty)
-        elif self.sidebar.currentRow() == 0:
-            self.pages.setCurrentWidget(self.grid)
-        self.statusBar().showMessage(f"{len(rows)} clips in {len(roots)} folders")
-        self.grid_filled.emit()
-
-    def show_page(self, i: int) -> None:
-        if i == 1:
-            self.pages.setCurrentWidget(self.problems)
+    def show_page(self, key: str) -> None:
+        if key == "library" and not self.roots:
+            key = "welcome"
+        self.pages.setCurrentWidget(self.page_of[key])
+        self.detail.setVisible(key != "welcome")  # nothing to show beside the welcome
+        keys = [k for k, _ in SIDEBAR]
+        self.sidebar.blockSignals(True)
+        if key in keys:
+            self.sidebar.setCurrentRow(keys.index(key))
+        elif key == "welcome":
+            self.sidebar.setCurrentRow(0)
         else:
-            self.pages.setCurrentWidget(self.grid if self.model.rowCount() else self.empty)
+            self.sidebar.clearSelection()
+            self.sidebar.setCurrentRow(-1)
+        self.sidebar.blockSignals(False)
+        if key == "albums" and self._stale["albums"]:
+            self.load_albums()
+        elif key == "duplicates" and self._stale["duplicates"]:
+            self.load_duplicates()
+        elif key == "foryou" and self._stale["foryou"]:
+            self.load_foryou()
 
-    def select_clip(self, current, _previous=None) -> None:
-        if not current.isValid():
-            return
-        row = current.data(RowRole)
+    def _sidebar_changed(self, row: int) -> None:
+        if row >= 0:
+            self.show_page(SIDEBAR[row][0])
+
+    def _set_count(self, key: str, count: int | None) -> None:
+        keys = [k for k, _ in SIDEBAR]
+        label = dict(SIDEBAR)[key]
+        item = self.sidebar.item(keys.index(key))
+        item.setText(f"{label}   {count:,}" if count else label)
+
+    def focus_search(self) -> None:
+        self.search_bar.setFocus(Qt.ShortcutFocusReason)
+        self.search_bar.selectAll()
+
+    # ---- the library snapshot ---------------------------------------------------------------
+    def refresh(self, first: bool = False) -> None:
         path = self.library_path
 
         def load():
-            lib = Library(path)
-            try:
-                return {"segments": lib.segments(row["id"]),
-                        "tags": {"visual": lib.labels(row["id"], "visual"),
-                                 "audio": lib.labels(row["id"], "audio")}}
-            finally:
-                lib.close()
+            if first:
+                services.prepare_library(path)
+            return services.load_snapshot(path)
 
-        run_task(load, lambda result=None, error=None: result and self.detail.show_file(row, result))
+        run_task(load, self._snapshot, owner=self)
 
-    # ---- scanning ------------------------------------------------------------------
+    def _snapshot(self, result=None, error=None) -> None:
+        if error is not None:
+            self.notice.show_message(f"Could not read the library: {error}", error=True)
+            self._startup_step("snapshot")
+            return
+        first = not self.rows_by_id and "snapshot" in self._startup_waiting
+        self.rows_by_id = {r["id"]: r for r in result.rows}
+        self.rows_by_path = {r["path"]: r for r in result.rows}
+        self.roots = result.roots
+        self.library_view.set_rows(result.rows, result.roots)
+        self.albums_view.set_rows(self.rows_by_path)
+        self.duplicates_view.rows_by_path = self.rows_by_path
+        self.search_view.model.set_rows_by_id(self.rows_by_id)
+        self.foryou_view.model.set_rows_by_id(self.rows_by_id)
+        self.folders_view.set_roots(result.roots)
+        self.problems_view.set_problems(result.problems)
+        self._set_count("library", len(result.rows))
+        self._set_count("folders", len(result.roots))
+        self._set_count("problems", len(result.problems))
+        page = self.current_page()
+        if page in ("welcome", "library"):
+            self.show_page("library")
+        if first and result.rows and not self.library_view.grid.currentIndex().isValid():
+            self.library_view.grid.setCurrentIndex(self.library_view.model.index(0))
+        self.grid_filled.emit()
+        if "snapshot" in self._startup_waiting:
+            self._startup_step("snapshot")
+            if result.rows:
+                self.load_albums()
+                self.load_duplicates()
+            else:
+                self._startup_step("albums")
+                self._startup_step("duplicates")
+
+    def _startup_step(self, name: str) -> None:
+        if name in self._startup_waiting:
+            self._startup_waiting.discard(name)
+            if not self._startup_waiting:
+                self.startup_done.emit()
+
+    def _file_row(self, result: dict) -> dict:
+        row = self.rows_by_id.get(result.get("file_id"))
+        return row or {"id": result.get("file_id"), "path": result["path"]}
+
+    # ---- search and results -----------------------------------------------------------------
+    def search(self, words: str) -> None:
+        path = self.library_path
+        self._ask(self.search_view, f"“{words}”", "Searching…",
+                  lambda: services.search_text(path, words, SEARCH_LIMIT),
+                  "No clip matches these words. Try other words, a date (“march 2024”), "
+                  "or drop a clip or a photo on the search bar.")
+
+    def search_similar(self, target: str) -> None:
+        path = self.library_path
+        self._ask(self.search_view, f"Like {os.path.basename(target)}",
+                  "Looking at the picture and the sound…",
+                  lambda: services.similar(path, target, limit=SEARCH_LIMIT),
+                  "Nothing in the library looks like it.")
+
+    def _ask(self, view: ResultsView, title: str, busy: str, func, empty: str) -> None:
+        """Run a search in the background; only the latest question's answer is shown
+        (typing "c", "ca", "cat" must not end on the results for "ca")."""
+        if view is self.search_view and self.current_page() != "search":
+            self._page_before_search = self.current_page()
+        self._asked[id(view)] = asked = self._asked.get(id(view), 0) + 1
+        view.show_busy(title, busy)
+        self.show_page("search" if view is self.search_view else "foryou")
+
+        def done(result=None, error=None):
+            if asked == self._asked[id(view)]:
+                self._results(view, title, result, error, empty)
+
+        run_task(func, done, owner=self)
+
+    def _results(self, view: ResultsView, title: str, result, error, empty: str) -> None:
+        if error is not None:
+            view.show_error(title, f"Search failed: {error}")
+        else:
+            n = len(result)
+            view.show_results(title, f"{n} clip{'s' if n != 1 else ''}, best first" if n else "",
+                              result, self.rows_by_id, empty)
+            view.select_first()
+        (self.search_done if view is self.search_view else self.foryou_loaded).emit()
+
+    def open_result(self, result: dict, autoplay: bool = False) -> None:
+        """Show a result's file in the detail pane, the player at the matched moment."""
+        if result is None or result.get("file_id") is None:
+            return
+        self.detail.show_clip(self._file_row(result), moment=result, autoplay=autoplay)
+
+    def load_foryou(self) -> None:
+        self._stale["foryou"] = False
+        path = self.library_path
+        self._ask(self.foryou_view, "For you", "Picking clips…",
+                  lambda: services.recommend(path, RECOMMEND_LIMIT),
+                  "Watch a few clips: picks like them will show up here.")
+
+    # ---- duplicates and trash ---------------------------------------------------------------
+    def load_duplicates(self) -> None:
+        self._stale["duplicates"] = False
+        self.duplicates_view.load()
+
+    def _duplicates_done(self, count: int | None) -> None:
+        if count is None:
+            self._stale["duplicates"] = True
+        self._set_count("duplicates", count)
+        self.duplicates_loaded.emit()
+        self._startup_step("duplicates")
+
+    def trash_selection(self) -> None:
+        """Delete: the selected clips (Library, album) or result go to the trash."""
+        page = self.current_page()
+        if page in ("library", "albums"):
+            grid = self.library_view.grid if page == "library" else self.albums_view.grid
+            rows = grid.selected_rows()
+        elif page in ("search", "foryou"):
+            r = self.page_of[page].current_result()
+            rows = [self._file_row(r)] if r else []
+        else:
+            return
+        if not rows:
+            return
+        what = (f"“{os.path.basename(rows[0]['path'])}”" if len(rows) == 1
+                else f"these {len(rows)} clips")
+        self.trash_files([r["id"] for r in rows], f"Move {what} to the trash?")
+
+    def trash_files(self, file_ids: list[int], question: str) -> None:
+        def release() -> None:
+            if self.detail.row is not None and self.detail.row["id"] in file_ids:
+                self.detail.clear()  # the player lets go of the file before it moves
+
+        self.trasher.trash(file_ids, question, before=release)
+
+    def _trash_changed(self, result) -> None:
+        done_ids = [self.rows_by_path[d["path"]]["id"] for d in result.done
+                    if d.get("path") in self.rows_by_path]
+        self.duplicates_view.files_trashed(done_ids)
+        self._stale.update(albums=True, foryou=True)
+        if self.current_page() != "duplicates":
+            self._stale["duplicates"] = True
+        self.refresh()
+        self.trash_done.emit(result)
+
+    def _trash_undone(self, result) -> None:
+        self._stale.update(albums=True, duplicates=True, foryou=True)
+        self.refresh()
+        if self.current_page() == "duplicates":
+            self.load_duplicates()
+        self.trash_done.emit(result)
+
+    # ---- albums -----------------------------------------------------------------------------
+    def load_albums(self) -> None:
+        self._stale["albums"] = False
+        self.albums_view.load()
+
+    def _albums_done(self, count: int | None) -> None:
+        if count is None:
+            self._stale["albums"] = True
+        self._set_count("albums", count)
+        self.albums_loaded.emit()
+        self._startup_step("albums")
+
+    def new_album_from_selection(self) -> None:
+        grid = self.library_view.grid if self.current_page() == "library" \
+            else self.albums_view.grid
+        self.albums_view.create_from(grid.selected_rows())
+
+    def _clip_menu(self, rows: list[dict], pos) -> None:
+        menu = QMenu(self)
+        first = rows[0]
+        menu.addAction("Play", lambda: self.detail.show_clip(first, open_player=True,
+                                                             autoplay=True))
+        menu.addAction("Find similar clips", lambda: self.search_similar(first["path"]))
+        albums = self.albums_view.albums.albums
+        if albums:
+            sub = menu.addMenu("Add to album")
+            for a in albums[:40]:
+                sub.addAction(a["title"], lambda a=a: self.albums_view.add_clips(a, rows))
+        menu.addAction("New album from selection…", self.new_album_from_selection)
+        menu.addAction("Show in folder", lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(os.path.dirname(first["path"]))))
+        menu.addSeparator()
+        menu.addAction(theme.icon("trash"), "Move to trash…", self.trash_selection)
+        menu.exec(pos)
+
+    # ---- folders and scanning -----------------------------------------------------------------
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of videos")
         if folder:
             self.scan([folder])
 
-    def scan(self, folders: list[str] | None = None) -> None:
-        if self.scan_job is not None:
+    def remove_folder(self, folder: str) -> None:
+        if not self.confirm("Remove folder", f"Remove {folder} from the library?\n\nWhat "
+                            "Reelvault learnt about its clips is forgotten; the files on "
+                            "disk are not touched."):
             return
-        folders = folders or [r["path"] for r in self.library.roots()]
+        path = self.library_path
+        run_task(lambda: services.forget_folder(path, folder),
+                 lambda result=None, error=None: (
+                     self.notice.show_message(f"Could not remove the folder: {error}", error=True)
+                     if error else (self.notice.show_message(
+                         f"Removed {folder} ({result} clips forgotten)."), self._after_change())), owner=self)
+
+    def _show_folder(self, root_id: int) -> None:
+        self.show_page("library")
+        self.library_view.show_folder(root_id)
+
+    def scan(self, folders: list[str] | None = None) -> None:
+        folders = folders or [r["path"] for r in self.roots]
         if not folders:
             self.add_folder()
             return
-        self.scan_job = ScanJob(self.library_path, folders)
-        self.scan_job.progress.connect(self._scan_progress)
-        self.scan_job.finished.connect(self._scan_finished)
-        self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.progress_label.setText("Looking for videos…")
-        self.scan_job.start()
-
-    def cancel_scan(self) -> None:
-        if self.scan_job is not None:
-            self.scan_job.cancel()
-            self.progress_label.setText("Cancelling…")
-
-    def _scan_progress(self, p) -> None:
-        if p.total:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
-        eta = f", about {p.eta:.0f} s left" if p.eta else ""
-        name = Path(p.path).name if p.path else ""
-        self.progress_label.setText(f"Indexing {p.done}/{p.total}{eta} {name}")
-        if p.phase == "indexing":
-            self.refresh()  # new clips appear as they are indexed
+        if not self.scanner.scan(folders):
+            self.notice.show_message("A scan is running: these folders are next.")
 
     def _scan_finished(self, report, error) -> None:
-        self.scan_job = None
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
+        self.scan_button.setEnabled(True)
         if error is not None:
-            self.progress_label.setText("")
-            QMessageBox.warning(self, "Scan failed", str(error))
+            self.notice.show_message(f"The scan stopped: {error}", error=True)
         else:
-            self.progress_label.setText(
-                f"Scan done: {len(report.indexed)} clips, {len(report.failed)} failed, "
-                f"{len(report.skipped)} skipped" + (" (cancelled)" if report.cancelled else ""))
+            self.notice.show_message(report_text(report))
+        self._after_change()
+
+    def _after_change(self) -> None:
+        self._stale.update(albums=True, duplicates=True, foryou=True)
+        self.thumbs.forget()
         self.refresh()
+        page = self.current_page()
+        if page in ("albums", "duplicates", "foryou"):
+            self.show_page(page)
+
+    # ---- settings ---------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, [r["path"] for r in self.roots],
+                                self.library_path, self)
+        dialog.add_folder_requested.connect(self.add_folder)
+        dialog.remove_folder_requested.connect(self.remove_folder)
+
+        def roots_changed() -> None:  # folders added or removed while the dialog is open
+            dialog.set_roots([r["path"] for r in self.roots])
+
+        self.grid_filled.connect(roots_changed)
+        try:
+            if dialog.exec():
+                self.apply_settings(dialog.settings(), save=True)
+        finally:
+            self.grid_filled.disconnect(roots_changed)
+            dialog.deleteLater()
+
+    def apply_settings(self, new: app_settings.Settings, save: bool = False) -> None:
+        from PySide6.QtWidgets import QApplication
+        theme_changed = new.theme != self.settings.theme
+        self.settings = new
+        self.scanner.settings = new
+        if save:
+            try:
+                app_settings.save(new)
+            except OSError as e:
+                self.notice.show_message(f"Settings not saved: {e}", error=True)
+        if theme_changed:
+            theme.apply(QApplication.instance(), new.theme)
+            self._tint_icons()
+            self.update()
+
+    def _tint_icons(self) -> None:
+        """Icons are rendered in the theme's colours: render the window's again."""
+        for i, (key, _) in enumerate(SIDEBAR):
+            self.sidebar.item(i).setIcon(theme.icon(key))
+        self.scan_button.setIcon(theme.icon("scan"))
+        self.settings_button.setIcon(theme.icon("settings"))
+        self.search_bar.search_action.setIcon(theme.icon("search"))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
-        if self.scan_job is not None:
-            self.scan_job.cancel()
-            self.scan_job.wait(10)
-        self.library.close()
+        self.detail.player.flush_watch()
+        self.scanner.shutdown()
         super().closeEvent(event)

@@ -1,0 +1,77 @@
+"""How numbers read in the window: durations, sizes, bitrates, dates, resolutions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(round(max(0.0, seconds)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def clock(seconds: float | None) -> str:
+    """A moment's time: tenths under a minute-long clip are noise, seconds are enough."""
+    return duration(seconds)
+
+
+def time_range(start: float | None, end: float | None) -> str:
+    if start is None:
+        return ""
+    return f"{clock(start)}–{clock(end)}" if end is not None and end > start else clock(start)
+
+
+def size(n: int | None) -> str:
+    if not n:
+        return ""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1000
+    return ""
+
+
+def bitrate(bps: int | None) -> str:
+    if not bps:
+        return ""
+    return f"{bps / 1e6:.1f} Mb/s" if bps >= 1e6 else f"{bps / 1e3:.0f} kb/s"
+
+
+def resolution_label(width: int | None, height: int | None) -> str:
+    if not width or not height:
+        return ""
+    short = min(width, height)
+    for limit, name in ((2160, "4K"), (1440, "1440p"), (1080, "1080p"), (720, "720p")):
+        if short >= limit:
+            return name
+    return f"{short}p"
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def date(value: str | None) -> str:
+    d = parse_date(value)
+    return d.strftime("%-d %b %Y") if d else ""
+
+
+def date_range(first: str | None, last: str | None) -> str:
+    a, b = parse_date(first), parse_date(last)
+    if not a:
+        return ""
+    if not b or (a.year, a.month, a.day) == (b.year, b.month, b.day):
+        return a.strftime("%-d %b %Y")
+    if a.year == b.year and a.month == b.month:
+        return f"{a.day}–{b.day} {a.strftime('%b %Y')}"
+    if a.year == b.year:
+        return f"{a.strftime('%-d %b')} – {b.strftime('%-d %b %Y')}"
+    return f"{a.strftime('%b %Y')} – {b.strftime('%b %Y')}"

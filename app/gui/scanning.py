@@ -1,0 +1,135 @@
+"""Scanning from the window: progress, current file, time left and Cancel in the status
+bar; the library view refreshes while clips are indexed, at most every few seconds."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.gui.tasks import ScanJob
+
+REFRESH_EVERY_MS = 2_000
+
+
+def eta_text(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    if seconds < 60:
+        return f"about {max(1, round(seconds / 5) * 5):.0f} s left"
+    minutes = seconds / 60
+    return f"about {minutes:.0f} min left" if minutes < 90 else f"about {minutes / 60:.1f} h left"
+
+
+class ScanController(QObject):
+    started = Signal()
+    progress = Signal(object)  # ScanProgress, relayed from the scan thread
+    indexed_more = Signal()  # new clips are in the library: refresh the views (throttled)
+    finished = Signal(object, object)  # ScanReport or None, error or None
+
+    def __init__(self, library_path: str, parent=None):
+        super().__init__(parent)
+        self.library_path = library_path
+        self.job: ScanJob | None = None
+        self.queued: list[str] = []
+        self.indexer_factory = None  # None: the scanner's default (the installed models)
+        self.settings = None
+        self.label = QLabel()
+        self.label.setObjectName("dim")
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.widget = QWidget()
+        lay = QHBoxLayout(self.widget)
+        lay.setContentsMargins(8, 0, 8, 0)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.cancel_button)
+        self._show(False)
+        self._refresh = QTimer(self, singleShot=True, interval=REFRESH_EVERY_MS)
+        self._refresh.timeout.connect(self.indexed_more)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def scan(self, folders: list[str]) -> bool:
+        """Start scanning ``folders``; while a scan runs, they are queued for the next."""
+        if not folders:
+            return False
+        if self.job is not None:
+            self.queued += [f for f in folders if f not in self.queued]
+            return False
+        s = self.settings
+        factory = self.indexer_factory
+        if factory is None and s is not None and s.threads:
+            from app.core.indexer import default_indexer
+            threads = s.threads
+            factory = lambda: default_indexer(threads=threads)  # noqa: E731
+        self.job = ScanJob(self.library_path, folders, indexer_factory=factory,
+                           workers=s.workers if s else 1, exclude=s.exclude if s else [])
+        self.job.progress.connect(self._progress)
+        self.job.finished.connect(self._finished)
+        self.bar.setRange(0, 0)
+        self.label.setText("Looking for videos…")
+        self.cancel_button.setEnabled(True)
+        self._show(True)
+        self.job.start()
+        self.started.emit()
+        return True
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.queued.clear()
+            self.cancel_button.setEnabled(False)
+            self.label.setText("Cancelling after the current file…")
+
+    def shutdown(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job.wait(10)
+
+    def _progress(self, p) -> None:
+        self.progress.emit(p)
+        if p.phase == "walking":
+            self.label.setText(f"Found {p.total} new or changed videos" if p.total else
+                               "Nothing new to index")
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(p.done)
+        if p.phase == "indexing":
+            name = os.path.basename(p.path) if p.path else ""
+            parts = [f"Indexing {p.done} of {p.total}", name, eta_text(p.eta)]
+            self.label.setText("  ·  ".join(x for x in parts if x))
+            if not self._refresh.isActive():
+                self._refresh.start()
+
+    def _finished(self, report, error) -> None:
+        self.job = None
+        self._refresh.stop()
+        self._show(False)
+        self.finished.emit(report, error)
+        if self.queued:
+            folders, self.queued = self.queued, []
+            self.scan(folders)
+
+    def _show(self, on: bool) -> None:
+        self.widget.setVisible(on)
+
+
+def report_text(report) -> str:
+    c = report.changes
+    parts = [f"{len(report.indexed)} clips in the library"]
+    if c.get("new"):
+        parts.append(f"{c['new']} new")
+    if c.get("updated"):
+        parts.append(f"{c['updated']} updated")
+    if c.get("moved"):
+        parts.append(f"{c['moved']} moved")
+    if report.failed or report.skipped:
+        parts.append(f"{len(report.failed) + len(report.skipped)} problems")
+    head = "Scan cancelled" if report.cancelled else "Scan finished"
+    return f"{head}: " + ", ".join(parts) + f" ({report.seconds:.0f} s)"
