@@ -104,6 +104,8 @@ def test_keeper_is_the_longest_then_sharpest_then_richest():
     assert duplicates.choose_keeper([1, 2, 3], rows) == 2  # same length: more pixels
     assert duplicates.choose_keeper([2, 4], rows) == 4  # same length and size: bitrate
     assert duplicates.choose_keeper([1, 3], rows) == 1  # longer beats sharper
+    rows[5] = {**_row(5, "/e.mp4", 10.0, 1280, 720, 790_000), "created": "2024-03-09T10:00:00Z"}
+    assert duplicates.choose_keeper([4, 5], rows) == 5  # a tie: the one with its date
 
 
 # ---- generated clips through the real models ---------------------------------------

@@ -13,6 +13,9 @@ relative times. So:
    of the two sequences once each is detrended (its mean and slow drift over the span
    removed). Coherence is near 0 for another moment of the same scene whatever its
    level, and high for a copy whatever the transform, as long as the picture changes.
+   Hypotheses are ranked by how far their coherence exceeds chance for the number of
+   independent frames they rest on; the winner also gets the coherence within each
+   half of its span, and the stretch where its frames really pair up.
 3. Where both clips have sound, the soundtrack aligned the same way is a second
    witness: a copy usually keeps it, another moment does not.
 
@@ -26,27 +29,27 @@ from dataclasses import dataclass
 import numpy as np
 
 # Playback speeds tried (b_time per a_time), then refined around the best one.
-RATES = (0.5, 2 / 3, 0.8, 0.9, 1.0, 1 / 0.9, 1.25, 1.5, 2.0)
+RATES = (0.5, 2 / 3, 0.75, 0.8, 0.9, 1.0, 1 / 0.9, 1.25, 4 / 3, 1.5, 2.0)
 RATE_REFINE = (0.97, 0.985, 1.015, 1.03)
+OFFSET_STEP = 0.05  # seconds: offsets are voted and refined on this grid
 # A refinement must gain this much: near the best, coherence is flat, and the plain
 # speeds and the voted offset are likelier than a drift within noise.
 REFINE_MIN_GAIN = 0.005
 RATE_MIN_GAIN = 0.02
-OFFSET_STEP = 0.05  # seconds: offsets are voted and refined on this grid
 VOTES_PER_FRAME = 3  # most similar frames of B per frame of A that vote for an offset
 HYPOTHESES_KEPT = 6  # best coarse hypotheses per orientation scored in full
-HYPOTHESES_REFINED = 2  # of those, the best ones refined
-COMPACT = True
+HYPOTHESES_REFINED = 2  # of those (both orientations together), the best ones refined
+HOPELESS_COHERENCE = 0.08  # below this a hypothesis is not worth refining
 BLEND_MIN = 0.8  # neighbours less alike than this straddle a cut: take the nearer one
 DETREND_DEGREE = 2  # mean, slope and curvature of the drift over the span are removed
-PATCH_SECONDS = 0.96  # one audio patch (see app.inference.audio)
-# A pair of frames more than this below the typical pair of an alignment does not match;
-# more than RUN_GAP such pairs in a row end the matching run.
-RUN_DROP = 0.15
 # Chance coherence is about COHERENCE_NOISE / sqrt(independent samples).
 COHERENCE_NOISE = 1.2
-PART_MIN_PAIRS = 5  # fewer pairs in a half: too few to judge it
+PART_MIN_PAIRS = 5  # fewer pairs in a half of the span: too few to judge it
+# A pair of frames more than RUN_DROP below the typical pair of an alignment does not
+# match; more than RUN_GAP such pairs in a row end the matching run.
+RUN_DROP = 0.15
 RUN_GAP = 2
+PATCH_SECONDS = 0.96  # one audio patch (see app.inference.audio)
 
 
 @dataclass
@@ -166,31 +169,37 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     return x[order], y[order], t[order]
 
 
-def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track) -> list[tuple[float, float, float]]:
-    """(score, rate, offset) from offset votes, scored cheaply on the similarity matrix
-    with each row's and column's mean taken out (the scene-wide likeness of the two)."""
+def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track,
+                       limit: int = HYPOTHESES_KEPT) -> list[tuple[float, float, float]]:
+    """(score, rate, offset) from offset votes, best first, scored cheaply on the
+    similarity matrix with each row's and column's mean taken out (the scene-wide
+    likeness of the two clips), at B's frame nearest each mapped frame of A."""
     s = va @ b.visual.T
     centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
     k = min(VOTES_PER_FRAME, s.shape[1])
     top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    out = []
+    rates, offsets = [], []
     for rate in RATES:
         votes = (b.times[top] - rate * a.times[:, None]).ravel()
-        for offset in np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP:
-            lo, hi = _span(rate, offset, a.duration, b.duration)
-            if hi - lo <= 0:
-                continue
-            inside = (a.times >= lo) & (a.times <= hi)
-            if inside.sum() < 2:
-                continue
-            q = rate * a.times[inside] + offset
-            j = np.clip(np.searchsorted(b.times, q), 0, len(b.times) - 1)
-            j_prev = np.clip(j - 1, 0, len(b.times) - 1)
-            nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
-            diag = centred[np.flatnonzero(inside), nearer]
-            out.append((float(diag.sum()) / len(a.times), rate, float(offset)))
-    out.sort(key=lambda h: -h[0])
-    return out
+        found = np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP
+        rates.append(np.full(len(found), rate))
+        offsets.append(found)
+    rate, offset = np.concatenate(rates)[:, None], np.concatenate(offsets)[:, None]
+    # All hypotheses at once: [hypotheses, frames of A].
+    lo = np.maximum(0.0, -offset / rate)
+    hi = np.minimum(a.duration, (b.duration - offset) / rate)
+    inside = (a.times >= lo) & (a.times <= hi)
+    q = rate * a.times + offset
+    last = len(b.times) - 1
+    j = np.clip(np.searchsorted(b.times, q), 0, last)
+    j_prev = np.clip(j - 1, 0, last)
+    nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
+    diag = np.where(inside, centred[np.arange(len(a.times)), nearer], 0.0)
+    score = diag.sum(axis=1) / len(a.times)
+    usable = (inside.sum(axis=1) >= 2) & (hi[:, 0] > lo[:, 0])
+    order = np.argsort(-np.where(usable, score, -np.inf), kind="stable")[:limit]
+    return [(float(score[i]), float(rate[i, 0]), float(offset[i, 0]))
+            for i in order if usable[i]]
 
 
 def _score(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
@@ -251,27 +260,34 @@ def _matching_run(a: Track, va: np.ndarray, b: Track, al: Alignment) -> tuple[fl
 
 
 def _selection(al: Alignment, a_dur: float) -> float:
-    # Coherence above chance decides; a hypothesis laying only part of A over B earns less.
+    # Coherence above chance decides; a hypothesis laying only part of A over B earns
+    # less; the level of similarity only breaks near-ties.
     margin = al.coherence - chance_coherence(al.samples)
     return margin * min(1.0, al.a_span / max(a_dur, 1e-6)) + 0.1 * al.similarity
 
 
 def align(a: Track, b: Track) -> Alignment | None:
     """The best alignment of A over B (A is normally the shorter clip), or None."""
-    a, b = (_compact(a, b) if COMPACT else (a, b))
-    best: Alignment | None = None
+    a, b = _compact(a, b)
     orientations = [(False, a.visual)]
     if a.visual_flip is not None:
         orientations.append((True, a.visual_flip))
+    scored = []
     for mirrored, va in orientations:
-        scored = [_score(a, va, b, rate, offset, mirrored)
-                  for _, rate, offset in _coarse_hypotheses(a, va, b)[:HYPOTHESES_KEPT]]
-        scored = sorted((h for h in scored if h is not None),
-                        key=lambda h: -_selection(h, a.duration))
-        for found in scored[:HYPOTHESES_REFINED]:
-            found = _refine(a, va, b, found)
-            if best is None or _selection(found, a.duration) > _selection(best, a.duration):
-                best = found
+        for _, rate, offset in _coarse_hypotheses(a, va, b):
+            found = _score(a, va, b, rate, offset, mirrored)
+            if found is not None:
+                scored.append((found, va))
+    scored.sort(key=lambda h: -_selection(h[0], a.duration))
+    best: Alignment | None = scored[0][0] if scored else None
+    for found, va in scored[:HYPOTHESES_REFINED]:
+        # Refining moves a hypothesis by a few hundredths; one this far from any bar
+        # is not worth the work.
+        if found.coherence < HOPELESS_COHERENCE:
+            continue
+        found = _refine(a, va, b, found)
+        if _selection(found, a.duration) > _selection(best, a.duration):
+            best = found
     if best is None:
         return None
     va = a.visual_flip if best.mirrored else a.visual
@@ -330,6 +346,7 @@ def _compact(a: Track, b: Track) -> tuple[Track, Track]:
     if rows >= a.visual.shape[1] // 2:
         return a, b
     stacked = np.concatenate(parts)
+    # einsum, not a matrix product: see gram_coordinates on BLAS threads.
     coords_all = gram_coordinates(np.einsum("id,jd->ij", stacked, stacked, dtype=np.float64))
     bounds = np.cumsum([0] + [len(p) for p in parts])
 

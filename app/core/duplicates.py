@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,14 +30,15 @@ from app.store.vectors import segment_matrix
 
 # Candidates: two files are compared when one of their moments is at least this alike
 # (cosine of mean frame vectors). Copies measured on the public corpus sit at 0.86 and
-# above (cropped, greyed and downscaled copies lowest); a looser bar costs only time.
-CANDIDATE_SIMILARITY = 0.7
+# above; grey, mirrored or 70%-cropped copies of a finely detailed scene (leaves) fall
+# to 0.57. A looser bar costs only time.
+CANDIDATE_SIMILARITY = 0.55
 CANDIDATES_PER_SEGMENT = 40  # nearest moments per moment: bounds work in big libraries
 
 # Verification. Most of the shorter clip must lie over the other one...
 MIN_COVER = 0.7
 # ...its frames must look alike (a floor: the level alone never decides)...
-MIN_SIMILARITY = 0.6
+MIN_SIMILARITY = 0.5
 # ...and change together. Coherence (see alignment) on the public corpus: copies 0.32
 # (80% crop, brightened) to 0.85; other moments of the same scene at most 0.18, found
 # by searching every offset and speed. Chance coherence grows as samples get fewer, so
@@ -62,6 +64,10 @@ AUDIO_WITNESS_COHERENCE = 0.5
 AUDIO_WITNESS_BONUS = 0.08
 AUDIO_CONTRADICTS = 0.5
 AUDIO_CONTRADICTION_PENALTY = 0.1
+# Speed changes are rarer edits than re-encodes, and the wider the speeds searched, the
+# likelier a coincidence: the bar rises by this much per octave away from normal speed
+# (copies at 2x on derived footage: coherence 0.52 and above).
+RATE_PENALTY = 0.1
 
 # Full copy or clip inside a longer file: the shorter one must span at least this share
 # of the longer, and the rest of the longer must not show other content (frames unlike
@@ -75,7 +81,7 @@ JOIN_OVERLAP = 0.5
 
 # Durations within this (relative) count as the same length when choosing the keeper.
 SAME_LENGTH = 0.02
-SAME_BITRATE = 0.02  # and bitrates within this
+SAME_BITRATE = 0.05  # and bitrates within this (encoder noise)
 TRACK_CACHE = 256  # files whose frame vectors stay loaded during one run
 
 
@@ -129,6 +135,7 @@ def coherence_needed(al: Alignment) -> float | None:
     if al.samples < MIN_SAMPLES:
         return None
     need = max(MIN_COHERENCE, chance_coherence(al.samples))
+    need += RATE_PENALTY * abs(math.log2(al.rate))
     has_sound = al.audio_similarity is not None and al.audio_pairs >= AUDIO_MIN_PAIRS
     witness = (has_sound and al.audio_coherence is not None
                and al.audio_similarity >= AUDIO_WITNESS_SIMILARITY
@@ -373,7 +380,8 @@ def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict])
 
 def choose_keeper(ids: list[int], rows: dict[int, dict]) -> int:
     """The longest file; among those of about its length, the most pixels, then the
-    highest bitrate, then the first path."""
+    highest bitrate; then one that still carries its camera's creation time (copies
+    usually lose it), then the first path."""
     longest = max(rows[i]["duration"] or 0.0 for i in ids)
     # Re-encoding moves the end by a frame or two: lengths within SAME_LENGTH are equal.
     near = [i for i in ids if (rows[i]["duration"] or 0.0) >= longest * (1 - SAME_LENGTH)]
@@ -381,7 +389,7 @@ def choose_keeper(ids: list[int], rows: dict[int, dict]) -> int:
     near = [i for i in near if (rows[i]["width"] or 0) * (rows[i]["height"] or 0) == most]
     richest = max(rows[i]["bitrate"] or 0 for i in near)
     near = [i for i in near if (rows[i]["bitrate"] or 0) >= richest * (1 - SAME_BITRATE)]
-    return min(near, key=lambda i: rows[i]["path"])
+    return min(near, key=lambda i: (not rows[i].get("created"), rows[i]["path"]))
 
 
 def _same_length(x: dict, y: dict) -> bool:
@@ -399,6 +407,8 @@ def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict]) -> str:
         return f"same length; the highest resolution ({row['width']}x{row['height']})"
     if not all(_same_bitrate(row, o) for o in others):
         return f"same length and resolution; the highest bitrate ({_kbps(row)})"
+    if row.get("created") and not all(o.get("created") for o in others):
+        return "same length, resolution and bitrate; still has its recording date"
     return "same length, resolution and bitrate: kept the first by name"
 
 

@@ -321,19 +321,23 @@ BORDER_LUMA = 24
 BORDER_PERCENTILE = 80
 MIN_BAR = 0.02  # of the side
 MIN_CONTENT = 0.25
+BORDER_FRAMES = 64  # frames examined at most
 
 
 def content_box(frames: np.ndarray) -> tuple[int, int, int, int]:
     """(x0, x1, y0, y1) of the picture inside black letterbox or pillarbox bars.
 
-    One box for the whole clip, from all its sampled frames, so a fade to black or a
-    dark shot never crops one frame differently from the others. The whole frame when
-    no bar is found, or when the bars would leave less than MIN_CONTENT of a side.
+    One box for the whole clip, from its frames (at most BORDER_FRAMES spread over it),
+    so a fade to black or a dark shot never crops one frame differently from the others.
+    The whole frame when no bar is found, or when the bars would leave less than
+    MIN_CONTENT of a side.
     """
     n, h, w = frames.shape[:3]
     cols = np.zeros(w, np.float32)
     rows = np.zeros(h, np.float32)
-    for frame in frames:  # one frame at a time: a long clip's frames stay uint8
+    # Bars last the whole clip: frames spread over it find them as well as all of them.
+    picks = np.unique(np.linspace(0, n - 1, min(n, BORDER_FRAMES)).round().astype(int))
+    for frame in frames[picks]:  # one frame at a time: a long clip's frames stay uint8
         luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         np.maximum(cols, np.percentile(luma, BORDER_PERCENTILE, axis=0), out=cols)
         np.maximum(rows, np.percentile(luma, BORDER_PERCENTILE, axis=1), out=rows)
