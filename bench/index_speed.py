@@ -450,6 +450,19 @@ def check_models() -> dict:
     return data
 
 
+def code_version() -> dict:
+    """The commit measured, and whether app/ or models/ had uncommitted changes."""
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = git("status", "--porcelain", "--", "app", "models")
+    return {"commit": git("rev-parse", "--short", "HEAD") or None,
+            "uncommitted_app_files": len(dirty.splitlines()) if dirty else 0}
+
+
 def machine_info() -> dict:
     model = platform.processor() or ""
     try:
@@ -476,6 +489,7 @@ def summarize(label: str, folder: Path, files: list[MediaFile], kf_runs: list[di
         "label": label,
         "folder": str(folder),
         "machine": machine_info(),
+        "code": code_version(),
         "environment": env,
         "models_dir": models.get("models_dir"),
         "flags": {"workers": args.workers, "threads": args.threads, "repeat": args.repeat},
@@ -491,9 +505,18 @@ def summarize(label: str, folder: Path, files: list[MediaFile], kf_runs: list[di
         },
         "keyframe_decode": {**kf, "video_s_per_s": round(video_s / kf["seconds"], 2)
                             if kf["seconds"] else None,
-                            "runs_s": [r["seconds"] for r in kf_runs]},
+                            "runs_s": [r["seconds"] for r in kf_runs],
+                            "runs": [{k: r[k] for k in ("seconds", "cpu_s", "other_cpu_s",
+                                                        "busy_cores_before", "loadavg")}
+                                     for r in kf_runs]},
         "scan": {**scan, "video_s_per_s": round(video_s / scan["wall_s"], 2),
-                 "runs_s": [r["wall_s"] for r in scan_runs]},
+                 "indexed_video_s_per_s": round(scan["indexed_video_s"] / scan["wall_s"], 2),
+                 "runs_s": [r["wall_s"] for r in scan_runs],
+                 "runs": [{**{k: r[k] for k in ("wall_s", "report_seconds", "stages", "cpu_s",
+                                                 "other_cpu_s", "busy_cores_before", "loadavg")},
+                           "peak_tree_rss_mb": r["memory_mb"]["peak_tree_rss"],
+                           "peak_tree_pss_mb": r["memory_mb"]["peak_tree_pss"]}
+                          for r in scan_runs]},
         "ratio_scan_over_keyframe_decode": round(scan["wall_s"] / kf["seconds"], 2)
         if kf["seconds"] else None,
     }
@@ -505,6 +528,10 @@ def print_table(s: dict) -> None:
     p(f"Reelvault index speed: {s['label']}  ({s['folder']})")
     p(f"machine   {m['cores']} cores ({m['usable_cores']} usable), {m['cpu']}, {m['ram_gb']} GB RAM, "
       f"Python {m['python']}, PyAV {m['pyav']} (libavcodec {m['ffmpeg']})")
+    code = s["code"]
+    p(f"code      commit {code['commit']}"
+      + (f" + {code['uncommitted_app_files']} uncommitted files in app/ models/"
+         if code["uncommitted_app_files"] else ""))
     p(f"models    {s['models_dir']}  (REELVAULT_DATA={s['environment'].get('REELVAULT_DATA') or 'unset'})")
     p(f"flags     workers={s['flags']['workers'] or 'default'} threads={s['flags']['threads'] or 'default'}"
       f" repeat={s['flags']['repeat']} (best run reported)")
@@ -520,6 +547,9 @@ def print_table(s: dict) -> None:
     p(f"{'(b) reelvault scan':30s}{scan['wall_s']:9.2f}{scan['video_s_per_s']:11.1f}   "
       f"{', '.join(f'{x:.2f}' for x in scan['runs_s'])}")
     p(f"ratio scan / keyframe decode: {s['ratio_scan_over_keyframe_decode']:.2f}x")
+    if scan["indexed_video_s"] < media["video_s"] - 0.5:
+        p(f"(video s/s counts every readable file; counting only the indexed ones: "
+          f"{scan['indexed_video_s_per_s']:.1f})")
     p("")
     p(f"scan: {scan['indexed']} indexed ({scan['indexed_video_s']:.1f} s of video in the library), "
       f"{len(scan['failed'])} failed, {len(scan['skipped'])} skipped, {len(scan['deferred'])} deferred")

@@ -141,3 +141,13 @@ def test_network_references_are_refused(tmp_path, monkeypatch):
         thread.join()
         server.close()
     assert connections == [] and attempts == []
+
+
+def test_frames_from_the_decoders_final_flush_are_kept(tmp_path):
+    """Threaded decoders hand out the last keyframes only when flushed (PyAV gives them
+    no frame.time): the tail of the file must still be sampled."""
+    path = make_clip(tmp_path / "gop2.mp4", seconds=30, gop=50, pattern="moving", audio=None)
+    clip = media.decode(path)
+    assert clip.stats["fills"] == 0  # keyframes alone are dense enough: the NONKEY path
+    assert clip.times[-1] >= clip.info.duration - 2.5
+    assert np.all(np.isfinite(clip.times))

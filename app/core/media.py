@@ -232,7 +232,10 @@ def _decode(container, path, max_gap) -> DecodedClip:
 
     def take(frame: av.VideoFrame) -> None:
         state["decoded"] += 1
-        t = (frame.time if frame.time is not None else 0.0) - start_offset
+        # From pts, not frame.time: PyAV reports NaN times for frames that come out of a
+        # threaded decoder's final flush, which would silently drop the file's tail.
+        stamp = frame.pts if frame.pts is not None else frame.dts
+        t = float(stamp * tb) - start_offset if stamp is not None else state["last"]
         if state["rotation"] is None:
             state["rotation"] = int(round(getattr(frame, "rotation", 0) or 0)) % 360
         state["last"] = max(state["last"], t)
