@@ -155,8 +155,9 @@ def _skimage_image() -> Path:
 def test_scan_survives_a_decoder_that_aborts_and_one_that_hangs(library, real_indexer, tmp_path):
     folder = tmp_path / "v"
     folder.mkdir()
-    for name in ("abort.mp4", "a_good.mp4", "hang.mp4", "z_good.mp4"):
-        make_clip(folder / name, seconds=2, audio=None)
+    # Different lengths: byte-identical files would be indexed once and copied.
+    for i, name in enumerate(("abort.mp4", "a_good.mp4", "hang.mp4", "z_good.mp4")):
+        make_clip(folder / name, seconds=2 + 0.2 * i, audio=None)
     started = time.monotonic()
     report = _scan(library, real_indexer, folder, prepare=misbehaving_prepare,
                    timeout=lambda size: 6.0)
@@ -359,8 +360,8 @@ def test_no_more_decodes_at_once_than_workers(library, real_indexer, tmp_path):
     folder = tmp_path / "v"
     (folder / "clips").mkdir(parents=True)
     (folder / "board").mkdir()
-    for i in range(5):
-        make_clip(folder / "clips" / f"{i}.mp4", seconds=1, audio=None)
+    for i in range(5):  # different lengths: byte copies would be decoded only once
+        make_clip(folder / "clips" / f"{i}.mp4", seconds=1 + 0.2 * i, audio=None)
     report = _scan(library, real_indexer, folder, prepare=counting_prepare, workers=2)
     assert len(report.indexed) == 5
     busy = [int(n) for n in (folder / "busy.log").read_text().split()]

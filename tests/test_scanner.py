@@ -110,3 +110,16 @@ def test_files_from_an_older_index_recipe_are_redone(library, real_indexer, fold
     monkeypatch.setattr(scanner, "INDEX_VERSION", scanner.INDEX_VERSION + 1)
     report = _scan(library, real_indexer, folder)
     assert report.changes["updated"] == 2 and report.changes["unchanged"] == 2
+
+
+def test_byte_copies_found_in_one_scan_are_decoded_once(library, real_indexer, tmp_path):
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    original = make_clip(folder / "a.mp4", seconds=2, audio="tone")
+    for name in ("b.mp4", "c.mp4"):
+        shutil.copy2(original, folder / name)
+    report = _scan(library, real_indexer, folder)
+    assert report.changes["new"] == 1 and report.changes["copies"] == 2
+    assert sorted(p.rsplit("/", 1)[1] for p in report.indexed) == ["a.mp4", "b.mp4", "c.mp4"]
+    rows = [library.file(str(folder / n)) for n in ("a.mp4", "b.mp4", "c.mp4")]
+    assert all(library.frames(r["id"]) is not None for r in rows)

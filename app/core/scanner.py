@@ -172,7 +172,13 @@ class Scanner:
         for path in paths:
             jobs += self._walk_root(Path(path).absolute(), report)
         notify(ScanProgress(0, len(jobs), None, "walking", time.monotonic() - started, None))
-        self._run_jobs(jobs, report, notify, cancel, started)
+        firsts, copies = _split_byte_copies(jobs)
+        self._run_jobs(firsts, report, notify, cancel, started)
+        # A byte copy of a file decoded just now reuses its rows instead of decoding again;
+        # one that turns out different after all (or whose twin failed) is decoded.
+        rest = [j for j in copies if not cancel.is_set()
+                and not self._reuse_index(j.stat, j.root_id, report)]
+        self._run_jobs(rest, report, notify, cancel, started)
         report.seconds = time.monotonic() - started
         notify(ScanProgress(len(jobs), len(jobs), None, "done", report.seconds, 0.0))
         return report
@@ -376,3 +382,17 @@ class Scanner:
         except OSError:
             return True
         return (st.st_size, st.st_mtime) != (job.stat.size, job.stat.mtime)
+
+
+def _split_byte_copies(jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+    """New files with the same size and fingerprint: the first is decoded, the rest wait."""
+    seen: set[tuple[int, str]] = set()
+    firsts, copies = [], []
+    for job in jobs:
+        key = (job.stat.size, job.stat.fingerprint)
+        if job.existing or key not in seen:
+            firsts.append(job)
+            seen.add(key)
+        else:
+            copies.append(job)
+    return firsts, copies
