@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from app.inference.session import sha256_file
+
 MANIFEST = Path(__file__).with_name("manifest.json")
 RECIPES = ("visual", "audio", "text")
 # Records which recipe version built the files in a models folder: derived files that
@@ -25,14 +27,6 @@ STAMP = "installed.json"
 
 class InstallError(RuntimeError):
     pass
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -24,7 +24,8 @@ def expected_sha256(name: str) -> str | None:
     return manifest["models"].get(name)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (the models are ~100 MB)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -38,7 +39,7 @@ def model_path(name: str, models_dir: Path | None = None, verify: bool = True) -
     if not path.exists():
         raise ModelError(f"model {name} is missing from {path.parent}: {INSTALL_HINT}")
     want = expected_sha256(name) if verify else None
-    if want is not None and _sha256(path) != want:
+    if want is not None and sha256_file(path) != want:
         raise ModelError(f"model {path} is damaged (SHA-256 does not match the manifest): "
                          f"run `reelvault models install --force` to rebuild it")
     return path
