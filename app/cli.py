@@ -50,8 +50,8 @@ def cmd_scan(args) -> int:
     lib = _open_library(args)
     threads = args.threads or None
     from app import settings  # the excluded patterns chosen in the app's Settings
-    scanner = Scanner(lib, indexer_factory=lambda: default_indexer(threads=threads),
-                      workers=args.workers, exclude=settings.load().exclude)
+    scanner = Scanner(lib, indexer_factory=(lambda: default_indexer(threads=threads)) if threads
+                      else None, workers=args.workers or None, exclude=settings.load().exclude)
     bar = None if args.json or not sys.stderr.isatty() else _ProgressBar()
     report = scanner.scan(args.paths, progress=bar)
     if bar:
@@ -273,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("scan", cmd_scan, "Index the videos in folders (incremental).")
     p.add_argument("paths", nargs="+", help="folders or files")
-    p.add_argument("--workers", type=int, default=int(os.environ.get("REELVAULT_WORKERS", "1")),
-                   help="decoding processes (default 1: the models use the other core)")
-    p.add_argument("--threads", type=int, default=0, help="inference threads (default: auto)")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("REELVAULT_WORKERS", "0")),
+                   help="decoding processes (default: one per core, up to 4)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="inference threads (default: 2, 1 on one core)")
     p = add("info", cmd_info, "Show what the library knows about one file.")
     p.add_argument("path")
     p = add("tags", cmd_tags, "Show the visual and audio labels of one indexed file.")

@@ -56,3 +56,31 @@ def test_two_scene_clip_gets_two_segments(tmp_path, real_indexer):
     assert abs(bounds[0][1] - 4.0) < 0.6
     assert clip.frame_visual.shape[0] == len(clip.frame_times)
     assert np.linalg.norm(clip.fused) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.models
+def test_every_other_frame_is_mirrored_through_the_network(real_indexer, monkeypatch):
+    """Mirrored vectors: computed for every MIRROR_EVERY-th frame and the last, blended
+    in between; every frame still gets its own plain vector."""
+    from skimage import data
+    picture = np.ascontiguousarray(data.astronaut()[:, :, :3])
+    n = 9
+    frames = np.stack([np.ascontiguousarray(picture[8 * i:8 * i + 224, 12 * i:12 * i + 224])
+                       for i in range(n)])
+    times = np.arange(n) * 0.5
+    seen = []
+    run = real_indexer.visual.run
+    monkeypatch.setattr(real_indexer.visual, "run", lambda images: seen.append(len(images))
+                        or run(images))
+    vecs, flips, probs = real_indexer._run_visual(frames, times)
+    mirrored = sorted({*range(0, n, indexer.MIRROR_EVERY), n - 1})
+    assert sum(seen) == n + len(mirrored) < 2 * n
+    assert vecs.shape == flips.shape == (n, indexer.VISUAL_DIM) and len(probs) == n
+    np.testing.assert_allclose(np.linalg.norm(flips, axis=1), 1.0, atol=1e-4)
+    exact, _ = run(np.ascontiguousarray(frames[:, :, ::-1]))
+    exact = _unit(exact)
+    cos = np.einsum("ij,ij->i", flips, exact)
+    assert cos[mirrored].min() > 0.9999  # computed, not estimated
+    assert cos.min() > 0.9  # the blended ones stay near the truth on a slow pan
+    for i in sorted(set(range(n)) - set(mirrored)):  # halfway between two mirrored frames
+        np.testing.assert_allclose(flips[i], _unit(flips[i - 1] + flips[i + 1]), atol=1e-5)

@@ -151,3 +151,43 @@ def test_frames_from_the_decoders_final_flush_are_kept(tmp_path):
     assert clip.stats["fills"] == 0  # keyframes alone are dense enough: the NONKEY path
     assert clip.times[-1] >= clip.info.duration - 2.5
     assert np.all(np.isfinite(clip.times))
+
+
+def test_plan_ends_each_fill_as_early_as_the_max_gap_allows():
+    # An 8 s GOP in a long clip: decoding stops at the fill max_gap before the next
+    # keyframe, and the frames passed on the way are sampled every step.
+    kept, targets, spans = media.plan_samples([0.0, 8.0], duration=16.0, step=2.0, max_gap=5.0)
+    assert kept == [0, 1]
+    assert targets == pytest.approx([1.5, 3.0, 9.5, 11.0])
+    assert spans == pytest.approx({0: 3.0, 1: 11.0})
+    samples = sorted([0.0, 8.0, *targets, 16.0])
+    assert max(np.diff(samples)) <= 5.0 + 1e-9
+    # A shorter tail keeps the fills going nearer the gap's end (denser, decodes more).
+    _, dense, spans = media.plan_samples([0.0], duration=8.0, step=2.0, max_gap=5.0, tail_gap=2.0)
+    assert dense == pytest.approx([2.0, 4.0, 6.0]) and spans == pytest.approx({0: 6.0})
+
+
+def test_max_gap_grows_with_the_clip_up_to_a_bound():
+    assert media.default_max_gap(3.0) == 0.5
+    assert media.default_max_gap(24.0) == pytest.approx(2 * media.sample_step(24.0))
+    assert media.default_max_gap(48.0) == pytest.approx(4.0)
+    assert media.default_max_gap(600.0) == media.MAX_GAP
+
+
+def test_long_gop_decodes_only_up_to_its_last_fill(tmp_path):
+    """A long clip with 10 s GOPs: no gap over the max gap, yet about half of each GOP
+    is never decoded (the decoder stops at the last fill, max_gap before the next
+    keyframe)."""
+    fps, seconds = 25, 60
+    path = make_clip(tmp_path / "long.mp4", seconds=seconds, fps=fps, gop=10 * fps,
+                     pattern="moving", audio=None)
+    clip = media.decode(path)
+    max_gap = media.default_max_gap(clip.info.duration)
+    gaps = np.diff([0.0, *clip.times, clip.info.duration])
+    assert gaps.max() <= max_gap + 2.0 / fps
+    assert clip.stats["keyframes"] == 6
+    assert clip.stats["decoded_frames"] < 0.6 * seconds * fps
+    # A single-threaded decoder samples the same frames.
+    single = media.decode(path, threads=1)
+    np.testing.assert_allclose(single.times, clip.times)
+    np.testing.assert_array_equal(single.frames, clip.frames)

@@ -123,3 +123,43 @@ def test_byte_copies_found_in_one_scan_are_decoded_once(library, real_indexer, t
     assert sorted(p.rsplit("/", 1)[1] for p in report.indexed) == ["a.mp4", "b.mp4", "c.mp4"]
     rows = [library.file(str(folder / n)) for n in ("a.mp4", "b.mp4", "c.mp4")]
     assert all(library.frames(r["id"]) is not None for r in rows)
+
+
+def test_defaults_give_each_core_a_decoder(library, monkeypatch):
+    import pickle
+    from types import SimpleNamespace
+
+    from app.core import scanner
+    assert [scanner.default_workers(c) for c in (1, 2, 3, 64)] == [1, 2, 3, scanner.MAX_WORKERS]
+    assert scanner.decode_threads(2, 2) == 1 and scanner.decode_threads(1, 2) == 2
+    assert scanner.model_threads(1) == 1 and scanner.model_threads(16) == 2
+    assert Scanner(library).workers == scanner.default_workers(scanner.usable_cores())
+
+    pools = []
+
+    class Pool:  # records how the scan sets up its decode processes, decodes nothing
+        def __init__(self, func, size, **kwargs):
+            pools.append((pickle.loads(pickle.dumps(func)), size))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def map_unordered(self, jobs, should_stop):
+            return iter(())
+
+    monkeypatch.setattr(scanner, "WorkerPool", Pool)
+    monkeypatch.setattr(scanner, "usable_cores", lambda: 2)
+    folder = library.path.parent / "videos"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (folder / name).write_bytes(name.encode())
+    idle = SimpleNamespace(timings={})  # never called: the pool returns no decode
+    Scanner(library, indexer=idle).scan([str(folder / "a.mp4")])
+    Scanner(library, indexer=idle).scan([str(folder)])
+    # One file: one process with a decoder thread per core; more: a process per core.
+    (one, one_size), (many, many_size) = pools
+    assert one.func is scanner.prepare_clip and one.keywords == {"threads": 2} and one_size == 1
+    assert many.keywords == {"threads": 1} and many_size == 2

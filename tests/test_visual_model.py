@@ -410,3 +410,24 @@ def test_batch_matches_single_images(real_visual_model):
     cosine = batch_embedding[0] @ batch_embedding[1] / (
         np.linalg.norm(batch_embedding[0]) * np.linalg.norm(batch_embedding[1]))
     assert cosine < 0.9
+
+
+def test_wrapper_batches_any_number_of_images(tmp_path, monkeypatch):
+    """Images go through the session a few at a time; each image's outputs are those of
+    running it alone, whatever the batch it fell in."""
+    from app.inference import visual as wrapper
+    state = _tiny_state(np.random.default_rng(6))
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(visual.build_model(state, TINY_STAGES, INPUT_SIZE).SerializeToString())
+    model = VisualModel(path, threads=1)
+    images = np.random.default_rng(7).integers(0, 256, (wrapper.BATCH_SIZE * 2 + 1, INPUT_SIZE,
+                                                        INPUT_SIZE, 3), dtype=np.uint8)
+    calls = []
+    run = model.session.run
+    monkeypatch.setattr(model.session, "run", lambda *a: calls.append(a) or run(*a), raising=False)
+    embedding, probabilities = model.run(images)
+    assert len(calls) == 3 and embedding.shape == (len(images), TINY_HEAD)
+    for i in (0, wrapper.BATCH_SIZE, len(images) - 1):
+        alone, alone_p = model.run(images[i:i + 1])
+        np.testing.assert_allclose(embedding[i], alone[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(probabilities[i], alone_p[0], rtol=1e-5, atol=1e-6)

@@ -43,8 +43,10 @@ SILENCE_LOG_MEL = float(np.log(LOG_OFFSET))
 # energy as the log offset itself; below that the features are indistinguishable from
 # the padding and the patch would only ever say "Silence".
 SOUND_LOG_MEL = float(np.log(2 * LOG_OFFSET))
-# Bounds the [frames, 257] spectrum computed at once, so hour-long tracks need ~40 MB.
-FRAMES_PER_CHUNK = 8192
+# Bounds the [frames, 257] spectrum computed at once. Each frame is computed on its own,
+# so this changes nothing but speed and memory: 4096 frames (41 s) peak at ~50 MB and
+# run ~40% faster than 8192 (~100 MB), whose arrays no longer fit in cache.
+FRAMES_PER_CHUNK = 4096
 BATCH_SIZE = 32
 
 

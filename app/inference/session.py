@@ -52,4 +52,7 @@ def open_session(path: Path | str, threads: int | None = None) -> ort.InferenceS
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # Idle pool threads sleep instead of spinning: during a scan the decoders need every
+    # cycle that a spinning inference thread would burn between two calls.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
