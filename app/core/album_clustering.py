@@ -45,13 +45,18 @@ NEAR_BONUS, FAR_PENALTY = 0.2, 0.5
 # Creation times before this are unset camera clocks, not capture times.
 EARLIEST_TRUSTED = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _BLOCK = 1024  # rows per distance block: bounds memory on large libraries
+_COLUMNS = 8192  # columns per block when comparing against many clips
+# Clips one dense average-linkage matrix may hold (float32: 10,000 -> 400 MB); larger
+# groups are split (``_split``), SPLIT_STEP closer at a time.
+DENSE_MAX = 10_000
+SPLIT_STEP = 0.05
 
 
 @dataclass
 class ClipFeatures:
     file_ids: np.ndarray  # [n] int64
-    visual: np.ndarray  # [n, dv] float32, L2-normed
-    audio: np.ndarray  # [n, da] float32, L2-normed rows, zeros without sound
+    visual: np.ndarray  # [n, dv] float16 or float32, L2-normed
+    audio: np.ndarray  # [n, da] float16 or float32, L2-normed rows, zeros without sound
     times: np.ndarray  # [n] trusted capture time (epoch seconds), NaN when unknown
 
     def __len__(self) -> int:
@@ -59,7 +64,8 @@ class ClipFeatures:
 
     @cached_property
     def has_audio(self) -> np.ndarray:
-        return np.abs(self.audio).sum(1) > 0
+        return np.abs(self.audio).max(1) > 0 if self.audio.shape[1] else \
+            np.zeros(len(self), bool)
 
 
 @dataclass
@@ -101,20 +107,33 @@ def time_term(gap_seconds: np.ndarray) -> np.ndarray:
 
 def content_similarity(f: ClipFeatures, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Cosine of the pictures, blended with the soundtracks' where both clips have one:
-    a missing soundtrack is no evidence either way (a muted copy is still a copy)."""
-    sim = f.visual[rows] @ f.visual[cols].T
-    both = (f.has_audio[rows][:, None] & f.has_audio[cols][None, :]).astype(np.float32)
-    if both.any():
-        sim = (sim + AUDIO_SHARE * both * (f.audio[rows] @ f.audio[cols].T)) / (1 + AUDIO_SHARE * both)
-    return sim
+    a missing soundtrack is no evidence either way (a muted copy is still a copy).
+    [len(rows), len(cols)] float32, computed _BLOCK rows at a time."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    out = np.empty((len(rows), len(cols)), np.float32)
+    visual = f.visual[cols].astype(np.float32)
+    audio_cols = f.has_audio[cols]
+    audio = f.audio[cols].astype(np.float32) if audio_cols.any() else None
+    for lo in range(0, len(rows), _BLOCK):
+        r = rows[lo:lo + _BLOCK]
+        sim = f.visual[r].astype(np.float32) @ visual.T
+        both = (f.has_audio[r][:, None] & audio_cols[None, :]).astype(np.float32)
+        if both.any():
+            sim = (sim + AUDIO_SHARE * both * (f.audio[r].astype(np.float32) @ audio.T)) \
+                / (1 + AUDIO_SHARE * both)
+        out[lo:lo + _BLOCK] = sim
+    return out
 
 
 def distances(f: ClipFeatures, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    d = 1.0 - content_similarity(f, rows, cols)
+    d = content_similarity(f, rows, cols)
+    np.subtract(1.0, d, out=d)
     tr, tc = f.times[rows], f.times[cols]
     if np.isfinite(tr).any() and np.isfinite(tc).any():
-        term = time_term(np.abs(tr[:, None] - tc[None, :]).astype(np.float32))
-        d += np.nan_to_num(term, nan=0.0)  # NaN: a clip without a trusted time
+        for lo in range(0, len(rows), _BLOCK):
+            gap = np.abs(tr[lo:lo + _BLOCK, None] - tc[None, :]).astype(np.float32)
+            term = time_term(gap)
+            d[lo:lo + _BLOCK] += np.nan_to_num(term, nan=0.0)  # NaN: a clip without a trusted time
     return d
 
 
@@ -148,29 +167,128 @@ def cluster(f: ClipFeatures, seeds: list[Seed] | tuple = (),
     node_key += [None] * len(free)
 
     roots = np.arange(len(node_rows))
-    everything = np.arange(n)
-    for start in range(0, len(free), _BLOCK):
-        block = free[start:start + _BLOCK]
-        # No time bonus can bring a pair this far apart in content under the threshold.
-        content = 1.0 - content_similarity(f, block, everything)
-        i, j = np.nonzero(content < threshold + NEAR_BONUS)
-        gap = np.abs(f.times[block[i]] - f.times[j])
-        near = content[i, j] + np.nan_to_num(time_term(gap), nan=0.0) < threshold
-        a, b = owner[block[i[near]]], owner[j[near]]
+    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # nodes a, b, distance
+    for rows, cols, d in _near_pairs(f, free, threshold):
+        a, b = owner[rows], owner[cols]
         keep = a != b
         _union(roots, a[keep], b[keep])
+        # Kept in case a group is too large for one dense matrix (``_split``).
+        edges.append((a[keep].astype(np.int32), b[keep].astype(np.int32),
+                      d[keep].astype(np.float16)))
+    sizes = np.array([len(r) for r in node_rows], np.int64)
 
-    out: list[Cluster] = []
-    order = np.argsort(roots, kind="stable")
-    bounds = np.flatnonzero(np.diff(roots[order])) + 1
-    for nodes in np.split(order, bounds) if len(order) else []:
-        if len(nodes) == 1:
-            out.append(Cluster(node_key[nodes[0]], node_rows[nodes[0]]))
+    parts = []
+    for nodes in _groups(roots):
+        if sizes[nodes].sum() > DENSE_MAX:
+            parts += _split(nodes, sizes, edges, threshold)
         else:
-            out += _agglomerate(f, [node_rows[k] for k in nodes], [node_key[k] for k in nodes],
-                                excluded, threshold)
+            parts.append(nodes)
+    del edges  # the dense matrices below need the room
+    out: list[Cluster] = []
+    for part in parts:
+        out += _agglomerate(f, [node_rows[k] for k in part], [node_key[k] for k in part],
+                            excluded, threshold) if len(part) > 1 else \
+            [Cluster(node_key[part[0]], node_rows[part[0]])]
     out.sort(key=lambda c: c.rows[0])
     return out
+
+
+def _groups(roots: np.ndarray) -> list[np.ndarray]:
+    """Nodes grouped by root, each group in node order."""
+    order = np.argsort(roots, kind="stable")
+    bounds = np.flatnonzero(np.diff(roots[order])) + 1
+    return np.split(order, bounds) if len(order) else []
+
+
+def _split(nodes: np.ndarray, sizes: np.ndarray, edges: list, threshold: float
+           ) -> list[np.ndarray]:
+    """A group too large for a dense matrix (it happens on large libraries: clips without
+    a trusted time link look-alike events into one chain), cut into the groups its
+    closer pairs make: pairs must be ever closer (margin by margin) until every group
+    fits. An approximation: two parts are then never merged, which average linkage
+    does only when clips without dates pull two events' average under the threshold."""
+    todo, done = [nodes], []
+    margin = 0.0
+    while todo:
+        margin += SPLIT_STEP
+        big = np.zeros(len(sizes), bool)
+        for part in todo:
+            big[part] = True
+        roots = np.arange(len(sizes))
+        for a, b, d in edges:
+            close = big[a] & (d < threshold - margin)
+            _union(roots, a[close], b[close])
+        todo = []
+        members = np.flatnonzero(big)
+        for group in _groups(roots[members]):
+            part = members[group]
+            (todo if sizes[part].sum() > DENSE_MAX and margin < threshold else done).append(part)
+    return done
+
+
+def _near_pairs(f: ClipFeatures, free: np.ndarray, threshold: float):
+    """(rows, cols, distance) of every pair of a free row and any row closer than the
+    threshold, in blocks. Two clips with trusted times a day or more apart get the full
+    penalty, which alone reaches the threshold: such pairs are never compared, so dated
+    clips meet only those of nearby days (in time order, a window each), linear in the
+    library; clips without a date (no time term) meet every clip."""
+    timed = np.isfinite(f.times)
+    far = FAR_GAP if FAR_PENALTY >= threshold else np.inf
+    undated = free[~timed[free]]
+    everything = np.arange(len(f))
+    # Columns in chunks, each made float32 once: a block against a whole large library
+    # would not fit.
+    for lo in range(0, len(everything), _COLUMNS):
+        cols = _Block(f, everything[lo:lo + _COLUMNS])
+        for start in range(0, len(undated), _BLOCK):
+            rows = _Block(f, undated[start:start + _BLOCK])
+            content = 1.0 - rows.similarity(cols)
+            i, j = np.nonzero(content < threshold)
+            yield rows.index[i], cols.index[j], content[i, j]
+    by_time = np.flatnonzero(timed)
+    by_time = by_time[np.argsort(f.times[by_time], kind="stable")]
+    when = f.times[by_time]
+    dated = free[timed[free]]
+    dated = dated[np.argsort(f.times[dated], kind="stable")]
+    # Undated clips that are free met every clip above; the others (in albums) not yet.
+    is_free = np.zeros(len(f), bool)
+    is_free[free] = True
+    others = np.flatnonzero(~timed & ~is_free)
+    for start in range(0, len(dated), _BLOCK):
+        rows = _Block(f, dated[start:start + _BLOCK])
+        lo = np.searchsorted(when, f.times[rows.index[0]] - far, side="left")
+        hi = np.searchsorted(when, f.times[rows.index[-1]] + far, side="right")
+        window = np.concatenate([by_time[lo:hi], others])
+        for at in range(0, len(window), _COLUMNS):
+            cols = _Block(f, window[at:at + _COLUMNS])
+            # No time bonus can bring a pair this far apart in content under the threshold.
+            content = 1.0 - rows.similarity(cols)
+            i, j = np.nonzero(content < threshold + NEAR_BONUS)
+            gap = np.abs(f.times[rows.index[i]] - f.times[cols.index[j]])
+            d = content[i, j] + np.nan_to_num(time_term(gap), nan=0.0)
+            near = d < threshold
+            yield rows.index[i[near]], cols.index[j[near]], d[near].astype(np.float32)
+
+
+class _Block:
+    """Some clips' vectors in float32, those with sound first (so the blend of
+    ``content_similarity`` is done on one contiguous sub-block)."""
+
+    def __init__(self, f: ClipFeatures, index: np.ndarray):
+        sound = f.has_audio[index]
+        self.index = np.concatenate([index[sound], index[~sound]])
+        self.sound = int(sound.sum())
+        self.visual = f.visual[self.index].astype(np.float32)
+        self.audio = f.audio[self.index[:self.sound]].astype(np.float32)
+
+    def similarity(self, cols: _Block) -> np.ndarray:
+        """As content_similarity (same float32 arithmetic), rows x cols."""
+        sim = self.visual @ cols.visual.T
+        if self.sound and cols.sound:
+            both = sim[:self.sound, :cols.sound]
+            both += AUDIO_SHARE * (self.audio @ cols.audio.T)
+            both /= 1 + AUDIO_SHARE
+        return sim
 
 
 def _compress(roots: np.ndarray) -> None:
@@ -196,37 +314,34 @@ def _union(roots: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
 
 def _agglomerate(f: ClipFeatures, node_rows: list[list[int]], keys: list[int | None],
                  excluded: dict[int, set[int]], threshold: float) -> list[Cluster]:
+    """Average linkage over one connected component's nodes (seeds and free clips).
+
+    One matrix holds the average distance between nodes, +inf where they may never
+    merge (two seeds; a clip and an album it was taken out of). A merge replaces a
+    node's row by the size-weighted mean of the two rows, so +inf carries over: what
+    one part of a node may not join, the whole may not join either."""
     m = len(node_rows)
+    sizes = np.array([len(r) for r in node_rows], np.float64)
     rows = np.concatenate([np.asarray(r, np.int64) for r in node_rows])
-    which = np.repeat(np.arange(m), [len(r) for r in node_rows])
-    member = np.zeros((len(rows), m), np.float64)
-    member[np.arange(len(rows)), which] = 1.0
-    sizes = member.sum(0)
-    avg = member.T @ distances(f, rows, rows).astype(np.float64) @ member / np.outer(sizes, sizes)
-    blocked = [set().union(*(excluded.get(r, set()) for r in nr)) for nr in node_rows]
+    avg = distances(f, rows, rows)  # float32: the matrix is the memory of a large group
+    if len(rows) > m:  # seeds hold several clips: average their blocks
+        starts = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int64)
+        avg = np.add.reduceat(np.add.reduceat(avg, starts, axis=0, dtype=np.float64),
+                              starts, axis=1)
+        avg = (avg / np.outer(sizes, sizes)).astype(np.float32)
     members = [list(r) for r in node_rows]
     key_of = np.array([-1 if k is None else k for k in keys], np.int64)
+    seed = key_of >= 0
+    avg[np.ix_(seed, seed)] = np.inf
+    for i, nr in enumerate(node_rows):
+        blocked = set().union(*(excluded.get(r, set()) for r in nr))
+        if blocked:
+            no = np.isin(key_of, list(blocked))
+            avg[i, no] = avg[no, i] = np.inf
+    np.fill_diagonal(avg, np.inf)
     active = np.ones(m, bool)
-
-    def allowed(i: int) -> np.ndarray:
-        """Nodes that node i may merge with: never two seeds, never into an exclusion."""
-        ok = active.copy()
-        ok[i] = False
-        if key_of[i] >= 0:
-            ok &= key_of < 0
-            for k in np.flatnonzero(ok):
-                if blocked[k] and key_of[i] in blocked[k]:
-                    ok[k] = False
-        elif blocked[i]:
-            ok &= ~np.isin(key_of, list(blocked[i]))
-        return ok
-
-    eff = np.full((m, m), np.inf)  # avg where a merge is allowed, else inf
-    for i in range(m):
-        ok = allowed(i)
-        eff[i, ok] = avg[i, ok]
-    nearest = eff.argmin(1)
-    best = eff[np.arange(m), nearest]
+    nearest = avg.argmin(1)
+    best = avg[np.arange(m), nearest]
     while True:
         i = int(np.argmin(best))
         j = int(nearest[i])
@@ -235,25 +350,23 @@ def _agglomerate(f: ClipFeatures, node_rows: list[list[int]], keys: list[int | N
         if key_of[i] < 0 and key_of[j] >= 0:
             i, j = j, i  # the seed's slot survives, so its key does
         ni, nj = sizes[i], sizes[j]
-        avg[i, :] = avg[:, i] = (ni * avg[i, :] + nj * avg[j, :]) / (ni + nj)
+        row = ((ni * avg[i].astype(np.float64) + nj * avg[j]) / (ni + nj)).astype(np.float32)
+        avg[i, :] = avg[:, i] = row
+        avg[i, i] = np.inf
+        avg[j, :] = avg[:, j] = np.inf
         sizes[i] += nj
         members[i] += members[j]
-        blocked[i] |= blocked[j]
         key_of[i] = max(key_of[i], key_of[j])
         active[j] = False
-        eff[j, :] = eff[:, j] = np.inf
-        ok = allowed(i)
-        eff[i, :] = eff[:, i] = np.inf
-        eff[i, ok] = eff[ok, i] = avg[i, ok]
         best[j] = np.inf
         stale = np.flatnonzero(active & ((nearest == i) | (nearest == j)))
         if len(stale):
-            nearest[stale] = eff[stale].argmin(1)
-            best[stale] = eff[stale, nearest[stale]]
-        closer = np.flatnonzero(eff[:, i] < best)
+            nearest[stale] = avg[stale].argmin(1)
+            best[stale] = avg[stale, nearest[stale]]
+        closer = np.flatnonzero(avg[:, i] < best)
         nearest[closer] = i
-        best[closer] = eff[closer, i]
-        nearest[i] = int(np.argmin(eff[i]))
-        best[i] = eff[i, nearest[i]]
+        best[closer] = avg[closer, i]
+        nearest[i] = int(np.argmin(avg[i]))
+        best[i] = avg[i, nearest[i]]
     return [Cluster(None if key_of[i] < 0 else int(key_of[i]), sorted(members[i]))
             for i in np.flatnonzero(active)]

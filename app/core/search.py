@@ -14,17 +14,18 @@ Every function returns ``Result`` rows, one per file, best first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from app.core import datequery, namematch
 from app.core.indexer import l2n
+from app.core.search_index import name_sources, search_index
+from app.core.vector_index import top_rows, vector_index
 from app.store import search as store
+from app.store import vectors as store_vectors
 from app.store import watches
 from app.store.library import Library
-from app.store.vectors import clip_matrix, segment_matrix
 
 # A query word in a file, folder or album name outweighs any label evidence (at most
 # ~1): names are chosen by people, labels are guesses of a classifier.
@@ -38,6 +39,16 @@ MIN_SHARE = 0.02
 CLIP_SHARE = 0.5
 # Recommendations: relevance against diversity in maximal marginal relevance.
 MMR_LAMBDA = 0.7
+# Similar (see app.core.vector_index): every file is scored on projections, the best
+# SHORTLIST of them on int8 clip vectors, the best CANDIDATES of those exactly on their
+# stored vectors (a read each, ~0.15 ms).
+SHORTLIST_MIN = 2000
+SHORTLIST_SHARE = 20  # or 1 file in this many, on larger libraries
+CANDIDATES_MIN = 100
+CANDIDATES_PER_RESULT = 4
+# Recommendations: picks come from this many of the most relevant unwatched clips.
+POOL_MIN = 2000
+POOL_PER_RESULT = 50
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
 
@@ -65,104 +76,154 @@ class Result:
 # ---- text ------------------------------------------------------------------------
 def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
                 matcher=None) -> list[Result]:
-    """Files matching ``query`` by labels, names and date, each with its best moment."""
+    """Files matching ``query`` by labels, names and date, each with its best moment.
+
+    Every present file is scored, in numpy over the cached ``search_index``; only the
+    files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
     query_words = namematch.words(words_text)
-    files = store.search_files(lib)
-    if not files or (when is None and not query_words):
+    if when is None and not query_words:
         return []
-    labels = _label_matches(lib, words_text, query_words, matcher, text_model)
+    tx = search_index(lib)
+    n = len(tx.file_ids)
+    if n == 0:
+        return []
+    labels = _label_matches(tx, words_text, query_words, matcher, text_model)
     albums = store.album_titles(lib)
-    scored = []
-    for f in files:
-        day = datequery.local_day(f["created"]) or datequery.local_day(f["file_time"])
-        if when is not None and (day is None or not when.matches(day)):
-            continue
-        names = namematch.match(query_words, _name_sources(f, albums.get(f["id"], [])))
-        found = labels.get(f["id"])
-        evidence = found[0] if found else 0.0
-        if evidence < MIN_EVIDENCE and names.score == 0 and when is None:
-            continue
-        by_labels = found is not None and evidence >= MIN_EVIDENCE
-        start, end = (found[1] if by_labels else None) or (0.0, f["duration"] or 0.0)
-        why = (list(found[2]) if by_labels else []) + names.matched
-        score = evidence + NAME_WEIGHT * names.score
-        if when is not None:
-            score += 1.0
-            why.append(f"date: {datequery.describe(day)}")
-        scored.append((score, day, Result(f["path"], f["id"], start, end, score, why)))
-    if not scored:
+    names = _name_scores(tx, query_words, albums)
+    evidence = labels.evidence if labels else np.zeros(n, np.float32)
+    keep = np.ones(n, bool)
+    if when is not None:
+        y, m, d = tx.days[:, 0], tx.days[:, 1], tx.days[:, 2]
+        keep = (y > 0) & ((when.year is None) | (y == (when.year or 0))) \
+            & ((when.month is None) | (m == (when.month or 0))) \
+            & ((when.day is None) | (d == (when.day or 0)))
+    else:
+        keep &= ~((evidence < MIN_EVIDENCE) & (names == 0))
+    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0)
+    rows = np.flatnonzero(keep)
+    if not len(rows):
         return []
-    best = max(s for s, _, _ in scored)
-    scored = [x for x in scored if x[0] >= MIN_SHARE * best]
-    # Equal scores (a date alone) read best in time order.
-    scored.sort(key=lambda x: (-round(x[0], 6), x[1] or date.max, x[2].path))
-    return [r for _, _, r in scored[:limit]]
+    best = float(score[rows].max())
+    rows = rows[score[rows] >= MIN_SHARE * best]
+    # Equal scores (a date alone) read best in time order, then by path.
+    rounded = -np.round(score[rows], 6)
+    if len(rows) > limit:
+        cut = np.partition(rounded, limit - 1)[limit - 1]
+        rows = rows[rounded <= cut]
+        rounded = -np.round(score[rows], 6)
+    order = np.lexsort((tx.path_rank[rows], tx.day_order[rows], rounded))
+    out = []
+    for row in rows[order][:limit]:
+        row = int(row)
+        path, file_id = tx.paths[row], int(tx.file_ids[row])
+        by_labels = labels is not None and evidence[row] >= MIN_EVIDENCE
+        moment = labels.moment(tx, row) if by_labels else None
+        start, end = moment or (0.0, float(tx.durations[row]))
+        why = labels.why(lib, tx, row) if by_labels else []
+        sources = name_sources(path, tx.roots[row])
+        why += namematch.match(query_words, sources + [("album", t) for t in albums.get(
+            file_id, [])]).matched
+        if when is not None:
+            why.append(f"date: {datequery.describe(tx.day(row))}")
+        out.append(Result(path, file_id, start, end, float(score[row]), why))
+    return out
 
 
-def _label_matches(lib: Library, text: str, query_words: list[str], matcher, text_model
-                   ) -> dict[int, tuple[float, tuple[float, float] | None, list[str]]]:
-    """file_id -> (evidence, (start, end) of the best moment or None for the whole
-    clip, why) from the labels."""
+def _name_scores(tx, query_words: list[str], albums: dict[int, list[str]]) -> np.ndarray:
+    """[n] share of the query's words found in each file's name, folders and (named)
+    albums, with namematch's credits: the score ``namematch.match`` gives each file."""
+    n = len(tx.file_ids)
     if not query_words:
-        return {}
+        return np.zeros(n, np.float64)
+    album_rows, album_words = [], []
+    for file_id, titles in albums.items():
+        row = int(np.searchsorted(tx.file_ids, file_id))
+        if row < n and tx.file_ids[row] == file_id:
+            album_rows.append(row)
+            album_words.append({w for t in titles for w in namematch.words(t)})
+    total = np.zeros(n, np.float64)
+    unique = list(dict.fromkeys(query_words))
+    for word in unique:
+        credit = tx.names.credits(word, n)
+        for row, found in zip(album_rows, album_words, strict=True):
+            if word in found:
+                credit[row] = 1.0
+            elif len(word) >= namematch.MIN_PART_LEN and any(w.startswith(word) for w in found):
+                credit[row] = max(credit[row], namematch.PART_CREDIT)
+        total += credit
+    return total / len(set(query_words))
+
+
+@dataclass
+class _LabelMatches:
+    """Per file: label evidence for the query and the moment that carries it."""
+
+    query: object  # LabelQuery
+    names: dict  # kind -> label names
+    evidence: np.ndarray  # [n] float32, 0 where the labels say nothing
+    moment_row: np.ndarray  # [n] int64 moment carrying the evidence, -1: the whole clip
+
+    def moment(self, tx, row: int) -> tuple[float, float] | None:
+        k = int(self.moment_row[row])
+        return None if k < 0 else (float(tx.starts[k]), float(tx.ends[k]))
+
+    def why(self, lib: Library, tx, row: int) -> list[str]:
+        lq, k = self.query, int(self.moment_row[row])
+        if k >= 0:
+            idx = k - int(tx.offsets[row])
+            labels = store.moment_labels(lib, int(tx.file_ids[row]), idx)
+            parts = [(kind, name, float(lq.weights(kind)[c] * s))
+                     for kind in ("visual", "audio") for c, name, s in labels.get(kind, [])]
+        else:  # the labels are spread over the clip: the whole clip is the match
+            parts = [(kind, self.names[kind][c], float(w[c] * table[c, row]))
+                     for kind, w, table in (("visual", lq.visual, tx.visual),
+                                            ("audio", lq.audio, tx.audio))
+                     for c in np.flatnonzero(w[:table.shape[0]])]
+        return lq.explain(parts)
+
+
+def _label_matches(tx, text: str, query_words: list[str], matcher, text_model
+                   ) -> _LabelMatches | None:
+    """Evidence of each file from its labels: the better of the clip's label scores and
+    its best moment's top labels, weighted by what the query's words activate."""
+    if not query_words:
+        return None
     if matcher is None:
         from app.core.labelquery import default_matcher
         matcher = default_matcher(text_model)
     lq = matcher.query(text)
     if lq.empty:
-        return {}
-    clips = store.clip_label_scores(lib)
-    clip_ev = lq.evidence(clips.visual, clips.audio) if len(clips.file_ids) else np.zeros(0)
-    segs = store.segment_labels(lib)
-    seg_ev = np.array([sum(lq.weights(kind)[c] * s for kind in ("visual", "audio")
-                           for c, _, s in lab.get(kind, []))
-                       for lab in segs.labels], np.float32)
-    best_seg = _best_per_file(segs.file_ids, seg_ev)
-    names = matcher.names
-    out = {}
-    for i, file_id in enumerate(clips.file_ids.tolist()):
-        k = best_seg.get(file_id)
-        seg_score = float(seg_ev[k]) if k is not None else 0.0
-        evidence = max(float(clip_ev[i]), seg_score)
-        if evidence <= 0:
-            continue
-        if k is not None and seg_score > 0 and seg_score >= 0.5 * evidence:
-            moment = (float(segs.starts[k]), float(segs.ends[k]))
-            parts = [(kind, name, float(lq.weights(kind)[c] * s))
-                     for kind in ("visual", "audio") for c, name, s in segs.labels[k].get(kind, [])]
-        else:  # the labels are spread over the clip: the whole clip is the match
-            moment = None
-            parts = [(kind, names[kind][c], float(w[c] * row[c]))
-                     for kind, w, row in (("visual", lq.visual, clips.visual[i]),
-                                          ("audio", lq.audio, clips.audio[i]))
-                     for c in np.flatnonzero(w)]
-        out[file_id] = (evidence, moment, lq.explain(parts))
-    return out
-
-
-def _name_sources(f: dict, album_titles: list[str]) -> list[tuple[str, str]]:
-    """The file's name, the folders from its library root down, its albums' titles."""
-    path = Path(f["path"])
-    sources = [("name", path.stem)]
-    root = Path(f["root"]) if f["root"] else None
-    if root is not None and root in path.parents:
-        folders = [root.name, *path.parent.relative_to(root).parts]
-    else:
-        folders = [path.parent.name]
-    sources += [("folder", name) for name in folders if name]
-    sources += [("album", title) for title in album_titles]
-    return sources
-
-
-def _best_per_file(file_ids: np.ndarray, scores: np.ndarray) -> dict[int, int]:
-    """file_id -> index of its highest score."""
-    if len(file_ids) == 0:
-        return {}
-    order = np.lexsort((-scores, file_ids))
-    first = np.ones(len(order), bool)
-    first[1:] = file_ids[order][1:] != file_ids[order][:-1]
-    return {int(file_ids[i]): int(i) for i in order[first]}
+        return None
+    n, m = len(tx.file_ids), len(tx.starts)
+    clip_ev = np.zeros(n, np.float32)
+    for w, table in ((lq.visual, tx.visual), (lq.audio, tx.audio)):
+        cs = np.flatnonzero(w[:table.shape[0]])
+        if len(cs):
+            clip_ev += w[cs].astype(np.float32) @ table[cs].astype(np.float32)
+    # Moments listing the query's labels, with their weighted scores summed.
+    found = [p.gather(w) for p, w in zip(tx.postings, (lq.visual, lq.audio), strict=True)]
+    moments = np.concatenate([f[0] for f in found])
+    seg_score = np.zeros(n, np.float32)
+    best_moment = np.full(n, -1, np.int64)
+    if len(moments):
+        total = np.bincount(moments, weights=np.concatenate([f[1] for f in found]), minlength=m)
+        # A moment scoring 0 never carries a file's evidence: only the others matter.
+        touched = np.flatnonzero(total > 0)
+        seg_ev = total[touched].astype(np.float32)
+        # Each file's best moment (the first on ties): touched is in file order.
+        rows = tx.moment_file[touched]
+        starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+        top = np.maximum.reduceat(seg_ev, starts)
+        group = np.cumsum(np.concatenate([[False], rows[1:] != rows[:-1]]))
+        at_top = np.flatnonzero(seg_ev == top[group])
+        first = at_top[np.concatenate([[True], group[at_top][1:] != group[at_top][:-1]])]
+        seg_score[rows[first]] = seg_ev[first]
+        best_moment[rows[first]] = touched[first]
+    evidence = np.maximum(clip_ev, seg_score)
+    evidence[evidence <= 0] = 0.0
+    carried = (seg_score > 0) & (seg_score >= 0.5 * evidence) & (evidence > 0)
+    return _LabelMatches(lq, matcher.names, evidence, np.where(carried, best_moment, -1))
 
 
 # ---- similar ---------------------------------------------------------------------
@@ -219,11 +280,47 @@ def _outside_probe(path: Path, indexer) -> _Probe:
                   np.stack([s.fused for s in clip.segments]).astype(np.float32))
 
 
+def candidate_count(limit: int) -> int:
+    """Files scored exactly after the approximate stages (all of a smaller library)."""
+    return max(CANDIDATES_MIN, CANDIDATES_PER_RESULT * limit)
+
+
+def _shortlist(files: int) -> int:
+    """Files the projections hand to the int8 step."""
+    return max(SHORTLIST_MIN, files // SHORTLIST_SHARE)
+
+
+def _best_per_file(file_ids: np.ndarray, scores: np.ndarray) -> dict[int, int]:
+    """file_id -> index of its highest score (the first one on ties)."""
+    if len(file_ids) == 0:
+        return {}
+    order = np.lexsort((-scores, file_ids))
+    first = np.ones(len(order), bool)
+    first[1:] = file_ids[order][1:] != file_ids[order][:-1]
+    return {int(file_ids[i]): int(i) for i in order[first]}
+
+
 def _similar_clip(lib: Library, probe: _Probe, limit: int) -> list[Result]:
-    clips = clip_matrix(lib, "fused")
-    segs = segment_matrix(lib, "fused")
-    if len(clips.file_ids) == 0 or len(segs.file_ids) == 0:
+    vx = vector_index(lib)
+    if len(vx.file_ids) == 0 or len(vx.starts) == 0:
         return []
+    # Candidates: every file on projections, the best of them on int8 clip vectors...
+    moment = vx.best_per_file(vx.moment_scores(probe.fused))
+
+    def blend(clip_sim, moment_sim):
+        # A clip is about the mean of its moments, so its best moment is at least about
+        # as alike as the clip: a floor under projected moments, which lose detail.
+        return CLIP_SHARE * clip_sim + (1 - CLIP_SHARE) * np.fmax(moment_sim, clip_sim)
+
+    rough = blend(vx.clip_scores(probe.fused), moment)
+    rough[vx.file_ids == (probe.file_id if probe.file_id is not None else -1)] = -np.inf
+    rows = top_rows(rough, _shortlist(len(rough)))
+    finer = blend(vx.fine_clip_scores(rows, probe.fused), moment[rows])
+    finer[~np.isfinite(rough[rows])] = -np.inf
+    picked = vx.file_ids[rows[top_rows(finer, candidate_count(limit))]]
+    # ...and those exactly, on their stored vectors.
+    clips = store_vectors.clip_vectors(lib, picked, "fused")
+    segs = store_vectors.segment_vectors(lib, picked, "fused")
     clip_sim = clips.vectors.astype(np.float32) @ probe.fused
     seg_sim = segs.vectors.astype(np.float32) @ probe.fused
     best = _best_per_file(segs.file_ids, seg_sim)
@@ -237,6 +334,15 @@ def _similar_clip(lib: Library, probe: _Probe, limit: int) -> list[Result]:
     return _results(lib, scores, segs, limit)
 
 
+def _moment_candidates(vx, moment_best: np.ndarray, clip_rough: np.ndarray,
+                       fine, limit: int) -> np.ndarray:
+    """Files to score exactly for a moment or photo query, by their best projected
+    moment or, where higher, their whole clip's likeness (see ``_similar_clip``)."""
+    rows = top_rows(np.fmax(moment_best, clip_rough), _shortlist(len(moment_best)))
+    guess = np.fmax(moment_best[rows], fine(rows))
+    return vx.file_ids[rows[top_rows(guess, candidate_count(limit))]]
+
+
 def _similar_moment(lib: Library, probe: _Probe, at: float, limit: int) -> list[Result]:
     if len(probe.starts) == 0:
         raise SearchError(f"{probe.path} has no moments")
@@ -244,13 +350,23 @@ def _similar_moment(lib: Library, probe: _Probe, at: float, limit: int) -> list[
         raise SearchError(f"--at {at} is outside the clip (0-{float(probe.ends[-1]):.1f} s)")
     k_target = int(np.clip(np.searchsorted(probe.starts, at, side="right") - 1,
                            0, len(probe.starts) - 1))
-    segs = segment_matrix(lib, "fused")
-    if len(segs.file_ids) == 0:
+    target = probe.moments[k_target]
+    itself_file = probe.file_id if probe.file_id is not None else -1
+    vx = vector_index(lib)
+    if len(vx.starts) == 0:
         return []
-    seg_sim = segs.vectors.astype(np.float32) @ probe.moments[k_target]
+    approx = vx.moment_scores(target)
+    row = int(np.searchsorted(vx.file_ids, itself_file))
+    if row < len(vx.file_ids) and vx.file_ids[row] == itself_file:
+        lo, hi = int(vx.offsets[row]), int(vx.offsets[row + 1])
+        mine = np.abs(vx.starts[lo:hi] - probe.starts[k_target]) < 1e-3
+        approx[lo:hi][mine] = -np.inf
+    picked = _moment_candidates(vx, vx.best_per_file(approx), vx.clip_scores(target),
+                                lambda rows: vx.fine_clip_scores(rows, target), limit)
+    segs = store_vectors.segment_vectors(lib, picked, "fused")
+    seg_sim = segs.vectors.astype(np.float32) @ target
     # The moment itself is not an answer; other moments of the same clip are.
-    itself = (segs.file_ids == (probe.file_id if probe.file_id is not None else -1)) & (
-        np.abs(segs.starts - probe.starts[k_target]) < 1e-3)
+    itself = (segs.file_ids == itself_file) & (np.abs(segs.starts - probe.starts[k_target]) < 1e-3)
     seg_sim[itself] = -np.inf
     best = _best_per_file(segs.file_ids, seg_sim)
     scores = {f: (float(seg_sim[k]), k) for f, k in best.items() if np.isfinite(seg_sim[k])}
@@ -269,9 +385,13 @@ def _similar_image(lib: Library, path: Path, limit: int, visual_model) -> list[R
     embedding, _ = model.run(prepare_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))[None])
     q = l2n(embedding[0])
     # A photo is one moment: it is matched against moments, on the picture alone.
-    segs = segment_matrix(lib, "visual")
-    if len(segs.file_ids) == 0:
+    vx = vector_index(lib)
+    if len(vx.starts) == 0:
         return []
+    picked = _moment_candidates(vx, vx.best_per_file(vx.picture_scores(q)),
+                                vx.clip_picture_scores(q),
+                                lambda rows: vx.fine_picture_scores(rows, q), limit)
+    segs = store_vectors.segment_vectors(lib, picked, "visual")
     seg_sim = segs.vectors.astype(np.float32) @ q
     best = _best_per_file(segs.file_ids, seg_sim)
     scores = {f: (float(seg_sim[k]), k) for f, k in best.items()}
@@ -280,7 +400,8 @@ def _similar_image(lib: Library, path: Path, limit: int, visual_model) -> list[R
 
 def _results(lib: Library, scores: dict[int, tuple[float, int | None]], segs, limit: int,
              why: dict[int, list[str]] | None = None) -> list[Result]:
-    top = sorted(scores.items(), key=lambda kv: -kv[1][0])[:limit]
+    # Ties keep file-id order, as when every file was scored in that order.
+    top = sorted(sorted(scores.items()), key=lambda kv: -kv[1][0])[:limit]
     out = []
     for file_id, (score, k) in top:
         f = lib.file_by_id(file_id)
@@ -304,40 +425,39 @@ def record_watch(lib: Library, file_id: int, seconds: float | None = None) -> di
 
 
 def recommend(lib: Library, limit: int = 20) -> list[Result]:
-    """Unwatched clips like the watched ones, diverse; newest first without a history."""
-    clips = clip_matrix(lib, "fused")
-    if len(clips.file_ids) == 0:
+    """Unwatched clips like the watched ones, diverse; newest first without a history.
+
+    Maximal marginal relevance runs over a pool of the most relevant unwatched clips
+    (every one in a library smaller than the pool), on their stored vectors."""
+    vx = vector_index(lib)
+    ids = vx.file_ids
+    if len(ids) == 0:
         return []
-    vectors = clips.vectors.astype(np.float32)
     history = [h["file_id"] for h in watches.watched_files(lib)]
-    watched_rows = np.isin(clips.file_ids, history)
-    taste_vectors = [vectors[watched_rows]]
+    watched_rows = np.isin(ids, history)
     # Watched files that are offline or missing still tell what the user likes.
-    for file_id in set(history) - set(clips.file_ids.tolist()):
-        clip = lib.clip(file_id)
-        if clip is not None:
-            taste_vectors.append(clip["fused"].astype(np.float32)[None])
-    taste_vectors = np.concatenate(taste_vectors)
-    if len(taste_vectors):
-        # The mean of the watched vectors: one dot product per candidate, linear time.
-        relevance = vectors @ l2n(taste_vectors.mean(0))
+    taste_vectors = store_vectors.clip_vectors(lib, history, "fused").vectors
+    taste = l2n(taste_vectors.astype(np.float32).mean(0)) if len(taste_vectors) else None
+    # The mean of the watched vectors: one dot product per candidate, linear time.
+    guess = vx.clip_scores(taste) if taste is not None else _recency(lib, ids)
+    pool = np.sort(top_rows(np.where(watched_rows, -np.inf, guess),
+                            max(POOL_MIN, POOL_PER_RESULT * limit)))
+    clips = store_vectors.clip_vectors(lib, ids[pool], "fused")
+    pool_ids = clips.file_ids
+    vectors = clips.vectors.astype(np.float32)
+    relevance = vectors @ taste if taste is not None else guess[np.searchsorted(ids, pool_ids)]
+    picks = _mmr(vectors, relevance, np.ones(len(pool_ids), bool), limit)
+    pick_ids = [int(pool_ids[i]) for i in picks]
+    segs = store_vectors.segment_vectors(lib, pick_ids, "fused")
+    if taste is not None:
+        best = _best_per_file(segs.file_ids, segs.vectors.astype(np.float32) @ taste)
+        why = _because(lib, ids[watched_rows], vectors[picks], pick_ids)
     else:
-        relevance = _recency(lib, clips.file_ids)
-    picks = _mmr(vectors, relevance, ~watched_rows, limit)
-    segs = segment_matrix(lib, "fused")
-    best = {}
-    if len(taste_vectors):
-        best = _best_per_file(segs.file_ids, segs.vectors.astype(np.float32)
-                              @ l2n(taste_vectors.mean(0)))
-    if len(taste_vectors):
-        why = _because(lib, clips.file_ids, vectors, watched_rows, picks)
-    else:
-        why = {int(clips.file_ids[i]): ["recent"] for i in picks}
-    scores = {int(clips.file_ids[i]): (float(relevance[i]), best.get(int(clips.file_ids[i])))
-              for i in picks}
+        best, why = {}, {f: ["recent"] for f in pick_ids}
+    scores = {f: (float(relevance[i]), best.get(f)) for f, i in zip(pick_ids, picks, strict=True)}
     # _results sorts by score; MMR's order is the answer, so keep it.
     results = _results(lib, scores, segs, limit, why)
-    order = {int(clips.file_ids[i]): n for n, i in enumerate(picks)}
+    order = {f: n for n, f in enumerate(pick_ids)}
     return sorted(results, key=lambda r: order[r.file_id])
 
 
@@ -370,15 +490,15 @@ def _recency(lib: Library, file_ids: np.ndarray) -> np.ndarray:
     return relevance
 
 
-def _because(lib: Library, file_ids: np.ndarray, vectors: np.ndarray,
-             watched_rows: np.ndarray, picks: list[int]) -> dict[int, list[str]]:
-    """For each pick, the watched clip it is most like."""
-    if not watched_rows.any():  # everything watched is offline: no name to give
+def _because(lib: Library, watched_ids: np.ndarray, pick_vectors: np.ndarray,
+             pick_ids: list[int]) -> dict[int, list[str]]:
+    """For each pick, the (present) watched clip it is most like."""
+    if not len(watched_ids):  # everything watched is offline: no name to give
         return {}
-    watched_idx = np.flatnonzero(watched_rows)
-    sims = vectors[picks] @ vectors[watched_idx].T
+    watched = store_vectors.clip_vectors(lib, watched_ids, "fused")
+    sims = pick_vectors @ watched.vectors.astype(np.float32).T
     out = {}
-    for n, i in enumerate(picks):
-        f = lib.file_by_id(int(file_ids[watched_idx[int(np.argmax(sims[n]))]]))
-        out[int(file_ids[i])] = [f"like: {Path(f['path']).name}"]
+    for n, file_id in enumerate(pick_ids):
+        f = lib.file_by_id(int(watched.file_ids[int(np.argmax(sims[n]))]))
+        out[file_id] = [f"like: {Path(f['path']).name}"]
     return out

@@ -31,6 +31,25 @@ def from_blob(blob: bytes | None, dtype=np.float16, dim: int | None = None) -> n
     return arr.reshape(-1, dim) if dim else arr
 
 
+LABELS_PER_KIND = 10  # top labels kept per moment and per kind (pictures, sound)
+LABEL_KINDS = ("visual", "audio")
+
+
+def pack_moment_labels(labels: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Moments' top labels ``{"visual": [[class, name, score]...], "audio": [...]}`` as
+    classes int16 [k, 2, w] (-1 where a list is shorter) and scores float32 [k, 2, w]."""
+    width = max([LABELS_PER_KIND] + [len(lab.get(kind, [])) for lab in labels
+                                     for kind in LABEL_KINDS])
+    classes = np.full((len(labels), 2, width), -1, np.int16)
+    scores = np.zeros((len(labels), 2, width), np.float32)
+    for i, lab in enumerate(labels):
+        for j, kind in enumerate(LABEL_KINDS):
+            for n, (c, _, s) in enumerate(lab.get(kind, [])):
+                classes[i, j, n] = c
+                scores[i, j, n] = s
+    return classes, scores
+
+
 def utc_iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -116,6 +135,7 @@ class Library:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 migrations.migrate(self.conn, self.path)
+                self._fill_moment_index()
         except BaseException:
             self.close()
             raise
@@ -203,8 +223,37 @@ class Library:
             self._clear_index(file_id)
 
     def _clear_index(self, file_id: int) -> None:
-        for table in ("clips", "segments", "frames", "labels", "thumbs"):
+        for table in ("clips", "segments", "moment_index", "frames", "labels", "thumbs"):
             self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+
+    def _insert_moment_index(self, rows: Iterable[tuple[int, list, list, list[dict]]]) -> None:
+        """(file_id, starts, ends, labels) of files' moments, in idx order."""
+        def packed():
+            for file_id, starts, ends, labels in rows:
+                classes, scores = pack_moment_labels(labels)
+                yield (file_id, to_blob(starts, np.float32), to_blob(ends, np.float32),
+                       classes.tobytes(), scores.tobytes())
+        self.conn.executemany("INSERT INTO moment_index VALUES (?, ?, ?, ?, ?)", packed())
+
+    def _fill_moment_index(self) -> None:
+        """A library from before the moment index (schema 3) gets it once, from the
+        segments' JSON labels; files written since carry it already."""
+        empty = self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM moment_index)").fetchone()[0]
+        if not empty:
+            return
+        ids = [r[0] for r in self.conn.execute("SELECT file_id FROM clips ORDER BY file_id")]
+        with self.transaction():
+            for i in range(0, len(ids), 500):  # bounded memory on large libraries
+                chunk = ids[i:i + 500]
+                per_file: dict[int, tuple[list, list, list]] = {f: ([], [], []) for f in chunk}
+                for file_id, start, end, text in self.conn.execute(
+                        "SELECT file_id, start, end, labels FROM segments WHERE file_id IN "
+                        f"({','.join('?' * len(chunk))}) ORDER BY file_id, idx", chunk):
+                    starts, ends, labels = per_file[file_id]
+                    starts.append(start)
+                    ends.append(end)
+                    labels.append(json.loads(text))
+                self._insert_moment_index((f, *v) for f, v in per_file.items())
 
     def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex,
                    index_version: int | None = None) -> int:
@@ -225,6 +274,9 @@ class Library:
                       (file_id, to_blob(clip.frame_times, np.float32), to_blob(clip.frame_visual),
                        to_blob(clip.audio_times, np.float32), to_blob(clip.audio_vectors),
                        to_blob(clip.frame_visual_flip)))
+            self._insert_moment_index([(file_id, [s.start for s in clip.segments],
+                                        [s.end for s in clip.segments],
+                                        [s.labels for s in clip.segments])])
             c.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
                           [(file_id, *lab) for lab in clip.labels])
             c.execute("INSERT INTO thumbs VALUES (?, ?, ?, ?)",
@@ -245,7 +297,7 @@ class Library:
             c.execute("INSERT INTO segments(file_id, idx, start, end, fused, visual, audio, "
                       "labels) SELECT ?, idx, start, end, fused, visual, audio, labels "
                       "FROM segments WHERE file_id = ?", (file_id, source_id))
-            for table in ("frames", "labels", "thumbs"):
+            for table in ("moment_index", "frames", "labels", "thumbs"):
                 cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "file_id"]
                 c.execute(f"INSERT INTO {table}(file_id, {', '.join(cols)}) "
                           f"SELECT ?, {', '.join(cols)} FROM {table} WHERE file_id = ?",

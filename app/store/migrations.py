@@ -148,6 +148,44 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 3: what caches of the whole index (search, similar) need to stay fresh and load fast
+    """
+    -- A counter bumped by every change that matters to search: a cache in memory reads
+    -- it (one row) to know whether it is still current, instead of re-reading the index.
+    -- 'identity' tells a library from another one made later under the same file name.
+    CREATE TABLE changes (scope TEXT PRIMARY KEY, n INTEGER NOT NULL);
+    INSERT INTO changes VALUES ('index', 0), ('identity', abs(random() % 1000000000000));
+    CREATE TRIGGER files_added AFTER INSERT ON files
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER files_removed AFTER DELETE ON files
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    -- Not seen_at or mtime: a rescan that finds nothing new changes nothing.
+    CREATE TRIGGER files_changed AFTER UPDATE ON files
+        WHEN OLD.path IS NOT NEW.path OR OLD.root_id IS NOT NEW.root_id
+          OR OLD.status IS NOT NEW.status OR OLD.presence IS NOT NEW.presence
+          OR OLD.duration IS NOT NEW.duration OR OLD.created IS NOT NEW.created
+          OR OLD.file_time IS NOT NEW.file_time OR OLD.indexed_at IS NOT NEW.indexed_at
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER clips_added AFTER INSERT ON clips
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER clips_removed AFTER DELETE ON clips
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER roots_changed AFTER UPDATE ON roots
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    -- One row per file with its moments' times and top labels packed (numpy arrays):
+    -- a million segment rows cost a page read and a JSON parse each; this is one read
+    -- per file. Written with the segments; libraries from before are filled on upgrade.
+    CREATE TABLE moment_index (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        starts BLOB NOT NULL,          -- float32 [k], segments in idx order
+        ends BLOB NOT NULL,            -- float32 [k]
+        classes BLOB NOT NULL,         -- int16 [k, 20]: 10 visual, then 10 audio; -1: none
+        scores BLOB NOT NULL           -- float32 [k, 20]
+    );
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -1,7 +1,8 @@
 """Bulk reads of vectors for search, similarity, albums and duplicates.
 
-One query per call, BLOBs stacked into one float16 matrix: scoring happens in numpy.
-Only indexed files that are present (not missing or offline) are returned.
+One query per call (or per chunk of ids), BLOBs stacked into one float16 matrix: scoring
+happens in numpy. Whole-library reads return only indexed files that are present (not
+missing or offline); reads by file id return what those files have.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 from app.store.library import Library
 
 _COLUMNS = {"fused", "visual", "audio"}
+_PRESENT = "f.status = 'indexed' AND f.presence = 'present'"
+ID_CHUNK = 900  # ids per IN (...) list: under SQLite's bound-parameter limit everywhere
 
 
 @dataclass
@@ -30,10 +33,13 @@ class SegmentMatrix:
     vectors: np.ndarray  # [m, d] float16
 
 
-def _stack(blobs: list[bytes | None], dim: int | None) -> np.ndarray:
+def stack(blobs: list[bytes | None], dim: int | None = None) -> np.ndarray:
+    """float16 BLOBs of equal length as rows of one matrix; None rows are zeros."""
     known = next((b for b in blobs if b is not None), None)
     if dim is None:
         dim = len(known) // 2 if known is not None else 0
+    if known is not None and all(b is not None for b in blobs):
+        return np.frombuffer(b"".join(blobs), np.float16).reshape(len(blobs), dim)
     out = np.zeros((len(blobs), dim), np.float16)
     for i, b in enumerate(blobs):
         if b is not None:
@@ -46,8 +52,8 @@ def clip_matrix(lib: Library, kind: str = "fused") -> ClipMatrix:
         raise ValueError(kind)
     rows = lib.conn.execute(
         f"SELECT c.file_id, c.{kind} FROM clips c JOIN files f ON f.id = c.file_id "
-        "WHERE f.status = 'indexed' AND f.presence = 'present' ORDER BY c.file_id").fetchall()
-    return ClipMatrix(np.array([r[0] for r in rows], np.int64), _stack([r[1] for r in rows], None))
+        f"WHERE {_PRESENT} ORDER BY c.file_id").fetchall()
+    return ClipMatrix(np.array([r[0] for r in rows], np.int64), stack([r[1] for r in rows]))
 
 
 def segment_matrix(lib: Library, kind: str = "fused") -> SegmentMatrix:
@@ -55,10 +61,62 @@ def segment_matrix(lib: Library, kind: str = "fused") -> SegmentMatrix:
         raise ValueError(kind)
     rows = lib.conn.execute(
         f"SELECT s.id, s.file_id, s.start, s.end, s.{kind} FROM segments s "
-        "JOIN files f ON f.id = s.file_id "
-        "WHERE f.status = 'indexed' AND f.presence = 'present' ORDER BY s.file_id, s.idx"
+        f"JOIN files f ON f.id = s.file_id WHERE {_PRESENT} ORDER BY s.file_id, s.idx"
     ).fetchall()
+    return _segment_matrix(rows)
+
+
+def _segment_matrix(rows: list) -> SegmentMatrix:
     return SegmentMatrix(
         np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64),
         np.array([r[2] for r in rows], np.float32), np.array([r[3] for r in rows], np.float32),
-        _stack([r[4] for r in rows], None))
+        stack([r[4] for r in rows]))
+
+
+# ---- reads by file id (candidates, and what changed since a cache was built) -----------
+def _chunks(ids) -> list[list[int]]:
+    ids = [int(i) for i in ids]
+    return [ids[i:i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
+
+
+def clip_vectors(lib: Library, file_ids, kind: str = "fused") -> ClipMatrix:
+    """Clip vectors of these files (those that have them), ordered by file id."""
+    if kind not in _COLUMNS:
+        raise ValueError(kind)
+    rows = []
+    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
+        rows += lib.conn.execute(
+            f"SELECT file_id, {kind} FROM clips WHERE file_id IN ({','.join('?' * len(chunk))}) "
+            "ORDER BY file_id", chunk).fetchall()
+    return ClipMatrix(np.array([r[0] for r in rows], np.int64), stack([r[1] for r in rows]))
+
+
+def segment_vectors(lib: Library, file_ids, kind: str = "fused") -> SegmentMatrix:
+    """Segments of these files, ordered by file id then idx."""
+    if kind not in _COLUMNS:
+        raise ValueError(kind)
+    rows = []
+    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
+        rows += lib.conn.execute(
+            f"SELECT id, file_id, start, end, {kind} FROM segments "
+            f"WHERE file_id IN ({','.join('?' * len(chunk))}) ORDER BY file_id, idx",
+            chunk).fetchall()
+    return _segment_matrix(rows)
+
+
+def change_count(lib: Library) -> int:
+    """Bumped by every change to files, clips or roots (schema 3 triggers): equal counts
+    mean an index read earlier is still the library's."""
+    return lib.conn.execute("SELECT n FROM changes WHERE scope = 'index'").fetchone()[0]
+
+
+def library_identity(lib: Library) -> int:
+    """A random number drawn when the library was made (or upgraded to schema 3)."""
+    return lib.conn.execute("SELECT n FROM changes WHERE scope = 'identity'").fetchone()[0]
+
+
+def present_files(lib: Library) -> dict[int, str]:
+    """file id -> when it was indexed, for the present indexed files: what a cache
+    compares to tell new, re-indexed and gone files apart."""
+    return dict(lib.conn.execute(
+        f"SELECT f.id, f.indexed_at FROM files f WHERE {_PRESENT}").fetchall())

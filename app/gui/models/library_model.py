@@ -17,11 +17,21 @@ RowRole = Qt.UserRole + 1
 FileIdRole = Qt.UserRole + 2
 StripRole = Qt.UserRole + 3
 
+
+def _basename(path: str) -> str:
+    """os.path.basename, three times faster where "/" is the only separator (sorting
+    100,000 names at start-up)."""
+    return path[path.rfind("/") + 1:]
+
+
+if os.sep != "/" or os.altsep:
+    _basename = os.path.basename  # noqa: F811
+
 # key, label, sort key, newest/largest first
 SORTS: dict[str, tuple[str, object, bool]] = {
     "date": ("Newest first", lambda r: r.get("created") or r.get("file_time") or "", True),
     "date_old": ("Oldest first", lambda r: r.get("created") or r.get("file_time") or "", False),
-    "name": ("Name", lambda r: os.path.basename(r["path"]).casefold(), False),
+    "name": ("Name", lambda r: _basename(r["path"]).casefold(), False),
     "duration": ("Longest first", lambda r: r.get("duration") or 0.0, True),
     "size": ("Largest first", lambda r: r.get("size") or 0, True),
 }
@@ -36,6 +46,7 @@ class LibraryModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbs = thumbs
         self._all: list[dict] = []
+        self._keys: dict[str, list] = {}  # sort key -> its value for each of _all
         self._view: list[dict] = []
         self._row_of: dict[int, int] = {}
         self.sort_key = "date"
@@ -46,6 +57,7 @@ class LibraryModel(QAbstractListModel):
     # ---- content -------------------------------------------------------------------
     def set_rows(self, rows: list[dict]) -> None:
         self._all = rows
+        self._keys = {}
         self._rebuild()
 
     def set_sort(self, key: str) -> None:
@@ -63,16 +75,30 @@ class LibraryModel(QAbstractListModel):
         self.only_ids = set(ids) if ids is not None else None
         self._rebuild()
 
+    def _key_values(self, name: str) -> list:
+        """Each row's value for a sort, computed once per set of rows: re-sorting and
+        filtering a 100,000-clip library then costs two sorts of indices."""
+        values = self._keys.get(name)
+        if values is None:
+            if name == "name":  # the tie-break of every sort: no call per row
+                values = [_basename(r["path"]).casefold() for r in self._all]
+            else:
+                values = [SORTS[name][1](r) for r in self._all]
+            self._keys[name] = values
+        return values
+
     def _rebuild(self) -> None:
         rows = self._all
+        picked = range(len(rows))
         if self.root_id is not None:
-            rows = [r for r in rows if r.get("root_id") == self.root_id]
+            picked = [i for i in picked if rows[i].get("root_id") == self.root_id]
         if self.only_ids is not None:
-            rows = [r for r in rows if r["id"] in self.only_ids]
-        _, key, reverse = SORTS[self.sort_key]
+            picked = [i for i in picked if rows[i]["id"] in self.only_ids]
+        _, _, reverse = SORTS[self.sort_key]
         # Name breaks ties, so equal dates (copies without a timestamp) keep a stable order.
-        rows = sorted(rows, key=lambda r: os.path.basename(r["path"]).casefold())
-        rows.sort(key=key, reverse=reverse)
+        order = sorted(picked, key=self._key_values("name").__getitem__)
+        order.sort(key=self._key_values(self.sort_key).__getitem__, reverse=reverse)
+        rows = [rows[i] for i in order]
         self.beginResetModel()
         self._view = rows
         self._row_of = {r["id"]: i for i, r in enumerate(rows)}

@@ -1,0 +1,441 @@
+"""Scale: the app's answers on a library of 100,000 clips (about 1M moments).
+
+A benchmark, not a test: it prints figures and asserts nothing.
+
+    .venv/bin/python bench/scale.py                    # 100,000 clips
+    .venv/bin/python bench/scale.py --clips 10000      # the growth comparison
+    .venv/bin/python bench/scale.py --growth           # both sizes and the growth factors
+    ... [--only grid,similar,search,albums,duplicates,cli] [--queries 100] [--json]
+        [--timeout 900] [--refill]
+
+The library is synthetic (``_synthetic.py``: rows shaped like real ones through the real
+schema, no decoding) and cached in ``bench/.cache/scale-N.sqlite``: built once (about
+3 ms per clip), reused by later runs. Each figure is measured in a process of its own, so
+its peak memory (VmHWM) is its own:
+
+- grid: the app's MainWindow opened offscreen on the library, from the process start
+  to the first paint of the grid with rows in it (and from the window's creation).
+- similar, similar --at, search: in-process through ``app.core.search`` with the models
+  loaded once; the first query (which loads what later ones reuse) is reported on its
+  own, then p50/p95 over ``--queries`` other queries.
+- cli: one ``reelvault similar`` and one ``reelvault search`` process each (cold).
+- albums: ``refresh_albums(rebuild=True)`` over the whole library, then the plain
+  refresh the app runs at every start (nothing new to place).
+- duplicates: ``find_duplicates`` over the whole library, wall time; killed after
+  ``--timeout`` seconds, with the time and pair count of its candidate stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+CACHE = BENCH / ".cache"
+MB = 1024 * 1024
+OPS = ("grid", "similar", "search", "cli", "albums", "duplicates")
+
+# Search queries a person types: labels of pictures and sounds, folder words, dates,
+# and mixes. Distinct, so no answer is a repeat of another.
+LABEL_WORDS = (
+    "dog", "cat", "birds singing", "people talking", "music", "church bell", "car horn",
+    "applause", "baby crying", "waves", "snow", "mountain", "boat", "train", "bicycle",
+    "pizza", "birthday cake", "guitar", "piano", "laughter", "wind", "rain", "fireworks",
+    "horse", "beach", "street", "kitchen", "football", "swimming pool", "ice cream",
+    "butterfly", "fish", "tree", "flower", "truck", "airplane", "crowd", "speech",
+    "dancing", "drums")
+NAME_WORDS = ("beach trip", "birthday", "garden", "hike", "christmas", "school play",
+              "concert", "zoo", "wedding", "camping", "harbour", "museum", "picnic",
+              "graduation", "dog park", "halloween", "fishing", "grandma", "lake", "market")
+DATES = ("2019", "march 2021", "july 2016", "2023-08", "9 Mar 2024", "december 2014",
+         "2013", "june 2022", "14 feb 2020", "2017", "october 2018", "2024", "may 2015",
+         "2021-01", "august 2019", "2012", "april 2023", "25 december 2017", "2020",
+         "september 2016")
+
+
+def search_queries(n: int) -> list[str]:
+    mixed = [f"{w} {d}" for w, d in zip(LABEL_WORDS[::2], DATES, strict=False)]
+    mixed += [f"{a} {b}" for a, b in zip(NAME_WORDS, LABEL_WORDS[1::2], strict=False)]
+    pool = list(LABEL_WORDS) + list(NAME_WORDS) + list(DATES) + mixed
+    return (pool * (n // len(pool) + 1))[:n]
+
+
+# ---- the library -----------------------------------------------------------------------
+def ensure_library(clips: int, refill: bool = False) -> Path:
+    sys.path.insert(0, str(REPO))
+    import _synthetic
+    path = CACHE / f"scale-{clips}.sqlite"
+    marker = path.with_suffix(".json")
+    want = {"generator": _synthetic.GENERATOR_VERSION, "clips": clips}
+    if not refill and path.exists() and marker.exists():
+        meta = json.loads(marker.read_text())
+        if {k: meta.get(k) for k in want} == want:
+            return path
+    print(f"building a synthetic library of {clips:,} clips in {path} (once)...", file=sys.stderr)
+    marker.unlink(missing_ok=True)
+    stats = _synthetic.build(path, clips, log=lambda m: print(m, file=sys.stderr))
+    marker.write_text(json.dumps({**want, **stats}))
+    print(f"built: {stats}", file=sys.stderr)
+    return path
+
+
+# ---- helpers for the measuring processes ------------------------------------------------
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentiles(seconds: list[float]) -> dict:
+    import numpy as np
+    ms = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1),
+            "max_ms": round(float(ms.max()), 1), "n": len(ms)}
+
+
+def sample_files(lib, n: int, seed: int = 7) -> list[dict]:
+    import numpy as np
+    rows = lib.conn.execute("SELECT id, path, duration FROM files WHERE status = 'indexed' "
+                            "AND presence = 'present' ORDER BY id").fetchall()
+    picks = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
+    return [dict(rows[int(i)]) for i in picks]
+
+
+def child_grid(library: Path, args) -> dict:
+    """The app's window on the library: time to the first paint of a grid with rows."""
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app import settings as app_settings
+    from app.gui import theme
+    from app.gui.window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    theme.apply(app, app_settings.Settings().theme)
+    made = time.time()
+    window = MainWindow(str(library), app_settings.Settings())
+    window.show()
+    out: dict = {}
+
+    class PaintWatch(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+            if event.type() == QEvent.Paint and window.library_view.model.rowCount() > 0 \
+                    and "painted" not in out:
+                out["painted"] = True
+                QTimer.singleShot(0, done)  # right after this paint
+            return False
+
+    def done():
+        now = time.time()
+        out.update(first_paint_s=round(now - args.started, 3),
+                   from_window_s=round(now - made, 3),
+                   rows=window.library_view.model.rowCount(), peak_rss_mb=round(peak_rss_mb()))
+        print(json.dumps(out), flush=True)
+        os._exit(0)  # the start-up's background work (albums, duplicates) is not measured
+
+    watch = PaintWatch()
+    window.library_view.grid.viewport().installEventFilter(watch)
+    QTimer.singleShot(int(args.timeout * 1000), lambda: (print(json.dumps(
+        {"error": "no grid paint", "peak_rss_mb": round(peak_rss_mb())}), flush=True), os._exit(1)))
+    app.exec()
+    return out
+
+
+def child_similar(library: Path, args) -> dict:
+    from app.core import search
+    from app.store.library import Library
+    lib = Library(library, readonly=True)
+    files = sample_files(lib, args.queries + 1)
+    t0 = time.perf_counter()
+    search.similar(lib, files[0]["id"], limit=20)
+    first = time.perf_counter() - t0
+    clip_t, at_t = [], []
+    for f in files[1:]:
+        t0 = time.perf_counter()
+        search.similar(lib, f["id"], limit=20)
+        clip_t.append(time.perf_counter() - t0)
+    for f in files[1:]:
+        at = 0.4 * float(f["duration"] or 0.0)
+        t0 = time.perf_counter()
+        search.similar(lib, f["id"], at=at, limit=20)
+        at_t.append(time.perf_counter() - t0)
+    return {"first_s": round(first, 2), "similar": percentiles(clip_t),
+            "similar_at": percentiles(at_t), "peak_rss_mb": round(peak_rss_mb())}
+
+
+def child_search(library: Path, args) -> dict:
+    from app.core import search
+    from app.core.labelquery import default_matcher
+    from app.store.library import Library
+    lib = Library(library, readonly=True)
+    matcher = default_matcher()  # the text model, loaded once as the app does
+    queries = search_queries(args.queries + 1)
+    t0 = time.perf_counter()
+    search.search_text(lib, "holiday", limit=20, matcher=matcher)
+    first = time.perf_counter() - t0
+    seconds, found = [], []
+    for q in queries[:args.queries]:
+        t0 = time.perf_counter()
+        results = search.search_text(lib, q, limit=20, matcher=matcher)
+        seconds.append(time.perf_counter() - t0)
+        found.append(len(results))
+    return {"first_s": round(first, 2), "search": percentiles(seconds),
+            "mean_results": round(sum(found) / len(found), 1), "peak_rss_mb": round(peak_rss_mb())}
+
+
+def child_albums(library: Path, args) -> dict:
+    from app.core import albums
+    from app.store.library import Library
+    lib = Library(library)
+    t0 = time.perf_counter()
+    found = albums.refresh_albums(lib, rebuild=True)
+    rebuild = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    albums.refresh_albums(lib)
+    refresh = time.perf_counter() - t0
+    lib.close()
+    return {"rebuild_s": round(rebuild, 1), "refresh_s": round(refresh, 1), "albums": len(found),
+            "clips_in_albums": sum(len(a["files"]) for a in found),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+def child_duplicates(library: Path, args) -> dict:
+    from app.core import duplicates
+    from app.store.library import Library
+    lib = Library(library, readonly=True)
+    t0 = time.perf_counter()
+    groups = duplicates.find_duplicates(lib)
+    seconds = time.perf_counter() - t0
+    return {"duplicates_s": round(seconds, 1), "groups": len(groups),
+            "files_in_groups": sum(len(g.files) for g in groups),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+def child_candidates(library: Path, args) -> dict:
+    """The candidate stage of duplicates alone, and verification speed on its pairs."""
+    from app.core import duplicates
+    from app.store.library import Library
+    lib = Library(library, readonly=True)
+    rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    t0 = time.perf_counter()
+    pairs = duplicates.candidate_pairs(lib, set(rows))
+    cand = time.perf_counter() - t0
+    tracks = duplicates._Tracks(lib, rows)
+    sample = pairs[:: max(1, len(pairs) // 300)][:300]
+    t0 = time.perf_counter()
+    for x, y in sample:
+        duplicates.verify(tracks, x, y)
+    per_pair = (time.perf_counter() - t0) / max(1, len(sample))
+    return {"candidates_s": round(cand, 1), "pairs": len(pairs),
+            "verify_ms_per_pair": round(per_pair * 1000, 2),
+            "verify_all_s_estimate": round(per_pair * len(pairs), 1),
+            "peak_rss_mb": round(peak_rss_mb())}
+
+
+CHILDREN = {"grid": child_grid, "similar": child_similar, "search": child_search,
+            "albums": child_albums, "duplicates": child_duplicates,
+            "candidates": child_candidates}
+
+
+# ---- the parent: one process per figure -------------------------------------------------
+def run_child(op: str, library: Path, args) -> dict:
+    """Run one measuring process; kill it after the timeout, sampling its memory."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", op, "--library",
+           str(library), "--queries", str(args.queries), "--timeout", str(args.timeout),
+           "--started", repr(time.time())]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _rss_mb(proc.pid))
+        if time.perf_counter() - started > args.timeout:
+            proc.kill()
+            proc.wait()
+            return {"error": f"killed after {args.timeout:.0f} s", "peak_rss_mb": round(peak)}
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (err.strip().splitlines() or ["no output"])[-1][:300],
+                "peak_rss_mb": round(peak)}
+    return json.loads(lines[-1])
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cli_cold(library: Path) -> dict:
+    """One `reelvault similar` and one `reelvault search` process: wall time, peak RSS."""
+    sys.path.insert(0, str(REPO))
+    from app.store.library import Library
+    lib = Library(library, readonly=True)
+    target = sample_files(lib, 1, seed=11)[0]["path"]
+    lib.close()
+    out = {}
+    for name, argv in (("similar", ["similar", target]), ("search", ["search", "dog"])):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "app", "--library", str(library), *argv,
+                                 "--json"], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out[name] = {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                     "exit": proc.returncode}
+    return out
+
+
+def measure(clips: int, args) -> dict:
+    library = ensure_library(clips, args.refill)
+    meta = json.loads(library.with_suffix(".json").read_text())
+    figures: dict = {"clips": meta["files"], "segments": meta["segments"],
+                     "library_gb": round(library.stat().st_size / 1024**3, 2),
+                     "cores": os.cpu_count()}
+    for op in args.only:
+        print(f"[{clips:,}] {op}...", file=sys.stderr, flush=True)
+        if op == "cli":
+            figures["cli"] = cli_cold(library)
+        elif op == "duplicates":
+            figures["duplicates"] = run_child("duplicates", library, args)
+            if "error" in figures["duplicates"]:
+                figures["duplicates_candidates"] = run_child("candidates", library, args)
+        else:
+            figures[op] = run_child(op, library, args)
+    return figures
+
+
+def table(figures: dict) -> str:
+    lines = [f"{figures['clips']:,} clips, {figures['segments']:,} moments, "
+             f"{figures['library_gb']} GB library, {figures['cores']} cores",
+             f"{'figure':28s} {'value':>24s} {'target':>12s} {'peak RSS':>10s}"]
+
+    def row(name, value, target, rss):
+        lines.append(f"{name:28s} {value:>24s} {target:>12s} {rss:>10s}")
+
+    def rss(d):
+        return f"{d.get('peak_rss_mb', '?')} MB"
+
+    g = figures.get("grid")
+    if g:
+        row("start-up to grid paint", f"{g['first_paint_s']:.2f} s" if "first_paint_s" in g
+            else g.get("error", "?"), "< 2 s", rss(g))
+    s = figures.get("similar")
+    if s and "similar" in s:
+        for key in ("similar", "similar_at"):
+            row(f"{key} p50 / p95", f"{s[key]['p50_ms']:.0f} / {s[key]['p95_ms']:.0f} ms",
+                "p95 < 100 ms", rss(s))
+        row("similar: first query", f"{s['first_s']:.2f} s", "", "")
+    elif s:
+        row("similar", s.get("error", "?"), "", rss(s))
+    t = figures.get("search")
+    if t and "search" in t:
+        row("search p50 / p95", f"{t['search']['p50_ms']:.0f} / {t['search']['p95_ms']:.0f} ms",
+            "p95 < 100 ms", rss(t))
+        row("search: first query", f"{t['first_s']:.2f} s", "", "")
+    elif t:
+        row("search", t.get("error", "?"), "", rss(t))
+    c = figures.get("cli")
+    if c:
+        for key in ("similar", "search"):
+            row(f"cli {key} (cold process)", f"{c[key]['seconds']:.2f} s", "",
+                f"{c[key]['peak_rss_mb']} MB")
+    a = figures.get("albums")
+    if a and "rebuild_s" in a:
+        row("albums --rebuild", f"{a['rebuild_s']:.1f} s ({a['albums']} albums)", "< 120 s", rss(a))
+        row("albums refresh (app start)", f"{a['refresh_s']:.1f} s", "", "")
+    elif a:
+        row("albums --rebuild", a.get("error", "?"), "< 120 s", rss(a))
+    d = figures.get("duplicates")
+    if d:
+        row("duplicates", f"{d['duplicates_s']:.1f} s ({d['groups']} groups)"
+            if "duplicates_s" in d else d.get("error", "?"), "< 300 s", rss(d))
+    dc = figures.get("duplicates_candidates")
+    if dc:
+        row("  candidate stage", f"{dc['candidates_s']:.1f} s, {dc['pairs']:,} pairs"
+            if "candidates_s" in dc else dc.get("error", "?"), "", rss(dc))
+        if "verify_ms_per_pair" in dc:
+            row("  verification (est.)", f"{dc['verify_all_s_estimate']:.0f} s "
+                f"({dc['verify_ms_per_pair']} ms/pair)", "", "")
+    return "\n".join(lines)
+
+
+GROWTH_KEYS = (("grid", "first_paint_s"), ("similar", "similar", "p95_ms"),
+               ("similar", "similar_at", "p95_ms"), ("search", "search", "p95_ms"),
+               ("cli", "similar", "seconds"), ("cli", "search", "seconds"),
+               ("albums", "rebuild_s"), ("albums", "refresh_s"), ("duplicates", "duplicates_s"),
+               ("grid", "peak_rss_mb"), ("similar", "peak_rss_mb"), ("search", "peak_rss_mb"),
+               ("albums", "peak_rss_mb"), ("duplicates", "peak_rss_mb"))
+
+
+def growth(small: dict, large: dict) -> dict:
+    """Per figure: small, large and the ratio (10x the clips: ~10 is linear, ~100 quadratic)."""
+    out = {}
+    for path in GROWTH_KEYS:
+        a, b = small, large
+        for k in path:
+            a = a.get(k, {}) if isinstance(a, dict) else {}
+            b = b.get(k, {}) if isinstance(b, dict) else {}
+        if isinstance(a, int | float) and isinstance(b, int | float) and a:
+            out[".".join(path)] = {"small": a, "large": b, "ratio": round(b / a, 1)}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=100_000)
+    parser.add_argument("--growth", action="store_true",
+                        help="measure 10,000 and --clips clips and print how figures grow")
+    parser.add_argument("--only", default=",".join(OPS), help="comma-separated: " + ",".join(OPS))
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per figure")
+    parser.add_argument("--refill", action="store_true", help="rebuild the cached library")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--library", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--started", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(REPO))
+        result = CHILDREN[args.child](args.library, args)
+        print(json.dumps(result), flush=True)
+        return 0
+    args.only = [o for o in args.only.split(",") if o]
+    unknown = set(args.only) - set(OPS)
+    if unknown:
+        parser.error(f"unknown --only {sorted(unknown)}")
+    sizes = [10_000, args.clips] if args.growth and args.clips != 10_000 else [args.clips]
+    results = {str(n): measure(n, args) for n in sizes}
+    if len(sizes) == 2:
+        results["growth"] = growth(results[str(sizes[0])], results[str(sizes[1])])
+    if args.json:
+        print(json.dumps(results if len(sizes) == 2 else results[str(sizes[0])], indent=1))
+        return 0
+    for n in sizes:
+        print(table(results[str(n)]))
+        print()
+    if "growth" in results:
+        print(f"growth from {sizes[0]:,} to {sizes[1]:,} clips (x{sizes[1] / sizes[0]:.0f}):")
+        for key, g in results["growth"].items():
+            print(f"  {key:28s} {g['small']:>10} -> {g['large']:>10}   x{g['ratio']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
