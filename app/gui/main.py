@@ -13,6 +13,8 @@ from app import settings as app_settings
 # terminal does not need FFmpeg's stream dump.
 QUIET_LOGGING = "qt.multimedia.*=false;qt.multimedia.ffmpeg.*=false"
 SCREENSHOT_TIMEOUT_MS = 60_000
+CAPTURE_ROUNDS = 20  # at most, QUIET_MS apart
+QUIET_MS = 200
 
 
 def run_gui(library: str | None = None, screenshot: str | None = None,
@@ -49,11 +51,18 @@ def _schedule_screenshot(app, window, path: str, page: str | None, search: str |
 
     from app.gui import tasks
 
+    rounds = {"left": CAPTURE_ROUNDS}
+
     def capture():
+        # Work finishing starts more work (a selection's similar moments after a short
+        # delay, then the pictures their paint asks for): wait in rounds, letting timers
+        # fire between them, until a round starts nothing.
         tasks.wait_idle(15_000)
         app.processEvents()
-        tasks.wait_idle(15_000)  # pictures asked for by that last paint
-        app.processEvents()
+        rounds["left"] -= 1
+        if tasks.busy() and rounds["left"] > 0 or rounds["left"] > CAPTURE_ROUNDS - 3:
+            QTimer.singleShot(QUIET_MS, capture)
+            return
         window.grab().save(path)
         print(path)
         app.quit()

@@ -30,6 +30,11 @@ def pool(name: str = "work") -> QThreadPool:
     return p
 
 
+def busy() -> bool:
+    """Whether any pool has work running or queued."""
+    return any(p.activeThreadCount() for p in _pools.values())
+
+
 def wait_idle(timeout_ms: int = 10_000) -> bool:
     """Block until every pool is idle (screenshots and tests; never called in a slot)."""
     return all(p.waitForDone(timeout_ms) for p in _pools.values())
