@@ -3,7 +3,9 @@
 1. Exact byte copies: files of equal size and sampled-content fingerprint, confirmed by
    a hash of the whole file.
 2. Candidates: pairs of files with a moment (segment vector) alike enough to be worth a
-   closer look. Cheap, and generous: other moments of the same scene pass here.
+   closer look. Cheap, and generous: other moments of the same scene pass here; then
+   screened by whether their pictures' changes match at all, without aligning them
+   (``app.core.duplicate_screening``: what makes a large library affordable).
 3. Verification (``app.core.alignment``): the shorter clip is laid over the longer one in
    time (offset, speed, mirrored or not); a copy is a pair whose pictures *change
    together* over most of the shorter clip, with the soundtrack as a witness. Another
@@ -23,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core import duplicate_screening as screening
 from app.core.alignment import Alignment, Track, align, chance_coherence
 from app.core.scanner import content_hash
 from app.store.library import Library
-from app.store.vectors import segment_matrix
 
 # Candidates: two files are compared when one of their moments is at least this alike
 # (cosine of mean frame vectors). Copies measured on the public corpus sit at 0.86 and
@@ -229,22 +231,8 @@ def byte_copy_classes(rows: list[dict]) -> list[list[int]]:
 
 def candidate_pairs(lib: Library, members: set[int]) -> list[tuple[int, int]]:
     """Pairs of files (among ``members``) with a pair of alike moments."""
-    seg = segment_matrix(lib, "visual")
-    keep = np.isin(seg.file_ids, list(members))
-    file_ids, vectors = seg.file_ids[keep], seg.vectors[keep].astype(np.float32)
-    pairs: set[tuple[int, int]] = set()
-    k = min(CANDIDATES_PER_SEGMENT + 1, len(file_ids))
-    for start in range(0, len(file_ids), 512):
-        sims = vectors[start:start + 512] @ vectors.T
-        near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(file_ids) else \
-            np.tile(np.arange(len(file_ids)), (len(sims), 1))
-        for row, cols in enumerate(near):
-            fa = int(file_ids[start + row])
-            for col in cols:
-                fb = int(file_ids[col])
-                if fa != fb and sims[row, col] >= CANDIDATE_SIMILARITY:
-                    pairs.add((min(fa, fb), max(fa, fb)))
-    return sorted(pairs)
+    return screening.candidate_pairs(lib, members, CANDIDATE_SIMILARITY,
+                                     CANDIDATES_PER_SEGMENT)
 
 
 def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = None,
@@ -264,6 +252,9 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
             rep[other] = ids[0]
             byte_edges.append(_Edge(other, ids[0], "full", (0.0, d), (0.0, d), 1.0))
     pairs = candidate_pairs(lib, {i for i in rows if i not in rep})
+    pairs = screening.screen_pairs(lib, pairs, {i: r["duration"] for i, r in rows.items()})
+    # By file, so each file's frames are read once for the pairs it is in.
+    pairs.sort()
     tracks = _Tracks(lib, rows)
     verified: list[_Edge] = []
     for n, (x, y) in enumerate(pairs):

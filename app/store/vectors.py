@@ -120,3 +120,13 @@ def present_files(lib: Library) -> dict[int, str]:
     compares to tell new, re-indexed and gone files apart."""
     return dict(lib.conn.execute(
         f"SELECT f.id, f.indexed_at FROM files f WHERE {_PRESENT}").fetchall())
+
+
+def segment_count(lib: Library, file_ids) -> int:
+    """How many moments these files have."""
+    total = 0
+    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
+        total += lib.conn.execute(
+            f"SELECT count(*) FROM segments WHERE file_id IN ({','.join('?' * len(chunk))})",
+            chunk).fetchone()[0]
+    return total

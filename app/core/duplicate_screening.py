@@ -1,0 +1,249 @@
+"""The cheap stages before duplicates are verified, so a large library is not aligned pair
+by pair (verification costs ~5 ms a pair; a library of 100,000 clips has over a million
+pairs of alike moments, nearly all of them other clips of one event).
+
+1. ``candidate_pairs``: files with a pair of alike moments. Up to EXACT_MOMENTS moments
+   every moment is compared with every other on the stored vectors. Beyond that, on
+   vectors reduced to the library's REDUCED_DIM principal directions, searched in an
+   inverted file: moments are put in k-means cells (in their nearest and in their second
+   nearest), and each cell's moments are compared with those of the PROBE_CELLS cells
+   nearest it. Copies are near-identical moments: they share a cell, or sit on either
+   side of a border, each then in the other's cell as well.
+2. ``screen_pairs``: copies' pictures change together; other moments of one scene share
+   its look but not its changes. Each frame minus its clip's mean frame is what changes;
+   reduced and normalized, a pair's score is the share of the shorter clip's changes
+   that find a like change somewhere in the other clip (the best over its frames, with
+   or without mirroring). No alignment is needed, so whole blocks of pairs are scored
+   with one matrix product. Measured (SCREEN_DIM 48): copies on the public corpus 0.53
+   and above, other clips of one event there up to 0.61; on bench/scale.py's synthetic
+   library copies 0.95 and above, and 7.5% of its other candidate pairs reach 0.4.
+   Pairs below SCREEN_MIN are not verified; verification decides the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.store import vectors as store
+from app.store.frames import iter_frames
+from app.store.library import Library
+
+EXACT_MOMENTS = 20_000
+REDUCED_DIM = 96
+CELL_SIZE = 1000  # moments per inverted-file cell, about
+PROBE_CELLS = 2  # the cell itself and its nearest
+KMEANS_ROUNDS = 8
+FIT_SAMPLE = 20_000  # vectors principal directions and cells are fitted on
+CHUNK_FILES = 500  # files read at a time
+SCREEN_DIM = 48
+SCREEN_MIN = 0.4
+# A clip that hardly changes has no changes to compare (noise would decide): such pairs
+# are always verified (verification judges still shots by their soundtrack).
+STILL_CHANGE = 0.006
+
+
+def _principal(x: np.ndarray, r: int) -> np.ndarray:
+    """Top ``r`` eigenvectors of x^T x as rows (float32)."""
+    x = np.asarray(x, np.float32)
+    _, vecs = np.linalg.eigh((x.T @ x).astype(np.float64))
+    return np.ascontiguousarray(vecs[:, ::-1][:, :min(r, x.shape[1])].T, np.float32)
+
+
+def _l2n(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+# ---- 1. candidates -----------------------------------------------------------------------
+def candidate_pairs(lib: Library, members: set[int], min_similarity: float,
+                    per_moment: int) -> np.ndarray:
+    """Pairs [n, 2] (a < b, sorted) of member files with a moment among the ``per_moment``
+    nearest of a moment of the other, at least ``min_similarity`` alike (cosine of visual
+    vectors). An array: a large library has millions."""
+    ids = sorted(members)
+    if store.segment_count(lib, ids) <= EXACT_MOMENTS:
+        seg = store.segment_vectors(lib, ids, "visual")
+        vectors = seg.vectors.astype(np.float32)
+        return _pairs_of(_pair_keys(seg.file_ids, _nearest(
+            vectors, vectors, seg.file_ids, seg.file_ids, per_moment, min_similarity)))
+    owners, reduced = _reduced_moments(lib, ids)
+    return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity))
+
+
+def _nearest(queries: np.ndarray, base: np.ndarray, q_files: np.ndarray, b_files: np.ndarray,
+             k: int, min_similarity: float, q_rows: np.ndarray | None = None,
+             b_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, base row) of each query's k most similar base rows of another file,
+    at least ``min_similarity`` alike; rows are positions in q_rows / b_rows when given."""
+    q_rows = np.arange(len(queries)) if q_rows is None else q_rows
+    b_rows = np.arange(len(base)) if b_rows is None else b_rows
+    out_q, out_b = [], []
+    k = min(k + 1, len(base))
+    for lo in range(0, len(queries), 512):
+        sims = queries[lo:lo + 512] @ base.T
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(base) else \
+            np.broadcast_to(np.arange(len(base)), sims.shape)
+        r = np.repeat(np.arange(len(near)), near.shape[1])
+        c = near.ravel()
+        ok = (sims[r, c] >= min_similarity) & (q_files[lo + r] != b_files[c])
+        out_q.append(q_rows[lo + r[ok]])
+        out_b.append(b_rows[c[ok]])
+    if not out_q:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(out_q), np.concatenate(out_b)
+
+
+def _pair_keys(owners: np.ndarray, rows: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Distinct file pairs of matched rows, as int64 keys lo << 32 | hi."""
+    a, b = owners[rows[0]].astype(np.int64), owners[rows[1]].astype(np.int64)
+    return np.unique((np.minimum(a, b) << 32) | np.maximum(a, b))
+
+
+def _pairs_of(keys: np.ndarray) -> np.ndarray:
+    keys = np.unique(keys)
+    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1) if len(keys) else \
+        np.zeros((0, 2), np.int64)
+
+
+def _reduced_moments(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Owner file and reduced, L2-normed visual vector (float16) of every moment."""
+    rng = np.random.default_rng(0)
+    sample_ids = np.sort(rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 10), replace=False))
+    sample = store.segment_vectors(lib, sample_ids, "visual").vectors.astype(np.float32)
+    basis = _principal(sample, REDUCED_DIM)
+    owners, reduced = [], []
+    for lo in range(0, len(ids), CHUNK_FILES):
+        seg = store.segment_vectors(lib, ids[lo:lo + CHUNK_FILES], "visual")
+        owners.append(seg.file_ids)
+        reduced.append(_l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
+    return np.concatenate(owners), np.concatenate(reduced)
+
+
+def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
+                          min_similarity: float) -> np.ndarray:
+    """File pairs (``_pair_keys``) of approximately the k nearest moments of each moment
+    (``_nearest``), cell by cell."""
+    m = len(x)
+    cells = max(1, m // CELL_SIZE)
+    rng = np.random.default_rng(0)
+    centroids = x[rng.choice(m, size=cells, replace=False)].astype(np.float32)
+    fit = x[rng.choice(m, size=min(m, FIT_SAMPLE), replace=False)].astype(np.float32)
+    for _ in range(KMEANS_ROUNDS):  # spherical k-means on a sample
+        near = (fit @ centroids.T).argmax(1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, near, fit)
+        empty = np.abs(sums).sum(1) == 0
+        centroids = np.where(empty[:, None], centroids, _l2n(sums))
+    # Each moment is asked about in its nearest cell, and found in its two nearest: a
+    # moment near a border is then in the cell its copy (just across) is asked in.
+    top2 = np.concatenate([_two_nearest(x[lo:lo + 65536].astype(np.float32) @ centroids.T)
+                           for lo in range(0, m, 65536)])
+    asked_in = _members(top2[:, 0], cells)
+    found_in = _members(top2.ravel(), cells, per_row=2)
+    probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
+    keys = []
+    for c in range(cells):
+        q_rows = asked_in[c]
+        if not len(q_rows):
+            continue
+        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]]))
+        keys.append(_pair_keys(owners, _nearest(
+            x[q_rows].astype(np.float32), x[b_rows].astype(np.float32), owners[q_rows],
+            owners[b_rows], k, min_similarity, q_rows, b_rows)))
+    return np.concatenate(keys) if keys else np.zeros(0, np.int64)
+
+
+def _two_nearest(sims: np.ndarray) -> np.ndarray:
+    """[n, 2] the nearest and the second nearest column of each row."""
+    if sims.shape[1] == 1:
+        return np.repeat(sims.argmax(1)[:, None], 2, axis=1)
+    two = np.argpartition(-sims, 1, axis=1)[:, :2]
+    swap = sims[np.arange(len(sims)), two[:, 1]] > sims[np.arange(len(sims)), two[:, 0]]
+    two[swap] = two[swap][:, ::-1]
+    return two
+
+
+def _members(cell_of: np.ndarray, cells: int, per_row: int = 1) -> list[np.ndarray]:
+    """For each cell, the rows in it (``cell_of`` lists ``per_row`` cells per row)."""
+    order = np.argsort(cell_of, kind="stable")
+    bounds = np.searchsorted(cell_of[order], np.arange(cells + 1))
+    rows = order // per_row
+    return [rows[bounds[c]:bounds[c + 1]] for c in range(cells)]
+
+
+# ---- 2. screening ------------------------------------------------------------------------
+class _Changes:
+    """Every file's frames minus their mean (plain and mirrored), reduced to SCREEN_DIM
+    and scaled to unit mean squared norm, float16, in one flat array per orientation."""
+
+    def __init__(self, lib: Library, ids: list[int]):
+        rng = np.random.default_rng(0)
+        fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
+        sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
+                  for _, _, v, _ in iter_frames(lib, fit_ids)]
+        self.basis = _principal(np.concatenate(sample), SCREEN_DIM) if sample else \
+            np.zeros((0, 0), np.float32)
+        self.at: dict[int, tuple[int, int]] = {}
+        self.still: set[int] = set()
+        plain, mirrored = [], []
+        size = 0
+        for file_id, _, v, f in iter_frames(lib, ids):
+            v = v.astype(np.float32)
+            change = v - v.mean(0)
+            if len(v) < 2 or float((change * change).sum(1).mean()) < STILL_CHANGE:
+                self.still.add(file_id)
+                continue
+            plain.append(self._reduce(change))
+            f = v if f is None else f.astype(np.float32)
+            mirrored.append(self._reduce(f - f.mean(0)))
+            self.at[file_id] = (size, size + len(v))
+            size += len(v)
+        dim = len(self.basis)
+        self.plain = np.concatenate(plain) if plain else np.zeros((0, dim), np.float16)
+        self.mirrored = np.concatenate(mirrored) if mirrored else np.zeros((0, dim), np.float16)
+
+    def _reduce(self, change: np.ndarray) -> np.ndarray:
+        z = change @ self.basis.T
+        return (z / np.sqrt(max(float((z * z).sum(1).mean()), 1e-12))).astype(np.float16)
+
+    def scores(self, a: int, others: list[int]) -> np.ndarray:
+        """For each of ``others``: the mean over a's frames of the best match among its
+        frames, the better of a plain and a mirrored."""
+        lo, hi = self.at[a]
+        qa = np.concatenate([self.plain[lo:hi], self.mirrored[lo:hi]]).astype(np.float32)
+        spans = [self.at[b] for b in others]
+        cols = np.concatenate([np.arange(s, e) for s, e in spans])
+        sims = qa @ self.plain[cols].astype(np.float32).T
+        starts = np.cumsum([0] + [e - s for s, e in spans[:-1]])
+        best = np.maximum.reduceat(sims, starts, axis=1)  # [2 n_a, len(others)]
+        n = hi - lo
+        return np.maximum(best[:n].mean(0), best[n:].mean(0))
+
+
+def screen_pairs(lib: Library, pairs: np.ndarray, durations: dict[int, float]
+                 ) -> list[tuple[int, int]]:
+    """The pairs worth verifying, sorted: those whose pictures' changes match (see the
+    module's doc), and those where a clip has no changes to compare."""
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return []
+    files = np.unique(pairs)
+    changes = _Changes(lib, files.tolist())
+    still = np.isin(pairs, list(changes.still)).any(axis=1)
+    usable = np.isin(pairs, list(changes.at)).all(axis=1) & ~still
+    kept = [pairs[still]]
+    # Each pair scored from its shorter clip: all of one clip's pairs in one product.
+    length = np.array([durations.get(int(f)) or 0.0 for f in files])[np.searchsorted(files, pairs)]
+    first_shorter = (length[:, 0] < length[:, 1]) | \
+        ((length[:, 0] == length[:, 1]) & (pairs[:, 0] < pairs[:, 1]))
+    a = np.where(first_shorter, pairs[:, 0], pairs[:, 1])[usable]
+    b = np.where(first_shorter, pairs[:, 1], pairs[:, 0])[usable]
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], b[order]
+    bounds = np.flatnonzero(np.diff(a)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(a)], strict=True):
+        if hi > lo:
+            ok = changes.scores(int(a[lo]), b[lo:hi].tolist()) >= SCREEN_MIN
+            kept.append(np.stack([np.minimum(a[lo:hi], b[lo:hi]),
+                                  np.maximum(a[lo:hi], b[lo:hi])], axis=1)[ok])
+    out = np.unique(np.concatenate(kept), axis=0)
+    return [(int(x), int(y)) for x, y in out]
