@@ -32,6 +32,9 @@ EXACT_MOMENTS = 20_000
 REDUCED_DIM = 96
 CELL_SIZE = 1000  # moments per inverted-file cell, about
 PROBE_CELLS = 2  # the cell itself and its nearest
+CROWDED = 8  # a cell this many times its expected size is split in cells of its own
+MAX_DEPTH = 2
+BLOCK_CELLS = 1 << 22  # similarities computed at once (x ~16 bytes with the ranking)
 KMEANS_ROUNDS = 8
 FIT_SAMPLE = 20_000  # vectors principal directions and cells are fitted on
 CHUNK_FILES = 500  # files read at a time
@@ -78,8 +81,9 @@ def _nearest(queries: np.ndarray, base: np.ndarray, q_files: np.ndarray, b_files
     b_rows = np.arange(len(base)) if b_rows is None else b_rows
     out_q, out_b = [], []
     k = min(k + 1, len(base))
-    for lo in range(0, len(queries), 512):
-        sims = queries[lo:lo + 512] @ base.T
+    block = max(16, BLOCK_CELLS // max(1, len(base)))  # bounds the similarity block
+    for lo in range(0, len(queries), block):
+        sims = queries[lo:lo + block] @ base.T
         near = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < len(base) else \
             np.broadcast_to(np.arange(len(base)), sims.shape)
         r = np.repeat(np.arange(len(near)), near.shape[1])
@@ -119,9 +123,11 @@ def _reduced_moments(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarr
 
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
-                          min_similarity: float) -> np.ndarray:
+                          min_similarity: float, depth: int = 0) -> np.ndarray:
     """File pairs (``_pair_keys``) of approximately the k nearest moments of each moment
-    (``_nearest``), cell by cell."""
+    (``_nearest``), cell by cell. A crowded cell (a popular kind of scene) is searched
+    the same way within itself, in cells of its own, so no comparison block grows with
+    the library; past MAX_DEPTH it is compared whole."""
     m = len(x)
     cells = max(1, m // CELL_SIZE)
     rng = np.random.default_rng(0)
@@ -135,8 +141,8 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
         centroids = np.where(empty[:, None], centroids, _l2n(sums))
     # Each moment is asked about in its nearest cell, and found in its two nearest: a
     # moment near a border is then in the cell its copy (just across) is asked in.
-    top2 = np.concatenate([_two_nearest(x[lo:lo + 65536].astype(np.float32) @ centroids.T)
-                           for lo in range(0, m, 65536)])
+    top2 = np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
+                           for lo in range(0, m, 8192)])
     asked_in = _members(top2[:, 0], cells)
     found_in = _members(top2.ravel(), cells, per_row=2)
     probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
@@ -144,6 +150,11 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
     for c in range(cells):
         q_rows = asked_in[c]
         if not len(q_rows):
+            continue
+        if len(found_in[c]) > CROWDED * CELL_SIZE and depth < MAX_DEPTH and cells > 1:
+            sub = found_in[c]
+            keys.append(_inverted_file_search(x[sub], owners[sub], k, min_similarity,
+                                              depth + 1))
             continue
         b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]]))
         keys.append(_pair_keys(owners, _nearest(
@@ -156,7 +167,7 @@ def _two_nearest(sims: np.ndarray) -> np.ndarray:
     """[n, 2] the nearest and the second nearest column of each row."""
     if sims.shape[1] == 1:
         return np.repeat(sims.argmax(1)[:, None], 2, axis=1)
-    two = np.argpartition(-sims, 1, axis=1)[:, :2]
+    two = np.argpartition(-sims, 1, axis=1)[:, :2].copy()  # not a view: frees the rest
     swap = sims[np.arange(len(sims)), two[:, 1]] > sims[np.arange(len(sims)), two[:, 0]]
     two[swap] = two[swap][:, ::-1]
     return two
