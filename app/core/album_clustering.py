@@ -45,10 +45,16 @@ NEAR_BONUS, FAR_PENALTY = 0.2, 0.5
 # Creation times before this are unset camera clocks, not capture times.
 EARLIEST_TRUSTED = datetime(1990, 1, 1, tzinfo=UTC).timestamp()
 _BLOCK = 1024  # rows per distance block: bounds memory on large libraries
-_COLUMNS = 8192  # columns per block when comparing against many clips
-# Clips one dense average-linkage matrix may hold (float32: 10,000 -> 400 MB); larger
-# groups are split (``_split``), SPLIT_STEP closer at a time.
+_COLUMNS = 8192  # columns per block when comparing against many clips (75 MB in float32)
+# Blocks that fill a node matrix: 1024 x 4096 float32 (16 MB; BLAS is twice as fast on
+# these as on 256 rows), the time term 256 rows at a time (its float64 temporaries), and
+# about 256 clips of albums at a time (their sums are float64 against every free clip).
+_FILL_ROWS, _FILL_COLUMNS, _TIME_ROWS, _SEED_ROWS = 1024, 4096, 256, 256
+# Clips one average-linkage matrix may hold (its float32 triangle: 10,000 -> 200 MB);
+# larger groups are split (``_split``), SPLIT_STEP closer at a time. Groups up to
+# 1/sqrt(2) of that fit a whole square in the same memory (faster to merge in).
 DENSE_MAX = 10_000
+_SQUARE_SHARE = 0.7071  # of DENSE_MAX
 SPLIT_STEP = 0.05
 
 
@@ -64,8 +70,11 @@ class ClipFeatures:
 
     @cached_property
     def has_audio(self) -> np.ndarray:
-        return np.abs(self.audio).max(1) > 0 if self.audio.shape[1] else \
-            np.zeros(len(self), bool)
+        if not self.audio.shape[1]:
+            return np.zeros(len(self), bool)
+        if self.audio.dtype == np.float16:  # any bit but the sign set: not a zero
+            return (self.audio.view(np.uint16) & 0x7FFF).any(1)
+        return np.abs(self.audio).max(1) > 0
 
 
 @dataclass
@@ -128,13 +137,45 @@ def content_similarity(f: ClipFeatures, rows: np.ndarray, cols: np.ndarray) -> n
 def distances(f: ClipFeatures, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     d = content_similarity(f, rows, cols)
     np.subtract(1.0, d, out=d)
-    tr, tc = f.times[rows], f.times[cols]
-    if np.isfinite(tr).any() and np.isfinite(tc).any():
-        for lo in range(0, len(rows), _BLOCK):
-            gap = np.abs(tr[lo:lo + _BLOCK, None] - tc[None, :]).astype(np.float32)
-            term = time_term(gap)
-            d[lo:lo + _BLOCK] += np.nan_to_num(term, nan=0.0)  # NaN: a clip without a trusted time
+    _add_time_term(d, f.times[rows], f.times[cols])
     return d
+
+
+def _add_time_term(d: np.ndarray, tr: np.ndarray, tc: np.ndarray) -> None:
+    """d += time_term(|tr - tc|), 0 where a clip has no trusted time (NaN). The logarithm
+    only where the term is not flat (pairs between minutes and a day apart: few); the
+    band is a little wider than the knots so every value is time_term's own."""
+    if not (np.isfinite(tr).any() and np.isfinite(tc).any()):
+        return
+    for lo in range(0, len(tr), _TIME_ROWS):
+        gap = np.abs(tr[lo:lo + _TIME_ROWS, None] - tc[None, :]).astype(np.float32)
+        term = np.where(gap > FAR_GAP, FAR_PENALTY, -NEAR_BONUS)
+        sloped = (gap >= 0.99 * NEAR_GAP) & (gap <= 1.01 * FAR_GAP)
+        term[sloped] = time_term(gap[sloped])
+        term[np.isnan(gap)] = 0.0
+        d[lo:lo + _TIME_ROWS] += term
+
+
+def central_rows(f: ClipFeatures, groups: list[list[int]]) -> list[int]:
+    """For each group of rows, the one most like the others: the largest summed content
+    similarity to the group (itself included), as ``content_similarity(f, g, g).sum(1)``
+    ranks them, the first on a tie. Linear in the clips, not quadratic: a similarity is
+    a dot product, so a clip meets its group through the sums of the group's vectors."""
+    out = []
+    for group in groups:
+        rows = np.asarray(group, np.int64)
+        visual = f.visual[rows].astype(np.float64)
+        total = visual.sum(0)
+        score = visual @ total
+        sound = f.has_audio[rows]
+        if sound.any():
+            # A clip with sound meets the others with sound through the blend: the
+            # picture's share of those is 1/(1+s), the soundtrack's s/(1+s).
+            heard, audio = visual[sound], f.audio[rows[sound]].astype(np.float64)
+            score[sound] += AUDIO_SHARE / (1 + AUDIO_SHARE) * (
+                audio @ audio.sum(0) - heard @ heard.sum(0))
+        out.append(int(rows[np.argmax(score)]))
+    return out
 
 
 def cluster(f: ClipFeatures, seeds: list[Seed] | tuple = (),
@@ -143,7 +184,7 @@ def cluster(f: ClipFeatures, seeds: list[Seed] | tuple = (),
 
     Two clusters can only ever merge if some pair of their clips is closer than the
     threshold (an average below it needs one), so the work splits into the connected
-    components of that sparse graph and only they get a dense distance matrix.
+    components of that sparse graph and only they get a matrix of node distances.
     """
     n = len(f)
     node_rows: list[list[int]] = []
@@ -167,23 +208,30 @@ def cluster(f: ClipFeatures, seeds: list[Seed] | tuple = (),
     node_key += [None] * len(free)
 
     roots = np.arange(len(node_rows))
-    edges: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # nodes a, b, distance
+    # The groups closer pairs make, margin by margin, in case a group is too large for
+    # one matrix (``_split``): union-finds instead of the pairs (tens of millions of
+    # them on a large library).
+    levels = [(margin, np.arange(len(node_rows))) for margin in _margins(threshold)]
     for rows, cols, d in _near_pairs(f, free, threshold):
         a, b = owner[rows], owner[cols]
         keep = a != b
-        _union(roots, a[keep], b[keep])
-        # Kept in case a group is too large for one dense matrix (``_split``).
-        edges.append((a[keep].astype(np.int32), b[keep].astype(np.int32),
-                      d[keep].astype(np.float16)))
+        a, b, d = a[keep], b[keep], d[keep]
+        _union(roots, a, b)
+        for margin, level in levels:
+            close = d < threshold - margin
+            if not close.any():
+                break  # closer levels see fewer pairs still
+            _union(level, a[close], b[close])
+    for level in (roots, *(level for _, level in levels)):
+        _compress(level)
     sizes = np.array([len(r) for r in node_rows], np.int64)
 
     parts = []
     for nodes in _groups(roots):
         if sizes[nodes].sum() > DENSE_MAX:
-            parts += _split(nodes, sizes, edges, threshold)
+            parts += _split(nodes, sizes, levels, threshold)
         else:
             parts.append(nodes)
-    del edges  # the dense matrices below need the room
     out: list[Cluster] = []
     for part in parts:
         out += _agglomerate(f, [node_rows[k] for k in part], [node_key[k] for k in part],
@@ -200,86 +248,128 @@ def _groups(roots: np.ndarray) -> list[np.ndarray]:
     return np.split(order, bounds) if len(order) else []
 
 
-def _split(nodes: np.ndarray, sizes: np.ndarray, edges: list, threshold: float
-           ) -> list[np.ndarray]:
-    """A group too large for a dense matrix (it happens on large libraries: clips without
+def _margins(threshold: float) -> list[float]:
+    """SPLIT_STEP, twice that... up to the first margin that reaches the threshold."""
+    margins = [SPLIT_STEP]
+    while margins[-1] < threshold:
+        margins.append(margins[-1] + SPLIT_STEP)
+    return margins
+
+
+def _split(nodes: np.ndarray, sizes: np.ndarray, levels: list[tuple[float, np.ndarray]],
+           threshold: float) -> list[np.ndarray]:
+    """A group too large for one matrix (it happens on large libraries: clips without
     a trusted time link look-alike events into one chain), cut into the groups its
-    closer pairs make: pairs must be ever closer (margin by margin) until every group
-    fits. An approximation: two parts are then never merged, which average linkage
-    does only when clips without dates pull two events' average under the threshold."""
+    closer pairs make: pairs must be ever closer (margin by margin, ``levels``: the
+    union-find of the pairs closer than threshold - margin) until every group fits. An
+    approximation: two parts are then never merged, which average linkage does only
+    when clips without dates pull two events' average under the threshold."""
     todo, done = [nodes], []
-    margin = 0.0
-    while todo:
-        margin += SPLIT_STEP
-        big = np.zeros(len(sizes), bool)
-        for part in todo:
-            big[part] = True
-        roots = np.arange(len(sizes))
-        for a, b, d in edges:
-            close = big[a] & (d < threshold - margin)
-            _union(roots, a[close], b[close])
-        todo = []
-        members = np.flatnonzero(big)
-        for group in _groups(roots[members]):
-            part = members[group]
-            (todo if sizes[part].sum() > DENSE_MAX and margin < threshold else done).append(part)
-    return done
+    for margin, roots in levels:
+        parts, todo = todo, []
+        for part in parts:
+            for group in _groups(roots[part]):
+                sub = part[group]
+                (todo if sizes[sub].sum() > DENSE_MAX and margin < threshold else done).append(sub)
+        if not todo:
+            break
+    return done + todo
 
 
 def _near_pairs(f: ClipFeatures, free: np.ndarray, threshold: float):
     """(rows, cols, distance) of every pair of a free row and any row closer than the
-    threshold, in blocks. Two clips with trusted times a day or more apart get the full
-    penalty, which alone reaches the threshold: such pairs are never compared, so dated
-    clips meet only those of nearby days (in time order, a window each), linear in the
-    library; clips without a date (no time term) meet every clip."""
+    threshold, each pair once, in blocks. Two clips with trusted times a day or more
+    apart get the full penalty, which alone reaches the threshold: such pairs are never
+    compared, so dated clips meet only those of nearby days (in time order, a window
+    each), linear in the library; clips without a date (no time term) meet every clip."""
     timed = np.isfinite(f.times)
     far = FAR_GAP if FAR_PENALTY >= threshold else np.inf
+    is_free = np.zeros(len(f), bool)
+    is_free[free] = True
     undated = free[~timed[free]]
-    everything = np.arange(len(f))
-    # Columns in chunks, each made float32 once: a block against a whole large library
-    # would not fit.
-    for lo in range(0, len(everything), _COLUMNS):
-        cols = _Block(f, everything[lo:lo + _COLUMNS])
-        for start in range(0, len(undated), _BLOCK):
-            rows = _Block(f, undated[start:start + _BLOCK])
-            content = 1.0 - rows.similarity(cols)
-            i, j = np.nonzero(content < threshold)
-            yield rows.index[i], cols.index[j], content[i, j]
+    # Free undated clips meet every other clip, and each other once.
+    yield from _pairs_across(f, undated, np.flatnonzero(timed | ~is_free), threshold)
+    yield from _pairs_among(f, undated, threshold)
+    # Dated free clips meet the undated clips in albums (content only: no time term)...
+    dated = free[timed[free]]
+    dated = dated[np.argsort(f.times[dated], kind="stable")]
+    yield from _pairs_across(f, dated, np.flatnonzero(~timed & ~is_free), threshold)
+    # ...and the dated clips of nearby days: a window for each block of rows close in time.
     by_time = np.flatnonzero(timed)
     by_time = by_time[np.argsort(f.times[by_time], kind="stable")]
     when = f.times[by_time]
-    dated = free[timed[free]]
-    dated = dated[np.argsort(f.times[dated], kind="stable")]
-    # Undated clips that are free met every clip above; the others (in albums) not yet.
-    is_free = np.zeros(len(f), bool)
-    is_free[free] = True
-    others = np.flatnonzero(~timed & ~is_free)
-    for start in range(0, len(dated), _BLOCK):
-        rows = _Block(f, dated[start:start + _BLOCK])
-        lo = np.searchsorted(when, f.times[rows.index[0]] - far, side="left")
-        hi = np.searchsorted(when, f.times[rows.index[-1]] + far, side="right")
-        window = np.concatenate([by_time[lo:hi], others])
+    for block in _time_blocks(dated, f.times, far):
+        rows = _Block(f, block)
+        lo = np.searchsorted(when, f.times[block[0]] - far, side="left")
+        hi = np.searchsorted(when, f.times[block[-1]] + far, side="right")
+        window = by_time[lo:hi]
         for at in range(0, len(window), _COLUMNS):
-            cols = _Block(f, window[at:at + _COLUMNS])
             # No time bonus can bring a pair this far apart in content under the threshold.
-            content = 1.0 - rows.similarity(cols)
-            i, j = np.nonzero(content < threshold + NEAR_BONUS)
-            gap = np.abs(f.times[rows.index[i]] - f.times[cols.index[j]])
-            d = content[i, j] + np.nan_to_num(time_term(gap), nan=0.0)
-            near = d < threshold
-            yield rows.index[i[near]], cols.index[j[near]], d[near].astype(np.float32)
+            r, c, d = _close(rows, _Block(f, window[at:at + _COLUMNS]), threshold + NEAR_BONUS)
+            tr, tc = f.times[r], f.times[c]
+            d = d + time_term(np.abs(tr - tc))
+            # Two free clips see each other from both ends: the earlier one keeps the pair.
+            keep = (d < threshold) & (~is_free[c] | (tc > tr) | ((tc == tr) & (c > r)))
+            yield r[keep], c[keep], d[keep].astype(np.float32)
+
+
+def _time_blocks(rows: np.ndarray, times: np.ndarray, far: float):
+    """Rows in time order, in blocks of at most _BLOCK, cut where they are more than two
+    windows apart: a few new clips spread over years each get a small window."""
+    cuts = np.flatnonzero(np.diff(times[rows]) > 2 * far) + 1
+    for run in np.split(rows, cuts):
+        for lo in range(0, len(run), _BLOCK):
+            yield run[lo:lo + _BLOCK]
+
+
+def _pairs_across(f: ClipFeatures, rows_index: np.ndarray, cols_index: np.ndarray,
+                  threshold: float):
+    """Content-only near pairs of rows x cols. Columns in chunks, each made float32 once:
+    a block against a whole large library would not fit."""
+    if not len(rows_index):
+        return
+    for lo in range(0, len(cols_index), _COLUMNS):
+        cols = _Block(f, cols_index[lo:lo + _COLUMNS])
+        for start in range(0, len(rows_index), _BLOCK):
+            yield _close(_Block(f, rows_index[start:start + _BLOCK]), cols, threshold)
+        del cols  # before the next one is made
+
+
+def _pairs_among(f: ClipFeatures, index: np.ndarray, threshold: float):
+    """Content-only near pairs within ``index`` (ascending), each pair once: the upper
+    triangle, block by block."""
+    for lo in range(0, len(index), _COLUMNS):
+        cols = _Block(f, index[lo:lo + _COLUMNS])
+        for start in range(0, min(lo + _COLUMNS, len(index)), _BLOCK):
+            # Where the block meets the diagonal, only pairs with a later column count.
+            yield _close(_Block(f, index[start:start + _BLOCK]), cols, threshold,
+                         upper=start + _BLOCK > lo)
+        del cols  # before the next one is made
+
+
+def _close(rows: _Block, cols: _Block, limit: float, upper: bool = False):
+    """(rows, cols, content distance) of the pairs closer than ``limit``; with ``upper``
+    only those whose column comes after the row. The block's matrices die here."""
+    content = rows.content_distances(cols)
+    if upper:
+        content[rows.index[:, None] >= cols.index[None, :]] = np.inf
+    i, j = np.nonzero(content < limit)
+    return rows.index[i], cols.index[j], content[i, j]
 
 
 class _Block:
     """Some clips' vectors in float32, those with sound first (so the blend of
-    ``content_similarity`` is done on one contiguous sub-block)."""
+    ``content_similarity`` is done on one contiguous sub-block): ``index`` holds the
+    clips in that order, ``order`` where each came from in the index given."""
 
     def __init__(self, f: ClipFeatures, index: np.ndarray):
         sound = f.has_audio[index]
-        self.index = np.concatenate([index[sound], index[~sound]])
+        self.order = np.concatenate([np.flatnonzero(sound), np.flatnonzero(~sound)])
+        self.index = index[self.order]
         self.sound = int(sound.sum())
         self.visual = f.visual[self.index].astype(np.float32)
         self.audio = f.audio[self.index[:self.sound]].astype(np.float32)
+        self.times = f.times[self.index]
 
     def similarity(self, cols: _Block) -> np.ndarray:
         """As content_similarity (same float32 arithmetic), rows x cols."""
@@ -289,6 +379,17 @@ class _Block:
             both += AUDIO_SHARE * (self.audio @ cols.audio.T)
             both /= 1 + AUDIO_SHARE
         return sim
+
+    def content_distances(self, cols: _Block) -> np.ndarray:
+        """1 - similarity, rows x cols in the blocks' order."""
+        d = self.similarity(cols)
+        return np.subtract(1.0, d, out=d)
+
+    def distances(self, cols: _Block) -> np.ndarray:
+        """As ``distances`` (same arithmetic), rows x cols in the clips' given order."""
+        d = self.content_distances(cols)
+        _add_time_term(d, self.times, cols.times)
+        return d[np.ix_(np.argsort(self.order), np.argsort(cols.order))]  # one copy
 
 
 def _compress(roots: np.ndarray) -> None:
@@ -300,48 +401,226 @@ def _compress(roots: np.ndarray) -> None:
         roots[:] = up
 
 
+def _find(roots: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The roots of nodes ``x``, whose paths then point at them: only the nodes asked
+    about are touched, so many small batches of pairs never cost a pass over all nodes."""
+    r = roots[x]
+    while True:
+        up = roots[r]
+        if np.array_equal(up, r):
+            roots[x] = r
+            return r
+        r = up
+
+
 def _union(roots: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """Vectorized union-find; roots always point to a smaller index, so no cycles."""
+    """Vectorized union-find; roots always point to a smaller index, so no cycles.
+    Read groups after ``_compress``."""
     while len(a):
-        _compress(roots)
-        ra, rb = roots[a], roots[b]
+        ra, rb = _find(roots, a), _find(roots, b)
         differ = ra != rb
         ra, rb, a, b = ra[differ], rb[differ], a[differ], b[differ]
         # Where one root gets several parents at once, one write wins and the rest retry.
         roots[np.maximum(ra, rb)] = np.minimum(ra, rb)
-    _compress(roots)
+
+
+class _Square:
+    """A symmetric node x node float32 matrix, whole: rows are contiguous, so reading
+    them (what each merge does most) is cheap. Filled through ``upper``, then ``mirror``."""
+
+    def __init__(self, m: int):
+        self.m = m
+        self.data = np.full((m, m), np.inf, np.float32)
+
+    def upper(self, r: int, lo: int, hi: int) -> np.ndarray:
+        return self.data[r, lo:hi]
+
+    def mirror(self) -> None:
+        for lo in range(0, self.m, _FILL_ROWS):
+            hi = min(lo + _FILL_ROWS, self.m)
+            self.data[lo:hi, :lo] = self.data[:lo, lo:hi].T
+            block = self.data[lo:hi, lo:hi]  # its lower half is still +inf
+            np.minimum(block, block.T, out=block)
+
+    def row(self, k: int) -> np.ndarray:
+        return self.data[k]
+
+    def rows(self, ks: np.ndarray) -> np.ndarray:
+        return self.data[ks]
+
+    def set_row(self, k: int, values: np.ndarray) -> None:
+        self.data[k] = self.data[:, k] = values
+
+
+class _Triangle:
+    """A symmetric node x node float32 matrix stored as its upper triangle, row after
+    row: half the memory of the square (each row read gathers half its entries from
+    other rows, though): for the largest groups only."""
+
+    def __init__(self, m: int):
+        self.m = m
+        k = np.arange(m, dtype=np.int64)
+        self.base = k * m - k * (k + 1) // 2 - k - 1  # entry (r, c), r < c: base[r] + c
+        self.data = np.full(m * (m - 1) // 2, np.inf, np.float32)
+        self._at = np.empty(m, np.int64)  # scratch for the indices of a column
+
+    def upper(self, r: int, lo: int, hi: int) -> np.ndarray:
+        """Entries (r, lo..hi-1), r < lo: a view."""
+        return self.data[self.base[r] + lo:self.base[r] + hi]
+
+    def row(self, k: int) -> np.ndarray:
+        out = np.empty(self.m, np.float32)
+        np.take(self.data, np.add(self.base[:k], k, out=self._at[:k]), out=out[:k])
+        out[k] = np.inf
+        out[k + 1:] = self.upper(k, k + 1, self.m)
+        return out
+
+    def rows(self, ks: np.ndarray) -> np.ndarray:
+        if len(ks) <= 8:  # the usual case: a gather per row is cheaper than index grids
+            return np.stack([self.row(int(k)) for k in ks])
+        out = np.empty((len(ks), self.m), np.float32)
+        cols = np.arange(self.m)
+        for lo in range(0, len(ks), 64):
+            k = ks[lo:lo + 64, None]
+            # The diagonal reads some other entry (or the last): it is +inf below.
+            out[lo:lo + 64] = self.data[self.base[np.minimum(k, cols)] + np.maximum(k, cols)]
+        out[np.arange(len(ks)), ks] = np.inf
+        return out
+
+    def mirror(self) -> None:
+        pass
+
+    def set_row(self, k: int, values: np.ndarray) -> None:
+        self.data[np.add(self.base[:k], k, out=self._at[:k])] = values[:k]
+        self.upper(k, k + 1, self.m)[:] = values[k + 1:]
+
+
+def _offer(best: np.ndarray, nearest: np.ndarray, who: np.ndarray, values: np.ndarray,
+           partners: np.ndarray) -> None:
+    """Nodes ``who`` (distinct) meet ``partners`` at ``values``: each keeps its nearest,
+    the lower index on a tie, as an argmin over its whole row would."""
+    better = (values < best[who]) | ((values == best[who]) & (partners < nearest[who]))
+    best[who[better]] = values[better]
+    nearest[who[better]] = partners[better]
+
+
+def _node_distances(f: ClipFeatures, node_rows: list[list[int]], key_of: np.ndarray,
+                    excluded: dict[int, set[int]]):
+    """The average distances between nodes (seeds first, then free clips, one each), and
+    each node's nearest. Two seeds never merge: their clips are never compared, so an
+    album's refresh costs its new clips against the albums they reach, not album x album."""
+    m = len(node_rows)
+    seeds = int((key_of >= 0).sum())
+    # A square where it takes no more memory than the triangle of the largest group.
+    tri = _Square(m) if m <= _SQUARE_SHARE * DENSE_MAX else _Triangle(m)
+    nearest = np.zeros(m, np.int64)
+    best = np.full(m, np.inf, np.float32)
+    free = np.array([r[0] for r in node_rows[seeds:]], np.int64)
+    seed_of = {int(k): q for q, k in enumerate(key_of[:seeds])}
+    blocked: dict[int, list[int]] = {}  # seed node -> free clips (positions) taken out of it
+    for p, r in enumerate(free):
+        for key in excluded.get(int(r), ()):
+            if key in seed_of:
+                blocked.setdefault(seed_of[key], []).append(p)
+    if seeds:
+        _fill_seed_rows(f, node_rows[:seeds], free, blocked, tri, nearest, best)
+    _fill_free_rows(f, free, seeds, tri, nearest, best)
+    tri.mirror()
+    return tri, nearest, best
+
+
+def _fill_seed_rows(f: ClipFeatures, seed_rows: list[list[int]], free: np.ndarray,
+                    blocked: dict[int, list[int]], tri: _Square | _Triangle, nearest: np.ndarray,
+                    best: np.ndarray) -> None:
+    """Seed rows: the mean distance of each album's clips to each free clip (seed x seed
+    stays +inf)."""
+    seeds, m = len(seed_rows), tri.m
+    # Free clips as columns: made float32 once when they fit one chunk (the usual case).
+    whole = _Block(f, free) if len(free) <= _FILL_COLUMNS else None
+
+    def free_chunks():
+        for lo in range(0, len(free), _FILL_COLUMNS):
+            yield lo, whole if whole is not None else _Block(f, free[lo:lo + _FILL_COLUMNS])
+
+    sizes = np.array([len(r) for r in seed_rows], np.int64)
+    for q0, q1 in _seed_groups(sizes):
+        rows = np.concatenate([np.asarray(seed_rows[q], np.int64) for q in range(q0, q1)])
+        starts = np.concatenate([[0], np.cumsum(sizes[q0:q1 - 1])])
+        sums = np.zeros((q1 - q0, len(free)), np.float64)
+        for at in range(0, len(rows), _SEED_ROWS):
+            block = _Block(f, rows[at:at + _SEED_ROWS])
+            # Albums (their first rows) within this slice of rows, and their sums' rows.
+            first = np.clip(starts - at, 0, None)
+            inside = (starts + sizes[q0:q1] > at) & (starts < at + _SEED_ROWS)
+            cuts, which = np.unique(first[inside], return_index=True)
+            which = np.flatnonzero(inside)[which]
+            for lo, cols in free_chunks():
+                d = block.distances(cols)
+                sums[which, lo:lo + len(cols.index)] += np.add.reduceat(d, cuts, axis=0,
+                                                                        dtype=np.float64)
+        values = (sums / sizes[q0:q1, None]).astype(np.float32)
+        for q in range(q0, q1):
+            if q in blocked:
+                values[q - q0, blocked[q]] = np.inf
+            tri.upper(q, seeds, m)[:] = values[q - q0]
+        partners = np.arange(q0, q1)
+        _offer(best, nearest, partners, values.min(1), seeds + values.argmin(1))
+        _offer(best, nearest, seeds + np.arange(len(free)), values.min(0),
+               partners[values.argmin(0)])
+
+
+def _fill_free_rows(f: ClipFeatures, free: np.ndarray, seeds: int, tri: _Square | _Triangle,
+                    nearest: np.ndarray, best: np.ndarray) -> None:
+    """Free rows: the upper triangle of free x free, a block of rows against the columns
+    from its own first one on (made float32 again for each block: cheaper than the
+    wasted half of square blocks)."""
+    for at in range(0, len(free), _FILL_ROWS):
+        block = _Block(f, free[at:at + _FILL_ROWS])
+        here = np.arange(at, at + len(block.index))
+        for lo in range(at, len(free), _FILL_COLUMNS):
+            cols = _Block(f, free[lo:lo + _FILL_COLUMNS])
+            hi = lo + len(cols.index)
+            d = block.distances(cols)
+            if lo == at:  # the block's own columns: only those after each row
+                d[here[:, None] >= np.arange(lo, hi)[None, :]] = np.inf
+            for k, p in enumerate(here):
+                start = max(lo, p + 1)
+                if start < hi:
+                    tri.upper(seeds + p, seeds + start, seeds + hi)[:] = d[k, start - lo:]
+            _offer(best, nearest, seeds + here, d.min(1), seeds + lo + d.argmin(1))
+            _offer(best, nearest, seeds + np.arange(lo, hi), d.min(0), seeds + at + d.argmin(0))
+            del cols, d  # before the next ones are made
+
+
+def _seed_groups(sizes: np.ndarray):
+    """Consecutive seeds, about _SEED_ROWS clips a group (a larger seed alone)."""
+    q0, rows = 0, 0
+    for q, size in enumerate(sizes):
+        if rows and rows + size > _SEED_ROWS:
+            yield q0, q
+            q0, rows = q, 0
+        rows += size
+    if len(sizes):
+        yield q0, len(sizes)
 
 
 def _agglomerate(f: ClipFeatures, node_rows: list[list[int]], keys: list[int | None],
                  excluded: dict[int, set[int]], threshold: float) -> list[Cluster]:
     """Average linkage over one connected component's nodes (seeds and free clips).
 
-    One matrix holds the average distance between nodes, +inf where they may never
-    merge (two seeds; a clip and an album it was taken out of). A merge replaces a
-    node's row by the size-weighted mean of the two rows, so +inf carries over: what
-    one part of a node may not join, the whole may not join either."""
+    A triangle of the node matrix holds the average distance between nodes, +inf where
+    they may never merge (two seeds; a clip and an album it was taken out of). A merge
+    replaces a node's row by the size-weighted mean of the two rows, so +inf carries
+    over: what one part of a node may not join, the whole may not join either."""
+    order = sorted(range(len(keys)), key=lambda k: keys[k] is None)  # seeds first
+    node_rows = [node_rows[k] for k in order]
+    key_of = np.array([-1 if keys[k] is None else keys[k] for k in order], np.int64)
     m = len(node_rows)
     sizes = np.array([len(r) for r in node_rows], np.float64)
-    rows = np.concatenate([np.asarray(r, np.int64) for r in node_rows])
-    avg = distances(f, rows, rows)  # float32: the matrix is the memory of a large group
-    if len(rows) > m:  # seeds hold several clips: average their blocks
-        starts = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int64)
-        avg = np.add.reduceat(np.add.reduceat(avg, starts, axis=0, dtype=np.float64),
-                              starts, axis=1)
-        avg = (avg / np.outer(sizes, sizes)).astype(np.float32)
+    tri, nearest, best = _node_distances(f, node_rows, key_of, excluded)
     members = [list(r) for r in node_rows]
-    key_of = np.array([-1 if k is None else k for k in keys], np.int64)
-    seed = key_of >= 0
-    avg[np.ix_(seed, seed)] = np.inf
-    for i, nr in enumerate(node_rows):
-        blocked = set().union(*(excluded.get(r, set()) for r in nr))
-        if blocked:
-            no = np.isin(key_of, list(blocked))
-            avg[i, no] = avg[no, i] = np.inf
-    np.fill_diagonal(avg, np.inf)
     active = np.ones(m, bool)
-    nearest = avg.argmin(1)
-    best = avg[np.arange(m), nearest]
+    gone = np.full(m, np.inf, np.float32)
     while True:
         i = int(np.argmin(best))
         j = int(nearest[i])
@@ -350,10 +629,11 @@ def _agglomerate(f: ClipFeatures, node_rows: list[list[int]], keys: list[int | N
         if key_of[i] < 0 and key_of[j] >= 0:
             i, j = j, i  # the seed's slot survives, so its key does
         ni, nj = sizes[i], sizes[j]
-        row = ((ni * avg[i].astype(np.float64) + nj * avg[j]) / (ni + nj)).astype(np.float32)
-        avg[i, :] = avg[:, i] = row
-        avg[i, i] = np.inf
-        avg[j, :] = avg[:, j] = np.inf
+        row = ((ni * tri.row(i).astype(np.float64) + nj * tri.row(j)) / (ni + nj)
+               ).astype(np.float32)
+        row[i] = row[j] = np.inf
+        tri.set_row(i, row)
+        tri.set_row(j, gone)
         sizes[i] += nj
         members[i] += members[j]
         key_of[i] = max(key_of[i], key_of[j])
@@ -361,12 +641,13 @@ def _agglomerate(f: ClipFeatures, node_rows: list[list[int]], keys: list[int | N
         best[j] = np.inf
         stale = np.flatnonzero(active & ((nearest == i) | (nearest == j)))
         if len(stale):
-            nearest[stale] = avg[stale].argmin(1)
-            best[stale] = avg[stale, nearest[stale]]
-        closer = np.flatnonzero(avg[:, i] < best)
+            values = tri.rows(stale)
+            nearest[stale] = values.argmin(1)
+            best[stale] = values[np.arange(len(stale)), nearest[stale]]
+        closer = np.flatnonzero(row < best)
         nearest[closer] = i
-        best[closer] = avg[closer, i]
-        nearest[i] = int(np.argmin(avg[i]))
-        best[i] = avg[i, nearest[i]]
+        best[closer] = row[closer]
+        nearest[i] = int(np.argmin(row))
+        best[i] = row[nearest[i]]
     return [Cluster(None if key_of[i] < 0 else int(key_of[i]), sorted(members[i]))
             for i in np.flatnonzero(active)]

@@ -24,17 +24,18 @@ import numpy as np
 from app.core.album_clustering import (
     ClipFeatures,
     Seed,
+    central_rows,
     cluster,
-    content_similarity,
     parse_time,
     trusted_time,
 )
 from app.core.indexer import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
-from app.store.vectors import clip_vectors, present_files
+from app.store.vectors import change_count, clip_columns, present_files
 
 MIN_NEW_ALBUM = 2
+FEATURE_CHUNK = 5000  # clips read at a time: the BLOBs of one chunk, never the library's
 # A label names an album when the model is more sure than not, on average over the
 # album's clips (softmax probability for pictures, per-class score for sound).
 LABEL_CONFIDENCE = 0.5
@@ -63,19 +64,21 @@ def load_features(lib: Library, file_ids: list[int] | None = None) -> ClipFeatur
         visual = np.zeros((len(ids), VISUAL_DIM), np.float16)
         audio = np.zeros((len(ids), 0), np.float16)
         found = np.zeros(len(ids), bool)
-        for lo in range(0, len(ids), 5000):
-            chunk = ids[lo:lo + 5000]
-            vis, aud = clip_vectors(lib, chunk, "visual"), clip_vectors(lib, chunk, "audio")
-            if len(vis.file_ids) and vis.vectors.shape[1] != visual.shape[1]:
-                visual = np.zeros((len(ids), vis.vectors.shape[1]), np.float16)
-            if aud.vectors.shape[1] and not audio.shape[1]:
-                audio = np.zeros((len(ids), aud.vectors.shape[1]), np.float16)
+        for lo in range(0, len(ids), FEATURE_CHUNK):
+            chunk = ids[lo:lo + FEATURE_CHUNK]
+            got, (vis, aud) = clip_columns(lib, chunk, ("visual", "audio"))
+            if not len(got):
+                continue
+            if vis.shape[1] != visual.shape[1]:
+                visual = np.zeros((len(ids), vis.shape[1]), np.float16)
+            if aud.shape[1] and not audio.shape[1]:
+                audio = np.zeros((len(ids), aud.shape[1]), np.float16)
             # A scan may write between the reads: rows are placed by file id.
-            at = lo + np.searchsorted(chunk, vis.file_ids)
-            visual[at] = vis.vectors
+            at = lo + np.searchsorted(chunk, got)
+            visual[at] = vis
             found[at] = True
-            if aud.vectors.shape[1]:
-                audio[lo + np.searchsorted(chunk, aud.file_ids)] = aud.vectors
+            if aud.shape[1]:
+                audio[at] = aud
         if not found.all():  # files without clip rows (gone meanwhile) are left out
             ids, visual, audio = ids[found], visual[found], audio[found]
     else:
@@ -88,7 +91,7 @@ def load_features(lib: Library, file_ids: list[int] | None = None) -> ClipFeatur
         for k, (_, c) in enumerate(clips):
             if c["audio"] is not None:
                 audio[k] = c["audio"]
-    created = _file_rows(lib, [int(f) for f in ids])
+    created = _file_rows(lib, None if file_ids is None else [int(f) for f in ids])
     now = datetime.now(UTC).timestamp()
     times = np.array([trusted_time(created.get(int(f), {}).get("created"), now) for f in ids],
                      np.float64)
@@ -96,33 +99,33 @@ def load_features(lib: Library, file_ids: list[int] | None = None) -> ClipFeatur
 
 
 def _file_rows(lib: Library, file_ids: list[int] | None = None) -> dict[int, dict]:
-    if file_ids is None or len(file_ids) > 200:
-        rows = lib.files(present_only=True)
-    else:
-        rows = [r for r in (lib.file_by_id(f) for f in file_ids)
-                if r and r["status"] == "indexed" and r["presence"] == "present"]
-    return {r["id"]: r for r in rows}
+    """Path, creation and file time of indexed, present files (all, or these)."""
+    return store.file_times(lib, file_ids)
 
 
 # ---- titles, dates, covers --------------------------------------------------------
 def dominant_label(member_labels: list[list[tuple[str, str, float]]]) -> str | None:
     """The label the album's clips agree on with confidence, in words a person uses."""
-    if not member_labels:
-        return None
     totals: dict[tuple[str, str], float] = defaultdict(float)
     for labels in member_labels:
         for kind, label, score in labels:
             totals[kind, label] += score
     with_sound = sum(1 for labels in member_labels if any(k == "audio" for k, _, _ in labels))
+    return _dominant(store.AlbumLabels(len(member_labels), with_sound, totals))
+
+
+def _dominant(labels: store.AlbumLabels) -> str | None:
+    if not labels.clips:
+        return None
     best, best_score = None, LABEL_CONFIDENCE
-    for (kind, label), total in sorted(totals.items()):
+    for (kind, label), total in sorted(labels.totals.items()):
         if kind == "audio":
             # A soundtrack names the album only if most clips have one.
-            if label in AMBIENT_SOUNDS or 2 * with_sound < len(member_labels):
+            if label in AMBIENT_SOUNDS or 2 * labels.with_sound < labels.clips:
                 continue
-            mean = total / with_sound
+            mean = total / labels.with_sound
         else:
-            mean = total / len(member_labels)
+            mean = total / labels.clips
         if mean >= best_score:
             best, best_score = label, mean
     return _words(best) if best else None
@@ -152,7 +155,10 @@ def date_span(start: float, end: float) -> str:
 
 def album_title(member_labels: list[list[tuple[str, str, float]]], start: float | None,
                 end: float | None) -> str:
-    what = dominant_label(member_labels)
+    return _title(dominant_label(member_labels), start, end)
+
+
+def _title(what: str | None, start: float | None, end: float | None) -> str:
     when = date_span(start, end) if start is not None and end is not None else None
     return " \u00b7 ".join(p for p in (what, when) if p) or "Untitled"
 
@@ -172,22 +178,24 @@ def album_span(rows: list[dict]) -> tuple[float | None, float | None]:
     return (min(times), max(times)) if times else (None, None)
 
 
-def central_clip(f: ClipFeatures, rows: list[int]) -> int:
-    """The clip most like the others: a fair picture of the whole album."""
-    idx = np.asarray(sorted(rows), np.int64)
-    sims = content_similarity(f, idx, idx).sum(1)
-    return int(f.file_ids[idx[int(np.argmax(sims))]])
-
-
 # ---- runs --------------------------------------------------------------------------
 def refresh_albums(lib: Library, rebuild: bool = False) -> list[dict]:
-    """Place new clips (or re-cluster with ``rebuild``), retitle, and list the albums."""
-    feats = load_features(lib)
-    with lib.transaction():
-        if rebuild:
-            _recluster(lib, feats, store.load(lib))
-        _place(lib, feats, store.load(lib))
-        _retitle(lib, feats, store.load(lib))
+    """Place new clips (or re-cluster with ``rebuild``), retitle, and list the albums.
+
+    A run remembers the state it left (``store.state_mark``: the index's change counter
+    and the albums' contents). When nothing changed since, placing would change nothing
+    (a run on its own result is a fixed point), so the app's run at every start only
+    lists; a scan or an edit changes the state, and the next run places and retitles."""
+    index = change_count(lib)  # before the reads: a scan meanwhile makes the mark stale
+    if rebuild or store.placed_mark(lib) != store.state_mark(lib, index):
+        feats = load_features(lib)
+        with lib.transaction():
+            if rebuild:
+                _recluster(lib, feats, store.load(lib))
+            _place(lib, feats, store.load(lib))
+            _retitle(lib, feats, store.load(lib))
+            store.set_placed_mark(lib, store.state_mark(lib, index))
+        del feats  # the listing below needs none of it
     return list_albums(lib)
 
 
@@ -265,15 +273,21 @@ def _retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
     row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
     wanted = [a for a in state.albums.values() if a.shown and only in (None, a.id)]
     fids = sorted({f for a in wanted for f in state.members[a.id] if f in row_of})
-    files = _file_rows(lib, fids)
-    labels = store.file_labels(lib, fids if only is not None else None)
+    files = _file_rows(lib, fids if only is not None else None)
+    named = {aid: _dominant(labels) for aid, labels in
+             store.album_labels(lib, None if only is None else [only])}
+    shown = {a.id: [f for f in state.members[a.id] if f in row_of and f in files]
+             for a in wanted}
+    shown = {aid: present for aid, present in shown.items() if present}
+    covers = dict(zip(shown, central_rows(feats, [sorted(row_of[f] for f in present)
+                                                  for present in shown.values()]), strict=True))
     for album in wanted:
-        present = [f for f in state.members[album.id] if f in row_of and f in files]
+        present = shown.get(album.id)
         if not present:
             continue
         start, end = album_span([files[f] for f in present])
-        auto_title = album_title([labels.get(f, []) for f in present], start, end)
-        cover = central_clip(feats, [row_of[f] for f in present])
+        auto_title = _title(named.get(album.id), start, end)
+        cover = int(feats.file_ids[covers[album.id]])
         changes = {}
         if auto_title != album.auto_title:
             changes["auto_title"] = auto_title

@@ -9,11 +9,21 @@ and does not bring the deleted album back under a new id.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
 
 from app.store.library import Library
 
 AUTO, USER, DISMISSED = "auto", "user", "dismissed"
+# A row of the ``changes`` table (schema 3): the state (``state_mark``) the albums were
+# last placed against. Equal to the current state: nothing new to place.
+_PLACED = "albums_placed"
+_PRESENT = "f.status = 'indexed' AND f.presence = 'present'"
+_ID_CHUNK = 900  # ids per IN (...) list: under SQLite's bound-parameter limit everywhere
 
 
 @dataclass
@@ -77,21 +87,85 @@ def albums_of_file(lib: Library, file_id: int) -> list[AlbumRow]:
         "WHERE m.file_id = ? ORDER BY a.id", (file_id,))]
 
 
-def file_labels(lib: Library, file_ids: list[int] | None = None,
-                ) -> dict[int, list[tuple[str, str, float]]]:
-    """Top labels of files (all indexed files by default): {file id: [(kind, label, score)]}."""
-    sql = "SELECT file_id, kind, label, score FROM labels"
-    params: tuple = ()
-    if file_ids is not None:
-        sql += f" WHERE file_id IN ({','.join('?' * len(file_ids))})"
-        params = tuple(file_ids)
-    out: dict[int, list[tuple[str, str, float]]] = {}
-    for r in lib.conn.execute(sql + " ORDER BY file_id, kind, score DESC", params):
-        out.setdefault(r[0], []).append((r[1], r[2], r[3]))
-    return out
+def file_times(lib: Library, file_ids: list[int] | None = None) -> dict[int, dict]:
+    """{file id: {"path", "created", "file_time"}} of indexed, present files (all, or
+    these): what albums show and date, without the rest of the files' rows."""
+    sql = f"SELECT f.id, f.path, f.created, f.file_time FROM files f WHERE {_PRESENT}"
+    if file_ids is None:
+        rows = lib.conn.execute(sql).fetchall()
+    else:
+        ids = sorted({int(f) for f in file_ids})
+        rows = []
+        for lo in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[lo:lo + _ID_CHUNK]
+            rows += lib.conn.execute(f"{sql} AND f.id IN ({','.join('?' * len(chunk))})",
+                                     chunk).fetchall()
+    return {r[0]: {"path": r[1], "created": r[2], "file_time": r[3]} for r in rows}
+
+
+@dataclass
+class AlbumLabels:
+    """The labels of an album's present clips, summed."""
+
+    clips: int
+    with_sound: int  # clips with at least one sound label
+    totals: dict[tuple[str, str], float]  # (kind, label) -> sum of scores
+
+
+def album_labels(lib: Library, album_ids: list[int] | None = None,
+                 ) -> Iterator[tuple[int, AlbumLabels]]:
+    """Per album (all, or these), one album at a time: SQLite sums the scores, so a
+    whole library's labels (millions of rows) never come to Python one by one, nor
+    their sums all at once (hundreds of thousands: 100+ MB of small objects)."""
+    members = f"FROM album_files m JOIN files f ON f.id = m.file_id AND {_PRESENT}"
+    chunks = [None] if album_ids is None else [
+        album_ids[lo:lo + _ID_CHUNK] for lo in range(0, len(album_ids), _ID_CHUNK)]
+    for chunk in chunks:
+        where, params = ("", ()) if chunk is None else (
+            f" WHERE m.album_id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        clips = dict(lib.conn.execute(
+            f"SELECT m.album_id, COUNT(*) {members}{where} GROUP BY m.album_id", params))
+        sound = dict(lib.conn.execute(
+            f"SELECT m.album_id, COUNT(DISTINCT m.file_id) {members} "
+            f"JOIN labels l ON l.file_id = m.file_id AND l.kind = 'audio'{where} "
+            "GROUP BY m.album_id", params))
+        rows = lib.conn.execute(
+            f"SELECT m.album_id, l.kind, l.label, SUM(l.score) {members} "
+            f"JOIN labels l ON l.file_id = m.file_id{where} "
+            "GROUP BY m.album_id, l.kind, l.label ORDER BY m.album_id", params)
+        for aid, sums in groupby(rows, key=lambda r: r[0]):
+            yield aid, AlbumLabels(clips.pop(aid), sound.get(aid, 0),
+                                   {(kind, label): total for _, kind, label, total in sums})
+        for aid, n in clips.items():  # albums whose clips have no labels
+            yield aid, AlbumLabels(n, 0, {})
+
+
+def state_mark(lib: Library, index_changes: int) -> int:
+    """A number for what placing clips in albums reads: the index (its change counter,
+    ``index_changes``) and the albums, their clips and the user's exclusions. Any edit,
+    by any writer, gives another number (a 63-bit hash)."""
+    h = hashlib.blake2b(str(index_changes).encode(), digest_size=8)
+    cur = lib.conn.cursor()
+    cur.row_factory = None
+    for sql in ("SELECT id, origin = 'dismissed', renamed, edited FROM albums ORDER BY id",
+                "SELECT album_id, file_id FROM album_files ORDER BY album_id, file_id",
+                "SELECT album_id, file_id FROM album_exclusions ORDER BY album_id, file_id"):
+        h.update(np.array(cur.execute(sql).fetchall(), np.int64).tobytes())
+        h.update(b"|")
+    return int.from_bytes(h.digest(), "little") >> 1
+
+
+def placed_mark(lib: Library) -> int | None:
+    row = lib.conn.execute("SELECT n FROM changes WHERE scope = ?", (_PLACED,)).fetchone()
+    return None if row is None else row[0]
 
 
 # ---- writes (callers group them with ``lib.transaction()``) ------------------------
+def set_placed_mark(lib: Library, mark: int) -> None:
+    lib.conn.execute("INSERT INTO changes(scope, n) VALUES (?, ?) "
+                     "ON CONFLICT(scope) DO UPDATE SET n = excluded.n", (_PLACED, mark))
+
+
 def insert_album(lib: Library, title: str, origin: str, auto_title: str | None = None,
                  renamed: bool = False, edited: bool = False) -> int:
     cur = lib.conn.execute(

@@ -91,6 +91,27 @@ def clip_vectors(lib: Library, file_ids, kind: str = "fused") -> ClipMatrix:
     return ClipMatrix(np.array([r[0] for r in rows], np.int64), stack([r[1] for r in rows]))
 
 
+def clip_columns(lib: Library, file_ids, kinds: tuple[str, ...] = ("visual", "audio"),
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Several vector columns of these files (those that have them), ordered by file id:
+    (file ids, one matrix per kind). One pass over the id range instead of an IN list
+    per column: for runs of ids (a whole library, a chunk at a time) that is several
+    times cheaper, as each row's BLOBs are read together. The range is scanned whole, so
+    pass ids that are most of their range."""
+    if not set(kinds) <= _COLUMNS:
+        raise ValueError(kinds)
+    ids = np.unique(np.asarray(file_ids, np.int64))
+    if not len(ids):
+        return ids, [np.zeros((0, 0), np.float16) for _ in kinds]
+    rows = lib.conn.execute(
+        f"SELECT file_id, {', '.join(kinds)} FROM clips WHERE file_id BETWEEN ? AND ? "
+        "ORDER BY file_id", (int(ids[0]), int(ids[-1]))).fetchall()
+    rows = [r for r, wanted in zip(rows, np.isin([r[0] for r in rows], ids), strict=True)
+            if wanted]
+    return (np.array([r[0] for r in rows], np.int64),
+            [stack([r[k + 1] for r in rows]) for k in range(len(kinds))])
+
+
 def segment_vectors(lib: Library, file_ids, kind: str = "fused") -> SegmentMatrix:
     """Segments of these files, ordered by file id then idx."""
     if kind not in _COLUMNS:
