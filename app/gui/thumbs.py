@@ -162,10 +162,25 @@ class ThumbCache(QObject):
         self.changed.emit(file_id)
 
 
+def _decoded(data: bytes) -> QImage:
+    """JPEG bytes as a QImage, decoded by OpenCV. Not QImage.fromData: on a pool thread
+    Qt's image plugins take a signal-slot mutex while this thread holds the GIL, and the
+    GUI thread, holding that mutex to call into Python, waits for the GIL (a deadlock
+    seen in CI)."""
+    import cv2
+    import numpy as np
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return QImage()
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
 def _poster_image(data: bytes | None) -> QImage | None:
     if not data:
         return None
-    image = QImage.fromData(data)
+    image = _decoded(data)
     return None if image.isNull() else fit_poster(image)
 
 
@@ -173,7 +188,7 @@ def _strip_image(found) -> tuple[QImage, list[float]] | None:
     if not found:
         return None
     data, times = found
-    image = QImage.fromData(data)
+    image = _decoded(data)
     if image.isNull() or not times:
         return None
     return image, list(times)
