@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.store.library import LABEL_KINDS, Library, pack_moment_labels
-from app.store.vectors import _chunks, stack
+from app.store.vectors import _chunks, rows_for_files, stack
 
 _PRESENT = "f.status = 'indexed' AND f.presence = 'present'"
 
@@ -70,12 +70,9 @@ def _label_scores(rows: list) -> ClipLabelScores:
 def label_scores_of(lib: Library, file_ids) -> ClipLabelScores:
     """Clip label scores of these files as stored (float16), ordered by file id; audio
     rows are zeros where a file has no sound (and the audio matrix is [n, 0] if none has)."""
-    rows = []
-    for chunk in _chunks(sorted(set(file_ids))):
-        rows += lib.conn.execute(
-            "SELECT file_id, visual_probs, audio_scores FROM clips WHERE file_id IN "
-            f"({','.join('?' * len(chunk))}) ORDER BY file_id", chunk).fetchall()
-    return _label_scores(rows)
+    return _label_scores(rows_for_files(
+        lib, "SELECT file_id, visual_probs, audio_scores FROM clips WHERE file_id IN ({ids}) "
+        "ORDER BY file_id", file_ids))
 
 
 def segment_labels(lib: Library) -> SegmentLabels:

@@ -79,15 +79,21 @@ def _chunks(ids) -> list[list[int]]:
     return [ids[i:i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
 
 
+def rows_for_files(lib: Library, sql: str, file_ids) -> list:
+    """Rows of ``sql`` (whose ``{ids}`` stands for the ids' placeholders) for these files,
+    an IN list of at most ID_CHUNK ids at a time, chunks in ascending id order."""
+    rows = []
+    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
+        rows += lib.conn.execute(sql.format(ids=",".join("?" * len(chunk))), chunk).fetchall()
+    return rows
+
+
 def clip_vectors(lib: Library, file_ids, kind: str = "fused") -> ClipMatrix:
     """Clip vectors of these files (those that have them), ordered by file id."""
     if kind not in _COLUMNS:
         raise ValueError(kind)
-    rows = []
-    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
-        rows += lib.conn.execute(
-            f"SELECT file_id, {kind} FROM clips WHERE file_id IN ({','.join('?' * len(chunk))}) "
-            "ORDER BY file_id", chunk).fetchall()
+    rows = rows_for_files(lib, f"SELECT file_id, {kind} FROM clips WHERE file_id IN ({{ids}}) "
+                          "ORDER BY file_id", file_ids)
     return ClipMatrix(np.array([r[0] for r in rows], np.int64), stack([r[1] for r in rows]))
 
 
@@ -116,13 +122,9 @@ def segment_vectors(lib: Library, file_ids, kind: str = "fused") -> SegmentMatri
     """Segments of these files, ordered by file id then idx."""
     if kind not in _COLUMNS:
         raise ValueError(kind)
-    rows = []
-    for chunk in _chunks(sorted(set(int(i) for i in file_ids))):
-        rows += lib.conn.execute(
-            f"SELECT id, file_id, start, end, {kind} FROM segments "
-            f"WHERE file_id IN ({','.join('?' * len(chunk))}) ORDER BY file_id, idx",
-            chunk).fetchall()
-    return _segment_matrix(rows)
+    return _segment_matrix(rows_for_files(
+        lib, f"SELECT id, file_id, start, end, {kind} FROM segments "
+        "WHERE file_id IN ({ids}) ORDER BY file_id, idx", file_ids))
 
 
 def change_count(lib: Library) -> int:
