@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from app import __version__, config
+from app.records import Status
 from app.store.lock import LibraryLocked
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -38,20 +39,19 @@ def _indexed_file(lib, path: str) -> dict:
     row = lib.file(str(Path(path).absolute()))
     if row is None:
         raise CliError(f"{path} is not in the library: run `reelvault scan` on its folder")
-    if row["status"] != "indexed":
+    if row["status"] != Status.INDEXED:
         raise CliError(f"{path} was not indexed ({row['status']}: {row['reason']})")
     return row
 
 
 # ---- commands ----------------------------------------------------------------------
 def cmd_scan(args) -> int:
-    from app.core.indexer import default_indexer
-    from app.core.scanner import Scanner
+    from app import settings
+    from app.core.library.scanner import Scanner
     lib = _open_library(args)
-    threads = args.threads or None
-    from app import settings  # the excluded patterns chosen in the app's Settings
-    scanner = Scanner(lib, indexer_factory=(lambda: default_indexer(threads=threads)) if threads
-                      else None, workers=args.workers or None, exclude=settings.load().exclude)
+    # The app's Settings (processes, threads, excluded patterns), flags first.
+    scanner = Scanner.from_settings(lib, settings.load(), workers=args.workers or None,
+                                    threads=args.threads or None)
     bar = None if args.json or not sys.stderr.isatty() else _ProgressBar()
     report = scanner.scan(args.paths, progress=bar)
     if bar:
@@ -82,7 +82,7 @@ def cmd_info(args) -> int:
     data["labels"] = {"visual": lib.labels(row["id"], "visual"),
                       "audio": lib.labels(row["id"], "audio")}
     text = [f"{row['path']}", f"  {row['status']} ({row['presence']})"]
-    if row["status"] == "indexed":
+    if row["status"] == Status.INDEXED:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
                     f"{row['fps']:.2f} fps, {row['video_codec']}/{row['audio_codec'] or 'no audio'}"
                     f", created {row['created'] or 'unknown'}")
@@ -205,7 +205,7 @@ def _trash_json(result) -> dict:
 
 
 def cmd_trash(args) -> int:
-    from app.core import trash
+    from app.core.library import trash
     lib = _open_library(args, must_exist=True)
     result = trash.trash_paths(lib, args.paths)
     data = {**_trash_json(result),
@@ -219,7 +219,7 @@ def cmd_trash(args) -> int:
 
 
 def cmd_undo(args) -> int:
-    from app.core import trash
+    from app.core.library import trash
     lib = _open_library(args, must_exist=True)
     result = trash.undo(lib, args.batch)
     data = {**_trash_json(result), "restored": [d["path"] for d in result.done]}
@@ -230,7 +230,7 @@ def cmd_undo(args) -> int:
 
 
 def cmd_purge_missing(args) -> int:
-    from app.core import trash
+    from app.core.library import trash
     lib = _open_library(args, must_exist=True)
     result = trash.purge_missing(lib)
     text = [f"forgot {p}" for p in result["purged"]]
@@ -240,7 +240,7 @@ def cmd_purge_missing(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
-    from app.core.duplicates import find_duplicates
+    from app.core.duplicates.finder import find_duplicates
     lib = _open_library(args, must_exist=True, readonly=True)
     groups = find_duplicates(lib)
     text = []

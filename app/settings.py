@@ -25,8 +25,12 @@ DEFAULT_EXCLUDES = [".Trash-*", "@eaDir", ".thumbnails"]
 @dataclass
 class Settings:
     exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDES))
-    workers: int = 1  # decoding processes: the networks use the other core
-    threads: int = 0  # inference threads, 0 = let ONNX Runtime choose
+    # Decoding processes during a scan; 0 = one per core (at most four): the networks
+    # run between decodes (app.core.library.scanner.default_workers).
+    workers: int = 0
+    # Inference threads during a scan; 0 = two, or one on a single core
+    # (app.core.library.scanner.model_threads).
+    threads: int = 0
     theme: str = "dark"
 
     def is_excluded(self, path: str | Path) -> bool:
@@ -82,7 +86,7 @@ def _sanitized(s: Settings) -> Settings:
     exclude = s.exclude if isinstance(s.exclude, list) else []
     return Settings(
         exclude=[str(x) for x in exclude if str(x).strip()],
-        workers=_clamp(s.workers, 1, max(1, os.cpu_count() or 1), 1),
+        workers=_clamp(s.workers, 0, max(1, os.cpu_count() or 1), 0),
         threads=_clamp(s.threads, 0, 64, 0),
         theme=s.theme if s.theme in THEMES else "dark",
     )

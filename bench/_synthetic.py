@@ -34,7 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.core.indexer import AUDIO_WEIGHT, INDEX_VERSION, VISUAL_WEIGHT
+from app.core.indexing.indexer import AUDIO_WEIGHT, INDEX_VERSION, VISUAL_WEIGHT
+from app.core.vectors import l2n
 from app.inference.labels import audioset_labels, imagenet_labels
 from app.store import migrations
 from app.store.library import pack_moment_labels
@@ -62,10 +63,6 @@ CAMERA_NAMES = ("IMG_{n:04d}.MOV", "VID_{date}_{time}.mp4", "DSC_{n:04d}.MP4",
 SIZES = ((1920, 1080), (1280, 720), (3840, 2160), (1080, 1920), (640, 480))
 
 
-def _l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 class _Space:
     """One modality's latent space: pre-activations bias + scale * (theme, event, clip,
     moment, frame parts); vectors are their ReLU, L2-normed."""
@@ -83,7 +80,7 @@ class _Space:
         # Labels from vectors: a fixed low-rank map (its inputs standardized on typical
         # vectors, so ``spread`` is the logits' standard deviation), plus long-tailed
         # class priors that make some labels common and most rare.
-        self.down = _l2n(rng.standard_normal((rank, dim)).astype(np.float32))
+        self.down = l2n(rng.standard_normal((rank, dim)).astype(np.float32))
         self.up = rng.standard_normal((classes, rank)).astype(np.float32) / np.sqrt(rank)
         picks = rng.integers(themes, size=200)
         sample = self.vectors(self.themes[picks] * self.WEIGHTS["theme"] + rng.standard_normal(
@@ -96,7 +93,7 @@ class _Space:
         self.spread = spread
 
     def vectors(self, z: np.ndarray) -> np.ndarray:
-        return _l2n(np.maximum(self.bias + self.scale * z, 0.0)).astype(np.float32)
+        return l2n(np.maximum(self.bias + self.scale * z, 0.0)).astype(np.float32)
 
     def logits(self, v: np.ndarray) -> np.ndarray:
         return self.spread * (((v @ self.down.T) - self.center) / self.std) @ self.up.T + self.prior
@@ -292,7 +289,7 @@ class Generator:
                 n = counts[i]
                 c[f"seg_{modality}"] = seg[at:at + n]
                 c[f"seg_{modality}_probs"] = probs[at:at + n]
-                c[f"{modality}"] = _l2n(seg[at:at + n].mean(0))
+                c[f"{modality}"] = l2n(seg[at:at + n].mean(0))
                 c[f"{modality}_probs"] = probs[at:at + n].mean(0)
                 c[f"frames_{modality}"] = frames[i * per:(i + 1) * per]
                 if flips is not None:
@@ -309,7 +306,7 @@ class Generator:
 
         def noisy(x, amount=0.3):  # cosine to the original ~1/sqrt(1 + amount^2)
             noise = rng.standard_normal(x.shape).astype(np.float32) / np.sqrt(x.shape[-1])
-            return _l2n(np.maximum(x + amount * noise, 0))
+            return l2n(np.maximum(x + amount * noise, 0))
 
         for key in ("seg_visual", "frames_visual", "frames_flip", "seg_audio", "frames_audio"):
             if key in src:
@@ -319,7 +316,7 @@ class Generator:
         for modality in ("visual", "audio"):
             if f"seg_{modality}" in c:
                 c[f"seg_{modality}_probs"] = src[f"seg_{modality}_probs"]
-                c[modality] = _l2n(c[f"seg_{modality}"].mean(0))
+                c[modality] = l2n(c[f"seg_{modality}"].mean(0))
                 c[f"{modality}_probs"] = src[f"{modality}_probs"]
 
     def _finish(self, c: dict) -> None:
@@ -327,9 +324,9 @@ class Generator:
         n = len(c["segments"]) - 1
         audio = c.get("seg_audio")
         a = AUDIO_WEIGHT * audio if audio is not None else np.zeros((n, AUDIO_DIM), np.float32)
-        c["seg_fused"] = _l2n(np.concatenate([VISUAL_WEIGHT * c["seg_visual"], a], axis=1))
+        c["seg_fused"] = l2n(np.concatenate([VISUAL_WEIGHT * c["seg_visual"], a], axis=1))
         ca = AUDIO_WEIGHT * c["audio"] if audio is not None else np.zeros(AUDIO_DIM, np.float32)
-        c["fused"] = _l2n(np.concatenate([VISUAL_WEIGHT * c["visual"], ca]))
+        c["fused"] = l2n(np.concatenate([VISUAL_WEIGHT * c["visual"], ca]))
         labels = [{"visual": _top(c["seg_visual_probs"][k], self.inames),
                    "audio": _top(c["seg_audio_probs"][k], self.anames) if audio is not None
                    else []} for k in range(n)]

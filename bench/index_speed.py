@@ -138,7 +138,7 @@ class MediaFile:
 
 def list_media(folder: Path) -> list[MediaFile]:
     """The files `reelvault scan` considers, with their duration (PyAV metadata)."""
-    from app.core.scanner import VIDEO_EXTENSIONS
+    from app.core.library.scanner import VIDEO_EXTENSIONS
     files = []
     for root, dirs, names in os.walk(folder):
         dirs.sort()

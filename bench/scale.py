@@ -15,7 +15,7 @@ its peak memory (VmHWM) is its own:
 
 - grid: the app's MainWindow opened offscreen on the library, from the process start
   to the first paint of the grid with rows in it (and from the window's creation).
-- similar, similar --at, search: in-process through ``app.core.search`` with the models
+- similar, similar --at, search: in-process through ``app.core.search.service`` with the models
   loaded once; the first query (which loads what later ones reuse) is reported on its
   own, then p50/p95 over ``--queries`` other queries.
 - cli: one ``reelvault similar`` and one ``reelvault search`` process each (cold).
@@ -174,7 +174,7 @@ def child_similar(library: Path, args) -> dict:
 
 def child_search(library: Path, args) -> dict:
     from app.core import search
-    from app.core.labelquery import default_matcher
+    from app.core.search.labelquery import default_matcher
     from app.store.library import Library
     lib = Library(library, readonly=True)
     matcher = default_matcher()  # the text model, loaded once as the app does
@@ -222,18 +222,18 @@ def child_duplicates(library: Path, args) -> dict:
 
 def child_candidates(library: Path, args) -> dict:
     """The candidate stage of duplicates alone, and verification speed on its pairs."""
-    from app.core import duplicates
+    from app.core.duplicates import finder
     from app.store.library import Library
     lib = Library(library, readonly=True)
     rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
     t0 = time.perf_counter()
-    pairs = duplicates.candidate_pairs(lib, set(rows))
+    pairs = finder.candidate_pairs(lib, set(rows))
     cand = time.perf_counter() - t0
-    tracks = duplicates._Tracks(lib, rows)
+    tracks = finder._Tracks(lib, rows)
     sample = pairs[:: max(1, len(pairs) // 300)][:300]
     t0 = time.perf_counter()
     for x, y in sample:
-        duplicates.verify(tracks, x, y)
+        finder.verify(tracks, x, y)
     per_pair = (time.perf_counter() - t0) / max(1, len(sample))
     return {"candidates_s": round(cand, 1), "pairs": len(pairs),
             "verify_ms_per_pair": round(per_pair * 1000, 2),

@@ -28,7 +28,7 @@ def real_models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_indexer(real_models_dir):
-    from app.core.indexer import Indexer
+    from app.core.indexing.indexer import Indexer
     from app.inference.audio import AudioModel
     from app.inference.visual import VisualModel
     return Indexer(VisualModel(real_models_dir / "efficientnet_lite0.onnx"),

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core import album_clustering as ac
 from app.core import albums
+from app.core.albums import clustering as ac
+from app.core.albums import events
 from app.store import albums as album_store
 from app.store import vectors as vector_store
 from tests.test_albums import DAY, Shelf
@@ -155,7 +156,7 @@ def shelf(library):
 def _no_placing(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a refresh with nothing new read the clips' vectors")
-    monkeypatch.setattr(albums, "load_features", fail)
+    monkeypatch.setattr(events, "load_features", fail)
 
 
 def test_refresh_with_nothing_new_only_lists(library, shelf, monkeypatch):
@@ -226,6 +227,6 @@ def test_labels_summed_by_sqlite_name_albums_as_the_clips_labels_do(library):
     assert summed[one].totals[("audio", "Speech")] == pytest.approx(1.8)
     for album, names in ((one, "abc"), (two, "e")):
         want = albums.dominant_label([[tuple(x) for x in clips[n]] for n in names])
-        assert albums._dominant(summed[album]) == want
-    assert albums._dominant(summed[one]) == "Speech" and albums._dominant(summed[two]) == "Music"
+        assert events._dominant(summed[album]) == want
+    assert events._dominant(summed[one]) == "Speech" and events._dominant(summed[two]) == "Music"
     assert dict(album_store.album_labels(library, [two])).keys() == {two}

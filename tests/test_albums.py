@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from app import cli
-from app.core import album_clustering as ac
 from app.core import albums
+from app.core.albums import clustering as ac
+from app.records import ClipIndex, FileStat
 from app.store import albums as album_store
-from app.store.library import ClipIndex, FileStat
 
 DIM = 64
 DAY = "2024-03-{:02d}T12:{:02d}:00Z"  # noon UTC: the same date in any user's time zone
@@ -392,7 +392,7 @@ def test_cli_create_add_remove_merge(capsys, library, shelf):
 def test_generated_events_with_real_models(tmp_path, library, real_indexer):
     from skimage import data
 
-    from app.core.scanner import Scanner
+    from app.core.library.scanner import Scanner
     from tests.media_factory import make_clip
 
     folder = tmp_path / "videos"

@@ -13,8 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from app.core import alignment, duplicates, media
-from app.core.alignment import Track, align
+from app.core import duplicates
+from app.core.duplicates import alignment, finder
+from app.core.duplicates.alignment import Track, align
+from app.core.indexing import media
+from app.core.vectors import interpolate, l2n
 
 # ---- alignment on synthetic vectors (no models) ------------------------------------
 
@@ -23,7 +26,7 @@ def _walk(rng, n: int, dim: int = 64, scene: np.ndarray | None = None, step: flo
     """Unit vectors wandering around a scene vector: the frames of one moment."""
     scene = rng.standard_normal(dim) if scene is None else scene
     drift = np.cumsum(rng.standard_normal((n, dim)) * step, axis=0)
-    return alignment.l2n(scene * 4 + drift)
+    return l2n(scene * 4 + drift)
 
 
 def _track(times, vecs, flip=None) -> Track:
@@ -41,12 +44,12 @@ def test_a_sped_up_trimmed_copy_aligns_with_its_speed_and_offset():
     copy_times = np.arange(0, 5, 0.3)
     src_times = 3 + 1.25 * copy_times
     noise = rng.standard_normal((len(copy_times), source.shape[1])) * 0.01
-    copy = _track(copy_times, alignment.l2n(alignment.sample(times, source, src_times) + noise))
+    copy = _track(copy_times, l2n(interpolate(times, source, src_times) + noise))
     al = align(copy, original)
     assert al.rate == pytest.approx(1.25, abs=0.04)
     assert al.b_start == pytest.approx(3.0, abs=0.2)
     assert al.coherence > 0.5
-    assert duplicates.is_copy(al, copy)
+    assert finder.is_copy(al, copy)
 
 
 def test_another_moment_of_the_same_scene_is_alike_but_not_coherent():
@@ -60,21 +63,21 @@ def test_another_moment_of_the_same_scene_is_alike_but_not_coherent():
     al = align(one, other)
     # ...but do not change together: no hypothesis is even worth scoring in full, or
     # the best one is far from coherent.
-    assert al is None or al.coherence < duplicates.MIN_COHERENCE
-    assert not duplicates.is_copy(al, one)
+    assert al is None or al.coherence < finder.MIN_COHERENCE
+    assert not finder.is_copy(al, one)
 
 
 def test_inverted_file_search_finds_what_the_exhaustive_search_finds():
     """Planted near-identical moments among many alike ones: the cell search must pair
     every copy with its original, as comparing everything with everything does."""
-    from app.core import duplicate_screening as screening
+    from app.core.duplicates import screening
     rng = np.random.default_rng(5)
     themes = rng.standard_normal((40, 96))
     moments = themes[rng.integers(0, 40, 6000)] + 0.9 * rng.standard_normal((6000, 96))
     owners = np.arange(6000) // 10  # ten moments per file
     copies = rng.choice(6000, 200, replace=False)
     copied = moments[copies] + 0.05 * rng.standard_normal((200, 96))
-    x = screening._l2n(np.concatenate([moments, copied])).astype(np.float16)
+    x = l2n(np.concatenate([moments, copied])).astype(np.float16)
     owners = np.concatenate([owners, 10_000 + np.arange(200)])
     found = set(map(tuple, screening._pairs_of(
         screening._inverted_file_search(x, owners, 40, 0.55)).tolist()))
@@ -91,8 +94,8 @@ def test_a_mirrored_copy_needs_the_mirrored_frame_vectors():
     frames, mirrored = _walk(rng, len(times)), _walk(rng, len(times))
     copy_with_flip = _track(times, mirrored, flip=frames)
     al = align(copy_with_flip, _track(times, frames))
-    assert al.mirrored and duplicates.is_copy(al, copy_with_flip)
-    assert not duplicates.is_copy(align(_track(times, mirrored), _track(times, frames)),
+    assert al.mirrored and finder.is_copy(al, copy_with_flip)
+    assert not finder.is_copy(align(_track(times, mirrored), _track(times, frames)),
                                   _track(times, mirrored))
 
 
@@ -215,7 +218,7 @@ def copies(tmp_path_factory, real_indexer):
     that joins another scene to the original; scanned, and duplicates found once."""
     from skimage import data
 
-    from app.core.scanner import Scanner
+    from app.core.library.scanner import Scanner
     from app.store.library import Library
 
     folder = tmp_path_factory.mktemp("dups")

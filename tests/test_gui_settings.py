@@ -22,7 +22,7 @@ def test_settings_round_trip_and_defaults(tmp_path):
     path.write_text(json.dumps({"theme": "neon", "workers": "many", "threads": -5,
                                 "exclude": "oops", "unknown": 1}))
     loaded = settings.load(path)
-    assert loaded.theme == "dark" and loaded.workers == 1 and loaded.threads == 0
+    assert loaded.theme == "dark" and loaded.workers == 0 and loaded.threads == 0
     assert loaded.exclude == []
     path.write_text("{not json")
     assert settings.load(path) == settings.Settings()
@@ -40,7 +40,7 @@ def test_excluded_patterns_match_names_and_paths():
 
 @pytest.mark.models
 def test_a_scan_skips_excluded_folders_and_files(tmp_path, library, real_indexer):
-    from app.core.scanner import Scanner
+    from app.core.library.scanner import Scanner
     from tests.media_factory import make_clip
     root = tmp_path / "videos"
     (root / "@eaDir").mkdir(parents=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QTimer, QUrl
 
-from app.core.scanner import Scanner
+from app.core.library.scanner import Scanner
 from app.store.library import Library
 from tests.media_factory import make_clip
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.core import indexer, shots
+from app.core.indexing import indexer, shots
+from app.inference import specs
 from tests.media_factory import make_clip
 
 
@@ -31,11 +32,11 @@ def test_long_take_is_split_into_findable_moments():
 
 
 def test_fuse_is_unit_length_with_and_without_audio():
-    v, a = np.ones(indexer.VISUAL_DIM), np.ones(indexer.AUDIO_DIM)
+    v, a = np.ones(specs.VISUAL_DIM), np.ones(specs.AUDIO_DIM)
     for fused in (indexer.fuse(v, a), indexer.fuse(v, None)):
-        assert fused.shape == (indexer.FUSED_DIM,)
+        assert fused.shape == (specs.FUSED_DIM,)
         assert np.linalg.norm(fused) == pytest.approx(1.0, abs=1e-5)
-    assert np.all(indexer.fuse(v, None)[indexer.VISUAL_DIM:] == 0)
+    assert np.all(indexer.fuse(v, None)[specs.VISUAL_DIM:] == 0)
 
 
 def test_thumbs_are_jpegs_with_strip_times():
@@ -75,7 +76,7 @@ def test_every_other_frame_is_mirrored_through_the_network(real_indexer, monkeyp
     vecs, flips, probs = real_indexer._run_visual(frames, times)
     mirrored = sorted({*range(0, n, indexer.MIRROR_EVERY), n - 1})
     assert sum(seen) == n + len(mirrored) < 2 * n
-    assert vecs.shape == flips.shape == (n, indexer.VISUAL_DIM) and len(probs) == n
+    assert vecs.shape == flips.shape == (n, specs.VISUAL_DIM) and len(probs) == n
     np.testing.assert_allclose(np.linalg.norm(flips, axis=1), 1.0, atol=1e-4)
     exact, _ = run(np.ascontiguousarray(frames[:, :, ::-1]))
     exact = _unit(exact)

@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from app.core import media
+from app.core.indexing import media
+from app.inference import AUDIO_RATE
 from tests.media_factory import make_audio_only, make_clip
 
 
@@ -41,7 +42,7 @@ def test_decode_reads_metadata_frames_and_audio(tmp_path):
     assert info.created == "2024-03-09T10:00:00Z"
     assert clip.frames.dtype == np.uint8 and clip.frames.shape[1:] == (120, 160, 3)
     assert len(clip.times) == len(clip.frames) >= 6
-    assert clip.audio is not None and abs(len(clip.audio) / media.AUDIO_RATE - 3.0) < 0.15
+    assert clip.audio is not None and abs(len(clip.audio) / AUDIO_RATE - 3.0) < 0.15
 
 
 def test_single_keyframe_file_is_sampled_densely(tmp_path):

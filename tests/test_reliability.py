@@ -24,9 +24,9 @@ import cv2
 import pytest
 
 from app import cli
-from app.core.indexer import prepare_clip
-from app.core.paths import UnsafePath, safe_destination, safe_name
-from app.core.scanner import Scanner
+from app.core.indexing.indexer import prepare_clip
+from app.core.library.paths import UnsafePath, safe_destination, safe_name
+from app.core.library.scanner import Scanner
 from app.store.library import Library
 from app.store.lock import LibraryLocked
 from tests.media_factory import make_audio_only, make_clip

@@ -16,15 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core import album_clustering as ac
-from app.core import datequery, namematch, search
-from app.core.cached_index import CachedIndex
-from app.core.indexer import AUDIO_DIM, VISUAL_DIM, fuse, l2n
+from app.core import search
+from app.core.albums import clustering as ac
+from app.core.indexing.indexer import fuse
+from app.core.search import datequery, namematch, results, similar_search, text_search
+from app.core.search.cached_index import CachedIndex
+from app.core.vectors import l2n
+from app.inference import AUDIO_DIM, VISUAL_DIM
 from app.inference.labels import audioset_labels, imagenet_labels
+from app.records import ClipIndex, FileStat, Segment
 from app.store import migrations
 from app.store import search as search_store
 from app.store import vectors as vector_store
-from app.store.library import ClipIndex, FileStat, Library, Segment, pack_moment_labels
+from app.store.library import Library, pack_moment_labels
 
 ROOT = "/videos"
 
@@ -118,12 +122,12 @@ def _exhaustive_similar(lib: Library, file_id: int, at: float | None, limit: int
         k = int(np.clip(np.searchsorted(own.starts, at, side="right") - 1, 0, len(own.starts) - 1))
         sim = segs.vectors.astype(np.float32) @ own.vectors[k].astype(np.float32)
         sim[(segs.file_ids == file_id) & (np.abs(segs.starts - own.starts[k]) < 1e-3)] = -np.inf
-        best = search._best_per_file(segs.file_ids, sim)
+        best = results.best_per_file(segs.file_ids, sim)
         scores = {f: (float(sim[j]), j) for f, j in best.items() if np.isfinite(sim[j])}
     else:
         clip_sim = clips.vectors.astype(np.float32) @ probe
         sim = segs.vectors.astype(np.float32) @ probe
-        best = search._best_per_file(segs.file_ids, sim)
+        best = results.best_per_file(segs.file_ids, sim)
         scores = {}
         for i, f in enumerate(clips.file_ids.tolist()):
             if f != file_id:
@@ -131,7 +135,7 @@ def _exhaustive_similar(lib: Library, file_id: int, at: float | None, limit: int
                 moment = float(sim[j]) if j is not None else float(clip_sim[i])
                 scores[f] = (0.5 * float(clip_sim[i]) + 0.5 * moment, j)
     return [(r.path, round(r.score, 5), r.start, r.end)
-            for r in search._results(lib, scores, segs, limit)]
+            for r in results.results_for(lib, scores, segs, limit)]
 
 
 def _similar(lib: Library, file_id: int, at: float | None, limit: int) -> list:
@@ -180,9 +184,9 @@ def _exhaustive_text(lib: Library, query: str, matcher, limit: int = 20) -> list
                          for kind, w, row in (("visual", lq.visual, probs), ("audio", lq.audio, sound))
                          for c in np.flatnonzero(w)]
             why = lq.explain(parts)
-        if evidence < search.MIN_EVIDENCE and names.score == 0 and when is None:
+        if evidence < text_search.MIN_EVIDENCE and names.score == 0 and when is None:
             continue
-        by_labels = evidence >= search.MIN_EVIDENCE
+        by_labels = evidence >= text_search.MIN_EVIDENCE
         start, end = (moment if by_labels else None) or (0.0, f["duration"] or 0.0)
         reasons = (why if by_labels else []) + names.matched
         score = evidence + names.score + (1.0 if when is not None else 0.0)
@@ -192,7 +196,7 @@ def _exhaustive_text(lib: Library, query: str, matcher, limit: int = 20) -> list
     if not scored:
         return []
     top = max(s[0] for s in scored)
-    scored = [s for s in scored if s[0] >= search.MIN_SHARE * top]
+    scored = [s for s in scored if s[0] >= text_search.MIN_SHARE * top]
     scored.sort(key=lambda s: (-round(s[0], 6), s[1] or datequery.date.max, s[2]))
     return [(s[2], round(s[0], 4), round(s[3], 3), round(s[4], 3), s[5]) for s in scored[:limit]]
 
@@ -231,7 +235,7 @@ def test_similar_finds_the_best_and_follows_the_library(tmp_path):
     is clearly best, scored exactly; then the cache must follow additions, re-indexing,
     a file going missing and a move."""
     lib, events = _library(tmp_path, 240)
-    assert len(vector_store.present_files(lib)) > search.CANDIDATES_MIN
+    assert len(vector_store.present_files(lib)) > similar_search.CANDIDATES_MIN
     ids = sorted(vector_store.present_files(lib))
     for file_id in ids[::37]:
         for at in (None, 5.0):
@@ -269,7 +273,7 @@ def test_recommend_from_a_pool_is_the_exhaustive_answer_on_a_small_library(tmp_p
 # ---- text search -------------------------------------------------------------------------
 @pytest.mark.models
 def test_text_search_scores_every_file_as_before(tmp_path, real_models_dir):
-    from app.core.labelquery import default_matcher
+    from app.core.search.labelquery import default_matcher
     matcher = default_matcher(models_dir=real_models_dir)
     lib, events = _library(tmp_path, 60, seed=3)
     from app.store import albums

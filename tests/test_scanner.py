@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from app.core.scanner import Scanner
+from app.core.library.scanner import Scanner
 from tests.media_factory import make_audio_only, make_clip
 
 pytestmark = pytest.mark.models
@@ -105,7 +105,7 @@ def test_progress_is_reported(library, real_indexer, folder):
 
 
 def test_files_from_an_older_index_recipe_are_redone(library, real_indexer, folder, monkeypatch):
-    from app.core import scanner
+    from app.core.library import scanner
     _scan(library, real_indexer, folder)
     monkeypatch.setattr(scanner, "INDEX_VERSION", scanner.INDEX_VERSION + 1)
     report = _scan(library, real_indexer, folder)
@@ -129,7 +129,7 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
     import pickle
     from types import SimpleNamespace
 
-    from app.core import scanner
+    from app.core.library import scanner
     assert [scanner.default_workers(c) for c in (1, 2, 3, 64)] == [1, 2, 3, scanner.MAX_WORKERS]
     assert scanner.decode_threads(2, 2) == 1 and scanner.decode_threads(1, 2) == 2
     assert scanner.model_threads(1) == 1 and scanner.model_threads(16) == 2
@@ -163,3 +163,16 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
     (one, one_size), (many, many_size) = pools
     assert one.func is scanner.prepare_clip and one.keywords == {"threads": 2} and one_size == 1
     assert many.keywords == {"threads": 1} and many_size == 2
+
+
+def test_one_factory_builds_the_scanner_from_settings_for_cli_and_app(library):
+    """Settings' 0 means "what suits this machine"; a command-line flag wins over both."""
+    from app.core.library import scanner as scanner_mod
+    from app.settings import Settings
+    auto = Scanner.from_settings(library, Settings())
+    assert auto.workers == scanner_mod.default_workers(auto.cores)
+    chosen = Scanner.from_settings(library, Settings(workers=3, threads=2, exclude=["*.part"]))
+    assert chosen.workers == 3 and chosen.exclude == ["*.part"]
+    assert chosen._indexer_factory.keywords == {"threads": 2}
+    flagged = Scanner.from_settings(library, Settings(workers=3), workers=1, threads=1)
+    assert flagged.workers == 1 and flagged._indexer_factory.keywords == {"threads": 1}

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from app import cli
-from app.core import datequery, namematch, search
-from app.core.scanner import Scanner
+from app.core import search
+from app.core.library.scanner import Scanner
+from app.core.search import datequery, namematch, recommendations
 from app.store import watches
 from tests.media_factory import make_clip
 
@@ -123,9 +124,9 @@ def test_mmr_keeps_copies_of_one_scene_from_filling_the_list():
     vectors = np.stack([*copies, scene_b, rng.normal(size=64)])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     relevance = np.array([0.90, 0.89, 0.88, 0.87, 0.80, 0.10], np.float32)
-    picks = search._mmr(vectors.astype(np.float32), relevance, np.ones(6, bool), 3)
+    picks = recommendations._mmr(vectors.astype(np.float32), relevance, np.ones(6, bool), 3)
     assert picks[0] == 0 and picks[1] == 4, picks  # the other scene before a second copy
-    assert 5 not in search._mmr(vectors.astype(np.float32), relevance, np.ones(6, bool), 5)
+    assert 5 not in recommendations._mmr(vectors.astype(np.float32), relevance, np.ones(6, bool), 5)
 
 
 # ---- text search ------------------------------------------------------------------

@@ -6,8 +6,9 @@ import sqlite3
 
 import numpy as np
 
+from app.records import ClipIndex, FileStat, Segment
 from app.store import migrations
-from app.store.library import ClipIndex, FileStat, Library, Segment
+from app.store.library import Library
 
 
 def _clip(seed: int = 0) -> ClipIndex:

@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 
 from app import cli
-from app.core import trash
-from app.core.indexer import INDEX_VERSION
-from app.core.scanner import APP_TRASH_DIR, Scanner, fingerprint
-from app.store.library import ClipIndex, FileStat, Library, Segment
+from app.core.indexing.indexer import INDEX_VERSION
+from app.core.library import trash
+from app.core.library.identity import APP_TRASH_DIR, fingerprint
+from app.core.library.scanner import Scanner
+from app.records import ClipIndex, FileStat, Segment
+from app.store.library import Library
 from app.store.trash import TrashLog
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,7 +197,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from send2trash import plat_other
     plat_other.get_dev = lambda path: 0
-    from app.core import trash
+    from app.core.library import trash
     from app.store.library import Library
     from app.store.trash import TrashLog
 

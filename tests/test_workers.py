@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from app.core.workers import GiB, WorkerPool, default_memory_limit
+from app.core.library.workers import GiB, WorkerPool, default_memory_limit
 
 
 def square_or_misbehave(job):

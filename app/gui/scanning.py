@@ -62,14 +62,9 @@ class ScanController(QObject):
         if self.job is not None:
             self.queued += [f for f in folders if f not in self.queued]
             return False
-        s = self.settings
-        factory = self.indexer_factory
-        if factory is None and s is not None and s.threads:
-            from app.core.indexer import default_indexer
-            threads = s.threads
-            factory = lambda: default_indexer(threads=threads)  # noqa: E731
-        self.job = ScanJob(self.library_path, folders, indexer_factory=factory,
-                           workers=s.workers if s else 1, exclude=s.exclude if s else [])
+        from app.settings import Settings
+        self.job = ScanJob(self.library_path, folders, self.settings or Settings(),
+                           indexer_factory=self.indexer_factory)
         self.job.progress.connect(self._progress)
         self.job.finished.connect(self._finished)
         self.bar.setRange(0, 0)

@@ -116,13 +116,13 @@ def find_duplicates(path: str) -> list[dict]:
 
 
 def move_to_trash(path: str, file_ids: list[int]):
-    from app.core import trash
+    from app.core.library import trash
     with opened(path, write=True) as lib:
         return trash.move_to_trash(lib, list(file_ids))
 
 
 def undo_trash(path: str, batch):
-    from app.core import trash
+    from app.core.library import trash
     with opened(path, write=True) as lib:
         return trash.undo(lib, batch)
 
@@ -153,7 +153,7 @@ def list_albums(path: str) -> list[dict]:
 
 def album_edit(path: str, action: str, *args):
     """``rename`` (id, title), ``merge`` (target, other), ``add``/``remove`` (id, file id),
-    ``create`` (title, file ids), ``delete`` (id): each one transaction in app.core.albums."""
+    ``create`` (title, file ids), ``delete`` (id): each one transaction in app.core.albums.events."""
     from app.core import albums
     func = {"rename": albums.rename_album, "merge": albums.merge_albums,
             "add": albums.add_clip, "remove": albums.remove_clip,

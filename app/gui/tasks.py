@@ -14,9 +14,30 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from app.core.scanner import ScanProgress
+from app.core.library.scanner import ScanProgress
+from app.settings import Settings
 
 _pools: dict[str, QThreadPool] = {}
+
+
+class LatestAnswer:
+    """Only the latest question's answer counts: typing "c", "ca", "cat" must not end on
+    the results for "ca", and details must not arrive for a clip no longer shown."""
+
+    def __init__(self) -> None:
+        self._asked = 0
+
+    def ask(self) -> int:
+        """A ticket for a new question; earlier tickets stop being the latest."""
+        self._asked += 1
+        return self._asked
+
+    def forget(self) -> None:
+        """Answers still on their way are for something no longer shown."""
+        self._asked += 1
+
+    def is_latest(self, ticket: int) -> bool:
+        return ticket == self._asked
 
 
 def pool(name: str = "work") -> QThreadPool:
@@ -86,14 +107,15 @@ class ScanJob(QObject):
     progress = Signal(object)  # ScanProgress
     finished = Signal(object, object)  # ScanReport or None, error or None
 
-    def __init__(self, library_path: str, folders: list[str], indexer_factory=None,
-                 workers: int = 1, exclude: list[str] | None = None):
+    def __init__(self, library_path: str, folders: list[str], settings: Settings,
+                 indexer_factory=None):
+        """``settings`` choose processes, threads and excluded patterns, as for the CLI
+        (``Scanner.from_settings``); ``indexer_factory`` replaces the installed models."""
         super().__init__()
         self.library_path = library_path
         self.folders = folders
+        self.settings = settings
         self.indexer_factory = indexer_factory
-        self.workers = workers
-        self.exclude = exclude or []
         self.cancel_event = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,17 +132,18 @@ class ScanJob(QObject):
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        from app.core.scanner import Scanner
+        from app.core.library.scanner import Scanner
         from app.store.library import Library
         try:
             # The scan writes through its own connection: SQLite connections stay per thread.
             lib = Library(self.library_path)
             try:
-                kwargs = {"workers": self.workers, "exclude": self.exclude}
+                kwargs = {}
                 if self.indexer_factory is not None:
                     kwargs["indexer_factory"] = self.indexer_factory
-                report = Scanner(lib, **kwargs).scan(self.folders, progress=self._report,
-                                                     cancel=self.cancel_event)
+                scanner = Scanner.from_settings(lib, self.settings, **kwargs)
+                report = scanner.scan(self.folders, progress=self._report,
+                                      cancel=self.cancel_event)
             finally:
                 lib.close()
         except Exception as e:

@@ -195,8 +195,8 @@ def _strip_image(found) -> tuple[QImage, list[float]] | None:
 
 
 def _moment_image(path: str, seconds: float) -> QImage | None:
-    from app.core.frames import frame_at
-    from app.core.media import MediaError
+    from app.core.indexing.frames import frame_at
+    from app.core.indexing.media import MediaError
     try:
         rgb = frame_at(path, seconds, height=POSTER_SIZE.height())
     except (MediaError, OSError):

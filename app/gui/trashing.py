@@ -1,7 +1,7 @@
 """Moving files to the trash from the window: always asked first, always undoable.
 
 One flow for every place that can trash (Delete on a clip or result, the duplicates
-review): confirm, move in the background (app.core.trash via services), report in the
+review): confirm, move in the background (app.core.library.trash via services), report in the
 notice bar with an Undo button, and tell the window what changed.
 """
 

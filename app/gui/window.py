@@ -30,7 +30,7 @@ from app import settings as app_settings
 from app.gui import services, theme
 from app.gui.models.library_model import RowRole
 from app.gui.scanning import ScanController, report_text
-from app.gui.tasks import run_task
+from app.gui.tasks import LatestAnswer, run_task
 from app.gui.thumbs import ThumbCache
 from app.gui.trashing import TrashFlow
 from app.gui.views.albums_view import AlbumsView
@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self._stale = {"albums": True, "duplicates": True, "foryou": True}
         self._startup_waiting = {"snapshot", "albums", "duplicates"}
         self._page_before_search = "library"
-        self._asked: dict[int, int] = {}  # per results view: the latest question asked
+        self._asked: dict[int, LatestAnswer] = {}  # per results view
         self.setWindowTitle("Reelvault")
         self.setWindowIcon(theme.icon("reelvault"))
         self.resize(1360, 840)
@@ -348,12 +348,13 @@ class MainWindow(QMainWindow):
         (typing "c", "ca", "cat" must not end on the results for "ca")."""
         if view is self.search_view and self.current_page() != "search":
             self._page_before_search = self.current_page()
-        self._asked[id(view)] = asked = self._asked.get(id(view), 0) + 1
+        latest = self._asked.setdefault(id(view), LatestAnswer())
+        ticket = latest.ask()
         view.show_busy(title, busy)
         self.show_page("search" if view is self.search_view else "foryou")
 
         def done(result=None, error=None):
-            if asked == self._asked[id(view)]:
+            if latest.is_latest(ticket):
                 self._results(view, title, result, error, empty)
 
         run_task(func, done, owner=self)

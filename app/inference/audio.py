@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from app.inference.session import model_path, open_session
+from app.inference.specs import AUDIO_DIM, AUDIO_RATE, AUDIOSET_CLASSES, PATCH_FRAMES
 
 MODEL_FILE = "yamnet.onnx"
-SAMPLE_RATE = 16000
+SAMPLE_RATE = AUDIO_RATE
 WINDOW_SAMPLES = 400  # 25 ms
 HOP_SAMPLES = 160  # 10 ms
 FFT_SIZE = 512  # the next power of two above the window, as the reference computes it
@@ -33,10 +34,9 @@ MEL_BANDS = 64
 MEL_MIN_HZ = 125.0
 MEL_MAX_HZ = 7500.0
 LOG_OFFSET = 0.001
-PATCH_FRAMES = 96  # 0.96 s of 10 ms frames: one model input
 FRAME_SECONDS = HOP_SAMPLES / SAMPLE_RATE
-EMBEDDING_DIM = 1024
-NUM_CLASSES = 521
+EMBEDDING_DIM = AUDIO_DIM
+NUM_CLASSES = AUDIOSET_CLASSES
 # The log-mel value of digital silence, used to pad patches.
 SILENCE_LOG_MEL = float(np.log(LOG_OFFSET))
 # A clip shorter than one patch is scored only if some band carries at least as much

@@ -14,11 +14,12 @@ from tokenizers import Tokenizer
 
 from app import config
 from app.inference.session import INSTALL_HINT, ModelError, model_path, open_session
+from app.inference.specs import TEXT_DIM
 
 MODEL_FILE = "minilm_l6.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABEL_EMBEDDINGS_FILE = "label_embeddings.npz"
-EMBEDDING_DIM = 384
+EMBEDDING_DIM = TEXT_DIM
 MAX_TOKENS = 128
 # Bounds the [batch, 12, T, T] attention tensors when embedding long lists (label sets).
 BATCH_SIZE = 64

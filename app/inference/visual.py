@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 
 from app.inference.session import model_path, open_session
+from app.inference.specs import VISUAL_DIM, VISUAL_INPUT_SIZE
 
 MODEL_FILE = "efficientnet_lite0.onnx"
-INPUT_SIZE = 224
-EMBEDDING_DIM = 1280
+INPUT_SIZE = VISUAL_INPUT_SIZE
+EMBEDDING_DIM = VISUAL_DIM
 # Images per session call. Small batches are faster per image on CPU, not slower: the
 # activations of a few images stay in cache, and ONNX Runtime's arena only grows to the
 # largest batch it saw (measured, one thread: 5.9 ms/image and 160 MB resident at 4,

@@ -11,12 +11,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from app.records import ClipIndex, FileStat
 from app.store import fsnames, lock, migrations
 
 
@@ -56,46 +56,6 @@ def utc_iso(timestamp: float) -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class FileStat:
-    path: str
-    size: int
-    mtime: float
-    fingerprint: str
-
-
-@dataclass
-class Segment:
-    start: float
-    end: float
-    fused: np.ndarray
-    visual: np.ndarray
-    audio: np.ndarray | None
-    labels: dict
-
-
-@dataclass
-class ClipIndex:
-    """Everything indexing computed for one file, written in one transaction."""
-
-    info: dict
-    fused: np.ndarray
-    visual: np.ndarray
-    audio: np.ndarray | None
-    visual_probs: np.ndarray
-    audio_scores: np.ndarray | None
-    segments: list[Segment]
-    frame_times: np.ndarray
-    frame_visual: np.ndarray
-    audio_times: np.ndarray | None
-    audio_vectors: np.ndarray | None
-    labels: list[tuple[str, int, str, float]]  # (kind, class, label, score)
-    poster: bytes
-    strip: bytes
-    strip_times: list[float]
-    frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
 
 
 INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_codec",
@@ -367,13 +327,6 @@ class Library:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-    def grid_rows(self) -> list[dict]:
-        """Light rows for the library grid: no BLOBs, one query for the whole library."""
-        return [dict(r) for r in self.conn.execute(
-            "SELECT id, path, size, duration, width, height, created, file_time, presence "
-            "FROM files WHERE status = 'indexed' "
-            "ORDER BY coalesce(created, file_time) DESC, path")]
 
 
 class ThumbReader:

@@ -103,7 +103,7 @@ def file_segment_vectors(lib: Library, file_id: int, kind: str = "fused"
             np.array([r[1] for r in rows], np.float32), vectors)
 
 
-# ---- per-file facts and packed moments, for the search index (app.core.search_index) ----
+# ---- per-file facts and packed moments, for the search index (app.core.search.search_index) ----
 def file_facts(lib: Library) -> list[tuple]:
     """(id, indexed_at, path, root path, duration, created, file_time) of present indexed
     files: what search matches names and dates against, and what tells a cache which

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.gui import fmt, services
 from app.gui.models.results_model import ResultRole, ResultsModel, why_text
-from app.gui.tasks import run_task
+from app.gui.tasks import LatestAnswer, run_task
 from app.gui.thumbs import ThumbCache
 from app.gui.widgets.flow import FlowLayout, chip
 from app.gui.widgets.moments import moment_strip
@@ -52,8 +52,8 @@ class DetailPane(QWidget):
         self.thumbs = thumbs
         self.library_path = library_path
         self.row: dict | None = None
-        self._generation = 0  # which file's details are awaited
-        self._similar_asked = 0  # which similar-moments request is awaited
+        self._details_asked = LatestAnswer()  # which file's details are awaited
+        self._similar_asked = LatestAnswer()  # which similar-moments request is awaited
         self.setMinimumWidth(340)
 
         self.empty = QLabel("Select a clip to see it here.\n\nEnter plays it, Space pauses.")
@@ -158,8 +158,8 @@ class DetailPane(QWidget):
     def clear(self) -> None:
         self.player.close_media()
         self.row = None
-        self._generation += 1  # answers still on their way are for a clip no longer shown
-        self._similar_asked += 1
+        self._details_asked.forget()
+        self._similar_asked.forget()
         self.stack.setCurrentIndex(0)
 
     # ---- showing a clip -------------------------------------------------------------
@@ -169,7 +169,7 @@ class DetailPane(QWidget):
         same_file = self.row is not None and self.row["id"] == row["id"]
         self.row = row
         if not same_file:
-            self._generation += 1
+            self._details_asked.forget()
         self.stack.setCurrentIndex(1)
         start = float(moment["start"]) if moment and moment.get("start") is not None else 0.0
         if open_player or moment is not None:
@@ -192,9 +192,9 @@ class DetailPane(QWidget):
         self.folder.setToolTip(row["path"])
         self._fill_facts(row)
         self.timeline.set_segments([], row.get("duration") or 0.0)
-        generation, path, file_id = self._generation, self.library_path, row["id"]
+        ticket, path, file_id = self._details_asked.ask(), self.library_path, row["id"]
         run_task(lambda: services.file_details(path, file_id),
-                 lambda result=None, error=None: self._details(generation, result, error), owner=self)
+                 lambda result=None, error=None: self._details(ticket, result, error), owner=self)
         self.similar_model.set_results([], {})
         self.similar_empty.setText("Looking for similar moments…")
         self.similar_empty.setVisible(True)
@@ -228,8 +228,9 @@ class DetailPane(QWidget):
         self.fact_keys["Created"].setText("Created" if created else "File date")
         v["Indexed"].setText(fmt.date(row.get("indexed_at")))
 
-    def _details(self, generation: int, result, error) -> None:
-        if generation != self._generation or error is not None or not result or self.row is None:
+    def _details(self, ticket: int, result, error) -> None:
+        if not self._details_asked.is_latest(ticket) or error is not None or not result \
+                or self.row is None:
             return
         segments = []
         for s in result["segments"]:
@@ -253,16 +254,15 @@ class DetailPane(QWidget):
     def _load_similar(self) -> None:
         if self.row is None:
             return
-        self._similar_asked += 1
-        generation, path, row = self._similar_asked, self.library_path, self.row
+        ticket, path, row = self._similar_asked.ask(), self.library_path, self.row
         at = self.player.position()
         run_task(lambda: [r for r in services.similar(path, row["path"], at=at,
                                                       limit=SIMILAR_MOMENTS + 4)
                           if r.get("file_id") != row["id"]][:SIMILAR_MOMENTS],
-                 lambda result=None, error=None: self._similar(generation, result, error), owner=self)
+                 lambda result=None, error=None: self._similar(ticket, result, error), owner=self)
 
-    def _similar(self, generation: int, result, error) -> None:
-        if generation != self._similar_asked:
+    def _similar(self, ticket: int, result, error) -> None:
+        if not self._similar_asked.is_latest(ticket):
             return
         if error is not None:
             self.similar_empty.setText("Similar moments are not available "

@@ -274,7 +274,7 @@ class DuplicatesView(Page):
         self.show_busy()
 
     def load(self) -> None:
-        """Compare the library's clips (app.core.duplicates) in the background."""
+        """Compare the library's clips (app.core.duplicates.finder) in the background."""
         self.show_busy()
         path = self.library_path
         run_task(lambda: services.find_duplicates(path), self._found, owner=self)

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLineEdit
 
-from app.core.scanner import VIDEO_EXTENSIONS
+from app.core.library.scanner import VIDEO_EXTENSIONS
 from app.gui import theme
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif",

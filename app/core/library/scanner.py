@@ -10,7 +10,6 @@ file is *missing*, a file under an absent or empty root is *offline*.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import queue
 import threading
@@ -21,10 +20,24 @@ from functools import partial
 from pathlib import Path
 from stat import S_ISREG
 
-from app.core.indexer import INDEX_VERSION, Indexer, PreparedClip, default_indexer, prepare_clip
-from app.core.workers import JobResult, WorkerPool, default_memory_limit
-from app.settings import is_excluded
-from app.store.library import FileStat, Library
+from app.core.indexing.indexer import (
+    INDEX_VERSION,
+    Indexer,
+    PreparedClip,
+    default_indexer,
+    prepare_clip,
+)
+from app.core.library.identity import (
+    content_hash,
+    fingerprint,
+    home_trash,
+    is_trash_folder,
+)
+from app.core.library.trash import reconcile
+from app.core.library.workers import JobResult, WorkerPool, default_memory_limit
+from app.records import FileStat, Presence, Status
+from app.settings import Settings, is_excluded
+from app.store.library import Library
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv",
@@ -33,40 +46,6 @@ VIDEO_EXTENSIONS = frozenset({
     # MP4-family audio extension: opened to tell a soundtrack-only file from a video.
     ".m4a",
 })
-FINGERPRINT_CHUNK = 64 * 1024
-# The app-managed trash folder (app.core.trash) on a volume; the walk never enters it.
-APP_TRASH_DIR = ".reelvault-trash"
-
-
-def fingerprint(path: str | Path, size: int) -> str:
-    """Hash of the size and three 64 KiB samples: finds renames without reading the file."""
-    h = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with open(path, "rb") as f:
-        for offset in (0, max(0, size // 2 - FINGERPRINT_CHUNK // 2), max(0, size - FINGERPRINT_CHUNK)):
-            f.seek(offset)
-            h.update(f.read(FINGERPRINT_CHUNK))
-    return h.hexdigest()
-
-
-def content_hash(path: str | Path) -> str:
-    h = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def is_trash_folder(name: str) -> bool:
-    """Trash folders (the app's, the freedesktop ones on a volume): never indexed."""
-    return name in (APP_TRASH_DIR, ".Trash") or name.startswith(".Trash-")
-
-
-def home_trash() -> str:
-    """The freedesktop home trash, which a scan of the home folder must not enter."""
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(data, "Trash")
-
-
 def _is_under(path: str, folder: str) -> bool:
     folder = folder.rstrip(os.sep) + os.sep
     return path.startswith(folder)
@@ -190,6 +169,18 @@ class Scanner:
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
 
+    @classmethod
+    def from_settings(cls, library: Library, settings: Settings, workers: int | None = None,
+                      threads: int | None = None, **kwargs) -> Scanner:
+        """The scanner the CLI and the app both use: decode processes and model threads
+        from ``settings`` (0 = what suits this machine), unless given here (command-line
+        flags); excluded patterns from ``settings``."""
+        workers = workers or settings.workers or None
+        threads = threads or settings.threads or None
+        if threads and "indexer_factory" not in kwargs and "indexer" not in kwargs:
+            kwargs["indexer_factory"] = partial(default_indexer, threads=threads)
+        return cls(library, workers=workers, exclude=settings.exclude, **kwargs)
+
     @property
     def indexer(self) -> Indexer:
         if self._indexer is None:
@@ -203,7 +194,6 @@ class Scanner:
         report = ScanReport()
         cancel = cancel or threading.Event()
         notify = progress or (lambda p: None)
-        from app.core.trash import reconcile  # imported here: trash builds on this module
         # A trash move a crash interrupted is settled first, so its file is not "missing".
         reconcile(self.library)
         jobs: list[_Job] = []
@@ -228,7 +218,7 @@ class Scanner:
         root_id = self.library.add_root(str(root))
         known = {f["path"]: f for f in self.library.files_under(root_id)}
         # Files in the trash are accounted for by their trash record, not by this walk.
-        known = {p: f for p, f in known.items() if f["presence"] != "trashed"}
+        known = {p: f for p, f in known.items() if f["presence"] != Presence.TRASHED}
         seen: set[str] = set()
         jobs: list[_Job] = []
         try:
@@ -240,18 +230,18 @@ class Scanner:
             # An unplugged drive or unmounted share looks like an absent or empty folder:
             # its files are offline, never deleted, and come back when it returns.
             report.changes["offline"] += self.library.mark(
-                [f["id"] for f in known.values() if f["presence"] != "offline"], "offline")
+                [f["id"] for f in known.values() if f["presence"] != Presence.OFFLINE], Presence.OFFLINE)
             return jobs
 
         unreadable = self._walk_tree(root, root_id, report, seen, jobs)
         # A file counts as missing only when the system says it is not there; one behind
         # an unreadable folder is unknown, not gone.
-        gone = [f["id"] for p, f in known.items() if p not in seen and f["presence"] != "missing"
+        gone = [f["id"] for p, f in known.items() if p not in seen and f["presence"] != Presence.MISSING
                 and not any(_is_under(p, u) for u in unreadable) and _is_gone(p)]
         # Re-read: a file moved to the trash during the walk is trashed, not missing.
         gone = [i for i in gone if (self.library.file_by_id(i) or {}).get("presence")
-                not in (None, "trashed")]
-        report.changes["missing"] += self.library.mark(gone, "missing")
+                not in (None, Presence.TRASHED)]
+        report.changes["missing"] += self.library.mark(gone, Presence.MISSING)
         return jobs
 
     def _walk_tree(self, root: Path, root_id: int, report: ScanReport, seen: set[str],
@@ -307,11 +297,11 @@ class Scanner:
                                        "which is indexed itself"})
                 return []
         row = self.library.file(spath)
-        stale = row is not None and row["status"] == "indexed" and (
+        stale = row is not None and row["status"] == Status.INDEXED and (
             row["index_version"] or 0) < INDEX_VERSION
         if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime and not stale:
-            if row["presence"] != "present":
-                self.library.mark([row["id"]], "present")
+            if row["presence"] != Presence.PRESENT:
+                self.library.mark([row["id"]], Presence.PRESENT)
             report.changes["unchanged"] += 1
             self._report_existing(row, report)
             return []
@@ -341,11 +331,11 @@ class Scanner:
 
     @staticmethod
     def _report_existing(row: dict, report: ScanReport) -> None:
-        if row["status"] == "indexed":
+        if row["status"] == Status.INDEXED:
             report.indexed.append(row["path"])
-        elif row["status"] == "failed":
+        elif row["status"] == Status.FAILED:
             report.failed.append({"path": row["path"], "error": row["reason"]})
-        elif row["status"] == "skipped":
+        elif row["status"] == Status.SKIPPED:
             report.skipped.append({"path": row["path"], "reason": row["reason"]})
 
     # ---- decoding and indexing ---------------------------------------------------
@@ -402,7 +392,7 @@ class Scanner:
             report.deferred.append(job.path)
             return
         if res.error is not None:
-            status = "skipped" if res.skipped else "failed"
+            status = Status.SKIPPED if res.skipped else Status.FAILED
             self.library.record_problem(job.stat, job.root_id, status, res.error)
             if res.skipped:
                 report.skipped.append({"path": job.path, "reason": res.error})

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from app.core import alignment, media, shots
+from app.core.indexing import media, shots
+from app.core.vectors import interpolate, l2n
+from app.inference import AUDIO_DIM, PATCH_SECONDS
 from app.inference import audio as audio_fe
 from app.inference.labels import audioset_labels, imagenet_labels
-from app.store.library import ClipIndex, Segment
+from app.records import ClipIndex, Segment
 
 # Bump when what indexing stores changes: files indexed by an older recipe are redone
 # by the next scan even though they did not change on disk.
@@ -29,15 +31,11 @@ INDEX_VERSION = 3
 # meaning in home video; the soundtrack separates speech, music, crowds and silence.
 VISUAL_WEIGHT = 1.0
 AUDIO_WEIGHT = 0.5
-VISUAL_DIM = 1280
-AUDIO_DIM = 1024
-FUSED_DIM = VISUAL_DIM + AUDIO_DIM
 TOP_LABELS = 10
 # Per moment: text search sums a query's labels over these (a "dog" spreads over breeds).
 SEGMENT_LABELS = 10
 STRIP_FRAMES = 8
 THUMB_HEIGHT = 90
-PATCH_SECONDS = 0.96  # one YAMNet patch: 96 frames at a 10 ms hop
 VISUAL_BATCH = 32  # frames handed to the visual model at once, with their mirror images
 # One frame in this many goes through the network mirrored too (see Indexer._run_visual).
 # Measured: mirrored copies are still found (corpus F1 1.0; the flipped copy's coherence
@@ -108,11 +106,6 @@ def _jpeg(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def l2n(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
-
-
 def fuse(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
     """One vector per moment: weighted, L2-normed halves, L2-normed again."""
     a = (AUDIO_WEIGHT * l2n(audio)) if audio is not None else np.zeros(AUDIO_DIM, np.float32)
@@ -171,7 +164,7 @@ class Indexer:
             flips.append(v[len(chunk):])
         frame_vecs, flip_vecs = l2n(np.concatenate(vecs)), l2n(np.concatenate(flips))
         if len(mirrored) < n:
-            flip_vecs = alignment.sample(times[mirrored], flip_vecs, times)
+            flip_vecs = interpolate(times[mirrored], flip_vecs, times)
         return frame_vecs, flip_vecs, np.concatenate(probs)
 
 

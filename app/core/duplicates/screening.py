@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.core.vectors import l2n, principal_directions
 from app.store import vectors as store
 from app.store.frames import iter_frames
 from app.store.library import Library
@@ -43,17 +44,6 @@ SCREEN_MIN = 0.4
 # A clip that hardly changes has no changes to compare (noise would decide): such pairs
 # are always verified (verification judges still shots by their soundtrack).
 STILL_CHANGE = 0.006
-
-
-def _principal(x: np.ndarray, r: int) -> np.ndarray:
-    """Top ``r`` eigenvectors of x^T x as rows (float32)."""
-    x = np.asarray(x, np.float32)
-    _, vecs = np.linalg.eigh((x.T @ x).astype(np.float64))
-    return np.ascontiguousarray(vecs[:, ::-1][:, :min(r, x.shape[1])].T, np.float32)
-
-
-def _l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 # ---- 1. candidates -----------------------------------------------------------------------
@@ -113,12 +103,12 @@ def _reduced_moments(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarr
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 10), replace=False))
     sample = store.segment_vectors(lib, sample_ids, "visual").vectors.astype(np.float32)
-    basis = _principal(sample, REDUCED_DIM)
+    basis = principal_directions(sample, REDUCED_DIM)
     owners, reduced = [], []
     for lo in range(0, len(ids), CHUNK_FILES):
         seg = store.segment_vectors(lib, ids[lo:lo + CHUNK_FILES], "visual")
         owners.append(seg.file_ids)
-        reduced.append(_l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
+        reduced.append(l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
     return np.concatenate(owners), np.concatenate(reduced)
 
 
@@ -138,7 +128,7 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
         sums = np.zeros_like(centroids)
         np.add.at(sums, near, fit)
         empty = np.abs(sums).sum(1) == 0
-        centroids = np.where(empty[:, None], centroids, _l2n(sums))
+        centroids = np.where(empty[:, None], centroids, l2n(sums))
     # Each moment is asked about in its nearest cell, and found in its two nearest: a
     # moment near a border is then in the cell its copy (just across) is asked in.
     top2 = np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
@@ -191,7 +181,7 @@ class _Changes:
         fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
         sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
                   for _, _, v, _ in iter_frames(lib, fit_ids)]
-        self.basis = _principal(np.concatenate(sample), SCREEN_DIM) if sample else \
+        self.basis = principal_directions(np.concatenate(sample), SCREEN_DIM) if sample else \
             np.zeros((0, 0), np.float32)
         self.at: dict[int, tuple[int, int]] = {}
         self.still: set[int] = set()

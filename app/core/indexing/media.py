@@ -19,14 +19,15 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from app.inference import AUDIO_RATE, VISUAL_INPUT_SIZE
+
 # Only local files: a playlist or concat file naming http:// must not reach the network.
 OPEN_OPTIONS = {"protocol_whitelist": "file"}
 
 # Frames are converted straight to this working size (longest side) by swscale, so a 4K
 # frame never exists as a full-size RGB array.
 WORK_SIZE = 320
-MODEL_SIZE = 224
-AUDIO_RATE = 16000
+MODEL_SIZE = VISUAL_INPUT_SIZE
 MAX_STEP = 2.0  # seconds between sampled frames of a long clip
 # No gap between sampled frames of a long clip exceeds this. Where keyframes are further
 # apart, the frames in between cost a forward decode through the GOP, and the gap's end

@@ -11,7 +11,7 @@ float32). Kept here instead, per library and process (``CachedIndex``):
 
 A query is scored on the projections everywhere (milliseconds), the best few thousand
 files again on their int8 clip vectors, and the best of those exactly on their stored
-vectors (``app.core.search``). Projections alone keep what the library's clips share
+vectors (``app.core.search.service``). Projections alone keep what the library's clips share
 (kind of scene) but lose what one event's clips share with each other, so an event's
 other clips ranked below hundreds of look-alikes: measured on bench/scale.py's 10,000-clip
 library, the exhaustive top 20 was among 200 candidates in 91% (moments) to 99% (clips)
@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.cached_index import CachedIndex, moment_permutation
-from app.core.indexer import FUSED_DIM, VISUAL_DIM
+from app.core.search.cached_index import CachedIndex, moment_permutation
+from app.core.vectors import principal_directions
+from app.inference import FUSED_DIM, VISUAL_DIM
 from app.store import vectors as store
 from app.store.library import Library
 
@@ -55,15 +56,9 @@ class Basis:
     @staticmethod
     def fit(sample: np.ndarray, dims: tuple[int, int]) -> Basis:
         x = sample.astype(np.float32)
-        return Basis(_principal(x[:, :VISUAL_DIM], dims[0]),
-                     _principal(x[:, VISUAL_DIM:], dims[1]))
-
-
-def _principal(x: np.ndarray, r: int) -> np.ndarray:
-    """The top ``r`` eigenvectors of x^T x (uncentred: the common direction of pooled
-    activations is the first of them), as rows."""
-    _, vecs = np.linalg.eigh(x.T @ x)
-    return np.ascontiguousarray(vecs[:, ::-1][:, :min(r, x.shape[1])].T, np.float32)
+        # float32 eigendecomposition: these bases were measured in float32 (see the note above)
+        return Basis(principal_directions(x[:, :VISUAL_DIM], dims[0], np.float32),
+                     principal_directions(x[:, VISUAL_DIM:], dims[1], np.float32))
 
 
 @dataclass(frozen=True)

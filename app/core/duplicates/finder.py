@@ -5,8 +5,8 @@
 2. Candidates: pairs of files with a moment (segment vector) alike enough to be worth a
    closer look. Cheap, and generous: other moments of the same scene pass here; then
    screened by whether their pictures' changes match at all, without aligning them
-   (``app.core.duplicate_screening``: what makes a large library affordable).
-3. Verification (``app.core.alignment``): the shorter clip is laid over the longer one in
+   (``app.core.duplicates.screening``: what makes a large library affordable).
+3. Verification (``app.core.duplicates.alignment``): the shorter clip is laid over the longer one in
    time (offset, speed, mirrored or not); a copy is a pair whose pictures *change
    together* over most of the shorter clip, with the soundtrack as a witness. Another
    moment of the same street or tree looks just as alike frame by frame but does not.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import duplicate_screening as screening
-from app.core.alignment import Alignment, Track, align, chance_coherence
-from app.core.scanner import content_hash
+from app.core.duplicates import screening
+from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
+from app.core.library.identity import content_hash
 from app.store.library import Library
 
 # Candidates: two files are compared when one of their moments is at least this alike

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core import datequery, namematch
-from app.core.cached_index import CachedIndex, moment_permutation
+from app.core.search import datequery, namematch
+from app.core.search.cached_index import CachedIndex, moment_permutation
+from app.inference import AUDIOSET_CLASSES, IMAGENET_CLASSES
 from app.store import search as store
 from app.store.library import Library
 
@@ -294,7 +295,7 @@ class SearchIndex(CachedIndex[Texts]):
 
     def _assemble(self, part: dict, visual, audio, counts, starts, ends, classes,
                   scores) -> Texts:
-        kinds = (max(visual.shape[0], 1000), max(audio.shape[0], 521))
+        kinds = (max(visual.shape[0], IMAGENET_CLASSES), max(audio.shape[0], AUDIOSET_CLASSES))
         postings = tuple(_postings(classes, scores, kinds))
         return Texts(part["file_ids"], part["paths"], part["roots"], part["durations"],
                      part["days"], _day_order(part["days"]), _rank(part["paths"]),

@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 
-from app.core import media
+from app.core.indexing import media
 
 # After a seek, at most this many frames are decoded towards the wanted time: a long GOP
 # costs a bounded amount and yields the nearest frame reached.

@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from app.core.indexer import AUDIO_WEIGHT, VISUAL_WEIGHT
+from app.core.indexing.indexer import AUDIO_WEIGHT, VISUAL_WEIGHT
 
 # Clusters merge while their average distance is below this; for content alone, a
 # cosine of 0.5 ("more alike than not"). On real footage (the public corpus), copies

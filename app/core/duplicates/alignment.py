@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core.vectors import interpolate
+from app.inference import PATCH_SECONDS
+
 # Playback speeds tried (b_time per a_time), then refined around the best one.
 RATES = (0.5, 2 / 3, 0.75, 0.8, 0.9, 1.0, 1 / 0.9, 1.25, 4 / 3, 1.5, 2.0)
 RATE_REFINE = (0.97, 0.985, 1.015, 1.03)
@@ -42,7 +45,6 @@ HYPOTHESES_REFINED = 2  # of those (both orientations together), the best ones r
 COARSE_MIN = 0.15  # coarse score over the clips' spread below which no hypothesis is scored
 STILL_CHANGE = 0.006  # mean squared change of frames below which a clip counts as still
 HOPELESS_COHERENCE = 0.08  # below this a hypothesis is not worth refining
-BLEND_MIN = 0.8  # neighbours less alike than this straddle a cut: take the nearer one
 DETREND_DEGREE = 2  # mean, slope and curvature of the drift over the span are removed
 # Chance coherence is about COHERENCE_NOISE / sqrt(independent samples).
 COHERENCE_NOISE = 1.2
@@ -51,7 +53,6 @@ PART_MIN_PAIRS = 5  # fewer pairs in a half of the span: too few to judge it
 # match; more than RUN_GAP such pairs in a row end the matching run.
 RUN_DROP = 0.15
 RUN_GAP = 2
-PATCH_SECONDS = 0.96  # one audio patch (see app.inference.audio)
 
 
 @dataclass
@@ -96,27 +97,6 @@ class Alignment:
     @property
     def b_span(self) -> float:
         return self.b_end - self.b_start
-
-
-def l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def sample(times: np.ndarray, vectors: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Vectors at times ``at``: blended between the two neighbouring frames, unless those
-    straddle a cut (then the nearer one), clamped at the ends."""
-    n = len(times)
-    if n == 1:
-        return np.repeat(vectors[:1], len(at), axis=0)
-    hi = np.clip(np.searchsorted(times, at), 1, n - 1)
-    lo = hi - 1
-    t0, t1 = times[lo], times[hi]
-    w = np.clip((at - t0) / np.maximum(t1 - t0, 1e-6), 0.0, 1.0)[:, None]
-    v0, v1 = vectors[lo], vectors[hi]
-    blended = l2n((1 - w) * v0 + w * v1)
-    straddle = np.einsum("ij,ij->i", v0, v1) < BLEND_MIN
-    nearest = np.where(w < 0.5, v0, v1)
-    return np.where(straddle[:, None], nearest, blended)
 
 
 def detrended_correlation(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> tuple[float, float]:
@@ -164,8 +144,8 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     qa = rate * a.times[ia] + offset
     jb = (b.times >= rate * lo + offset - 1e-6) & (b.times <= rate * hi + offset + 1e-6)
     pb = (b.times[jb] - offset) / rate
-    x = np.concatenate([va[ia], sample(a.times, va, pb)])
-    y = np.concatenate([sample(b.times, b.visual, qa), b.visual[jb]])
+    x = np.concatenate([va[ia], interpolate(a.times, va, pb)])
+    y = np.concatenate([interpolate(b.times, b.visual, qa), b.visual[jb]])
     t = np.concatenate([a.times[ia], pb])
     order = np.argsort(t, kind="stable")
     return x[order], y[order], t[order]

@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
-from app.core.scanner import APP_TRASH_DIR, fingerprint, home_trash
+from app.core.library.identity import APP_TRASH_DIR, fingerprint, home_trash
+from app.records import Presence, TrashState
 from app.store.library import Library
 from app.store.trash import TrashLog, delete_missing, missing_files
 
@@ -59,7 +60,7 @@ def move_to_trash(lib: Library, file_ids: Iterable[int],
         row = lib.file_by_id(file_id)
         if row is None:
             result.failed.append({"path": None, "file_id": file_id, "reason": "not in the library"})
-        elif row["presence"] != "present":
+        elif row["presence"] != Presence.PRESENT:
             result.failed.append({"path": row["path"],
                                   "reason": f"not on disk (the library has it as {row['presence']})"})
         else:
@@ -280,15 +281,15 @@ def undo(lib: Library, batch: str | None = None) -> TrashResult:
     result = TrashResult(batch)
     if batch is None:
         return result
-    entries = log.entries(batch, ("trashed",))
+    entries = log.entries(batch, (TrashState.TRASHED,))
     if not entries and not log.entries(batch):
         result.failed.append({"path": None, "reason": f"no trash batch {batch}"})
     for e in entries:
-        log.set_state(e["id"], "restoring")
+        log.set_state(e["id"], TrashState.RESTORING)
         try:
             _restore_one(e)
         except _Refused as err:
-            log.set_state(e["id"], "trashed", err.reason)
+            log.set_state(e["id"], TrashState.TRASHED, err.reason)
             result.failed.append({"path": e["path"], "reason": err.reason})
             continue
         log.finish_restored(e["id"])
@@ -351,7 +352,7 @@ def reconcile(lib: Library) -> dict:
     """Finish or roll back journal entries a crash left in ``intent`` or ``restoring``."""
     log = TrashLog(lib)
     counts = {"finished": 0, "rolled_back": 0, "lost": 0}
-    for e in log.entries(states=("intent",)):
+    for e in log.entries(states=(TrashState.INTENT,)):
         path = e["path"]
         if os.path.lexists(path):
             # The move never happened (or the file was already back): nothing to undo.
@@ -371,7 +372,7 @@ def reconcile(lib: Library) -> dict:
             log.fail(e["id"], "interrupted; the file is gone from its place and was not "
                               "found in a trash")
             counts["lost"] += 1
-    for e in log.entries(states=("restoring",)):
+    for e in log.entries(states=(TrashState.RESTORING,)):
         temp = e["path"] + RESTORE_SUFFIX
         if os.path.lexists(temp) and e["trashed_path"] and os.path.lexists(e["trashed_path"]):
             os.unlink(temp)  # our own half-made copy; the original is still in the trash
@@ -385,7 +386,7 @@ def reconcile(lib: Library) -> dict:
             log.finish_restored(e["id"])
             counts["finished"] += 1
         else:
-            log.set_state(e["id"], "trashed", "an interrupted undo was rolled back")
+            log.set_state(e["id"], TrashState.TRASHED, "an interrupted undo was rolled back")
             counts["rolled_back"] += 1
     return counts
 
