@@ -1,0 +1,98 @@
+"""Recipe: PP-OCRv4 mobile text detection and recognition from the ``rapidocr-onnxruntime`` wheel.
+
+rapidocr-onnxruntime 1.4.4 (Apache-2.0; the weights are PaddleOCR's, Apache-2.0) ships
+PaddleOCR's models already converted to ONNX inside the wheel:
+
+- ``ch_PP-OCRv4_det_infer.onnx`` (4.7 MB): the DB text detector (PP-OCRv4 mobile);
+- ``ch_PP-OCRv4_rec_infer.onnx`` (10.9 MB): the SVTR-LCNet CTC recognizer (PP-OCRv4
+  mobile, Chinese + Latin: 6623 characters, among them ASCII letters, digits and
+  punctuation), its character list stored in the model's ``character`` metadata.
+
+The recipe copies the two models out of the wheel byte for byte (so their SHA-256 are
+the upstream files' and can be compared with RapidOCR's own records) and writes the
+character list to ``ocr_keys.txt``, one key per line, UTF-8, "\\n" line ends and one
+final newline. Class 0 of the recognizer is the CTC blank, class i is key i (1-based),
+and the last class a space; ``build`` checks that the counts agree. Nothing is fetched
+at run time. The wheel's third model (a 0/180 degree text-angle classifier) is not used:
+upside-down text is rare in video.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import onnx
+
+DET_FILE = "ocr_det.onnx"
+REC_FILE = "ocr_rec.onnx"
+KEYS_FILE = "ocr_keys.txt"
+OUTPUTS = (DET_FILE, REC_FILE, KEYS_FILE)
+# Bump when the recipe's outputs change: installs of an older version are rebuilt.
+VERSION = 1
+WHEEL_DET = "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"
+WHEEL_REC = "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx"
+KEYS_METADATA = "character"
+
+
+class RecipeError(RuntimeError):
+    """The wheel's models do not have the structure this recipe was written for."""
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def _one(items, what: str):
+    items = list(items)
+    if len(items) != 1:
+        raise RecipeError(f"expected one {what}, found {len(items)}")
+    return items[0]
+
+
+def check_detector(model: onnx.ModelProto) -> None:
+    """[N, 3, H, W] in, one [N, 1, H, W] probability map out."""
+    inputs = _dims(_one(model.graph.input, "detector input"))
+    outputs = _dims(_one(model.graph.output, "detector output"))
+    if len(inputs) != 4 or inputs[1] != 3 or len(outputs) != 4 or outputs[1] != 1:
+        raise RecipeError(f"detector maps {inputs} to {outputs}, expected [N,3,H,W] -> [N,1,H,W]")
+
+
+def recognizer_keys(model: onnx.ModelProto) -> list[str]:
+    """The character list, checked against the recognizer's [N, T, classes] output."""
+    inputs = _dims(_one(model.graph.input, "recognizer input"))
+    outputs = _dims(_one(model.graph.output, "recognizer output"))
+    if len(inputs) != 4 or inputs[1] != 3 or len(outputs) != 3:
+        raise RecipeError(f"recognizer maps {inputs} to {outputs}, expected "
+                          f"[N,3,48,W] -> [N,T,classes]")
+    metadata = {p.key: p.value for p in model.metadata_props}
+    if KEYS_METADATA not in metadata:
+        raise RecipeError(f"recognizer has no '{KEYS_METADATA}' metadata")
+    keys = metadata[KEYS_METADATA].split("\n")
+    if any(len(k) != 1 or k in "\r\n" for k in keys):
+        raise RecipeError("recognizer keys are not single non-newline characters")
+    if len(set(keys)) != len(keys):
+        raise RecipeError("recognizer keys repeat")
+    classes = outputs[2]
+    if classes != len(keys) + 2:
+        raise RecipeError(f"recognizer has {classes} classes for {len(keys)} keys; expected "
+                          f"keys + CTC blank + space")
+    output = model.graph.output[0].name
+    if _one((n for n in model.graph.node if output in n.output),
+            "producer of the recognizer output").op_type != "Softmax":
+        raise RecipeError("recognizer output is not a softmax")
+    return keys
+
+
+def build(wheel: Path, out_dir: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        try:
+            det_bytes, rec_bytes = zf.read(WHEEL_DET), zf.read(WHEEL_REC)
+        except KeyError as e:
+            raise RecipeError(f"{wheel.name} does not hold the expected models: {e}") from e
+    check_detector(onnx.load_model_from_string(det_bytes))
+    keys = recognizer_keys(onnx.load_model_from_string(rec_bytes))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DET_FILE).write_bytes(det_bytes)
+    (out_dir / REC_FILE).write_bytes(rec_bytes)
+    (out_dir / KEYS_FILE).write_bytes(("\n".join(keys) + "\n").encode("utf-8"))
