@@ -19,7 +19,7 @@ from pathlib import Path
 from app.inference.session import sha256_file
 
 MANIFEST = Path(__file__).with_name("manifest.json")
-RECIPES = ("visual", "audio", "text", "ocr")
+RECIPES = ("visual", "audio", "text", "ocr", "places")
 # Records which recipe version built the files in a models folder: derived files that
 # are not hash-checked (label embeddings) are rebuilt when their recipe changes.
 STAMP = "installed.json"
