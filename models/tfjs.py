@@ -175,8 +175,9 @@ class Value:
 
 
 class _Converter:
-    def __init__(self, model: GraphModel):
+    def __init__(self, model: GraphModel, rebatch: bool = False):
         self.model = model
+        self.rebatch = rebatch
         self.nodes = {n["name"]: n for n in model.nodes}
         self.values: dict[str, Value] = {}
         self.onnx_nodes: list[onnx.NodeProto] = []
@@ -365,10 +366,7 @@ class _Converter:
                          base)[0]
 
     def _fused_ops(self, node) -> list[str]:
-        ops = list(_attr(node, "fused_ops", []))
-        if _attr(node, "epsilon", 0.0) not in (0.0, None) and "FusedBatchNorm" not in ops:
-            pass  # epsilon only matters for a fused batch norm, which fails below anyway
-        return ops
+        return list(_attr(node, "fused_ops", []))
 
     def op_Conv2D(self, node, inputs):
         return self._conv(node, inputs[0], self._weight(node, inputs[1]), False, [], [])
@@ -599,6 +597,14 @@ class _Converter:
             return Value(const=value, rank=value.ndim, dtype=value.dtype)
         if (shape == 0).any():
             raise ConversionError(f"{name}: reshape to a zero-sized dimension")
+        if self.rebatch:
+            # The graph was frozen with a batch of 1 written into its reshapes; let the
+            # first dimension follow the input instead (convert() callers check batches).
+            if shape[0] != 1 or (shape == -1).any():
+                raise ConversionError(f"{name}: cannot make reshape to {shape.tolist()} "
+                                      f"follow the batch")
+            shape = shape.copy()
+            shape[0] = -1
         out = self.emit("Reshape", [self.nhwc(x, name), self.const_edge(f"{name}/shape", shape)],
                         name)[0]
         return Value(name=out, rank=len(shape), dtype=x.dtype)
@@ -688,15 +694,18 @@ for _op in _Converter.BINARY:
 def convert(model: GraphModel, input_node: str, outputs: dict[str, str], *, batch: int | str,
             graph_name: str, doc: str, uint8_scale: float | None = None,
             uint8_offset: float = 0.0,
-            output_shapes: dict[str, list[int | str]] | None = None) -> onnx.ModelProto:
+            output_shapes: dict[str, list[int | str]] | None = None,
+            rebatch_reshapes: bool = False) -> onnx.ModelProto:
     """Convert the part of ``model`` that computes ``outputs`` (TF name -> ONNX name).
 
     The input keeps TF's NHWC shape with ``batch`` as its first dimension. With
     ``uint8_scale`` set, the ONNX input is uint8 and the graph computes
     ``x * uint8_scale + uint8_offset`` in float32 before the TF graph proper, so callers
     hand over plain RGB frames and cannot get the normalization wrong.
+    ``rebatch_reshapes`` turns a frozen batch of 1 in every Reshape into -1, for graphs
+    exported with a fixed batch; the caller must check that batches match single runs.
     """
-    conv = _Converter(model)
+    conv = _Converter(model, rebatch=rebatch_reshapes)
     node = conv.nodes.get(input_node)
     if node is None or node["op"] != "Placeholder":
         raise ConversionError(f"{input_node} is not a Placeholder of the graph")
