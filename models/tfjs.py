@@ -90,24 +90,18 @@ def decode_weights(manifest: list[dict], shards: dict[str, bytes]) -> dict[str, 
             quant = spec.get("quantization")
             if spec["dtype"] not in WEIGHT_DTYPES:
                 raise ConversionError(f"weight {spec['name']}: dtype {spec['dtype']}")
-            if quant:
-                if quant["dtype"] not in QUANTIZED_DTYPES:
-                    raise ConversionError(f"weight {spec['name']}: quantized as {quant['dtype']}")
-                stored = np.dtype(QUANTIZED_DTYPES[quant["dtype"]]).newbyteorder("<")
-                raw = np.frombuffer(blob, stored, count, offset)
-                offset += count * stored.itemsize
-                if quant["dtype"] == "float16":
-                    value = raw.astype(np.float32)
-                else:
-                    # Affine dequantization, in float64 so only the final cast rounds.
-                    value = raw.astype(np.float64) * float(quant["scale"]) + float(quant["min"])
-                value = value.astype(WEIGHT_DTYPES[spec["dtype"]])
-            else:
-                stored = np.dtype(WEIGHT_DTYPES[spec["dtype"]]).newbyteorder("<")
-                value = np.frombuffer(blob, stored, count, offset).astype(stored.newbyteorder("="))
-                offset += count * stored.itemsize
-            if offset > len(blob):
+            if quant and quant["dtype"] not in QUANTIZED_DTYPES:
+                raise ConversionError(f"weight {spec['name']}: quantized as {quant['dtype']}")
+            kind = QUANTIZED_DTYPES[quant["dtype"]] if quant else WEIGHT_DTYPES[spec["dtype"]]
+            stored = np.dtype(kind).newbyteorder("<")
+            if offset + count * stored.itemsize > len(blob):
                 raise ConversionError(f"weight {spec['name']} runs past the end of its shards")
+            raw = np.frombuffer(blob, stored, count, offset).astype(stored.newbyteorder("="))
+            offset += count * stored.itemsize
+            if quant and quant["dtype"] != "float16":
+                # Affine dequantization, in float64 so only the final cast rounds.
+                raw = raw.astype(np.float64) * float(quant["scale"]) + float(quant["min"])
+            value = raw.astype(WEIGHT_DTYPES[spec["dtype"]])
             weights[spec["name"]] = value.reshape(shape)
         if offset != len(blob):
             raise ConversionError(f"shards {group['paths']} hold {len(blob) - offset} bytes "
