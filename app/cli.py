@@ -69,6 +69,7 @@ def cmd_scan(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from app.core import vocabulary
     lib = _open_library(args, must_exist=True, readonly=True)
     row = lib.file(str(Path(args.path).absolute()))
     if row is None:
@@ -81,6 +82,7 @@ def cmd_info(args) -> int:
     data["segments"] = lib.segments(row["id"])
     data["labels"] = {"visual": lib.labels(row["id"], "visual"),
                       "audio": lib.labels(row["id"], "audio")}
+    data["words"] = vocabulary.clip_words(lib.clip(row["id"]))
     text = [f"{row['path']}", f"  {row['status']} ({row['presence']})"]
     if row["status"] == Status.INDEXED:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
@@ -97,11 +99,15 @@ def cmd_info(args) -> int:
 
 
 def cmd_tags(args) -> int:
+    from app.core import vocabulary
     lib = _open_library(args, must_exist=True, readonly=True)
     row = _indexed_file(lib, args.path)
     data = {"visual": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "visual")],
-            "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")]}
-    text = ["visual: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["visual"][:5]),
+            "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")],
+            "words": vocabulary.clip_words(lib.clip(row["id"]))}
+    text = ["words:  " + (", ".join(f"{w['word']} {w['score']:.2f}" for w in data["words"])
+                          or "(nothing recognized with confidence)"),
+            "visual: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["visual"][:5]),
             "audio:  " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["audio"][:5])]
     _emit(args, data, "\n".join(text))
     return EXIT_OK
