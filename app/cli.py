@@ -69,6 +69,7 @@ def cmd_scan(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from app.core import vocabulary
     lib = _open_library(args, must_exist=True, readonly=True)
     row = lib.file(str(Path(args.path).absolute()))
     if row is None:
@@ -83,6 +84,7 @@ def cmd_info(args) -> int:
                       "audio": lib.labels(row["id"], "audio")}
     from app.core.indexing.analysis_summary import describe
     data.update(describe(lib, row["id"], data["segments"]))
+    data["words"] = vocabulary.clip_words(lib.clip(row["id"]))
     text = [f"{row['path']}", f"  {row['status']} ({row['presence']})"]
     if row["status"] == Status.INDEXED:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
@@ -118,13 +120,17 @@ def _pictures_text(data: dict) -> list[str]:
 
 
 def cmd_tags(args) -> int:
+    from app.core import vocabulary
     lib = _open_library(args, must_exist=True, readonly=True)
     row = _indexed_file(lib, args.path)
     data = {"visual": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "visual")],
-            "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")]}
+            "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")],
+            "words": vocabulary.clip_words(lib.clip(row["id"]))}
     from app.core.indexing.analysis_summary import describe, file_tags
     data.update(file_tags(describe(lib, row["id"], lib.segments(row["id"]))))
-    text = ["visual: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["visual"][:5]),
+    text = ["words:  " + (", ".join(f"{w['word']} {w['score']:.2f}" for w in data["words"])
+                          or "(nothing recognized with confidence)"),
+            "visual: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["visual"][:5]),
             "audio:  " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["audio"][:5]),
             "objects: " + ", ".join(" ".join(x["colours"][:1] + [x["label"]])
                                     for x in data["objects"][:8]),

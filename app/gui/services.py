@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core import vocabulary
 from app.store import browse
 from app.store.library import Library
 
@@ -68,7 +69,8 @@ def file_details(path: str, file_id: int) -> dict:
         if row is None:
             return {}
         return {"file": row, "segments": lib.segments(file_id),
-                "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio")}
+                "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
+                "words": vocabulary.clip_words(lib.clip(file_id))}
 
 
 def forget_folder(path: str, folder: str) -> int:

@@ -15,6 +15,10 @@ ImageNet classes also carry a WordNet gloss ("carton: a box made of cardboard");
 scores the better of its name and its gloss, the gloss raised by ``GLOSS_OFFSET`` because
 a sentence never embeds as close to a short query as an equal name does.
 
+A word that names a kind of thing ("dog", "fruit", "boxes") also reaches every ImageNet
+class WordNet files under it (``app.core.vocabulary.kinds_of``) at full weight: the text
+encoder puts "dog" at 0.67 from each breed, WordNet knows a beagle is a dog.
+
 A clip's evidence for the query is then the weighted sum of the label probabilities it
 activates: the share of the picture (softmax mass) or the sound scores that the query's
 labels explain.
@@ -22,12 +26,14 @@ labels explain.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from app.core import vocabulary
 from app.inference.labels import audioset_labels, imagenet_labels
 
 LABEL_FLOOR = 0.5
@@ -105,7 +111,26 @@ class LabelMatcher:
             keep = (s >= LABEL_FLOOR) & (s >= top - BAND)
             w = np.where(keep, np.exp((s - top) / SHARPNESS), 0.0) * gate
             out[kind] = np.where(w >= MIN_WEIGHT, w, 0.0).astype(np.float32)
+        for cls in kind_classes(text):
+            out["visual"][cls] = 1.0
         return LabelQuery(out["visual"], out["audio"])
+
+
+# People are found by the person detector, not by ImageNet's three person classes
+# (ballplayer, groom, scuba diver), which would only add noise to "people" queries.
+PERSON_WORDS = frozenset({"person", "people", "man", "woman", "child", "kid", "someone",
+                          "somebody", "human", "pedestrian", "crowd"})
+
+
+def kind_classes(text: str) -> list[np.ndarray]:
+    """The ImageNet classes each word of ``text`` names a kind of (WordNet)."""
+    out = []
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if len(word) > 2 and vocabulary.singular(word) not in PERSON_WORDS:
+            classes = vocabulary.kinds_of(word)
+            if len(classes):
+                out.append(classes)
+    return out
 
 
 @cache

@@ -1,0 +1,56 @@
+"""Everyday words for what the models recognize: pooled, confident, cautious."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.core import vocabulary
+from app.core.search.labelquery import kind_classes
+from app.inference.labels import audioset_labels, imagenet_labels
+
+
+def _visual(**probs: float) -> np.ndarray:
+    names = imagenet_labels()
+    out = np.zeros(len(names))
+    for name, p in probs.items():
+        out[names.index(name.replace("_", " "))] = p
+    return out
+
+
+def test_uncertain_breeds_pool_into_one_confident_dog():
+    probs = _visual(beagle=0.09, basset=0.08, Chihuahua=0.08, boxer=0.07, whippet=0.06)
+    words = vocabulary.describe(probs, None)
+    assert [w.word for w in words] == ["dog"]
+    assert abs(words[0].score - 0.38) < 1e-6 and words[0].labels[0] == "beagle"
+    # No single breed would have been shown on its own.
+    assert not vocabulary.is_shown("visual", "beagle", 0.09)
+
+
+def test_unsure_labels_are_not_shown_and_embarrassing_ones_need_more():
+    assert vocabulary.describe(_visual(crate=0.1, carton=0.1), None) == []
+    gown = _visual(academic_gown=0.5)
+    assert vocabulary.describe(gown, None) == []  # 0.5 is confident, but not for this
+    assert [w.word for w in vocabulary.describe(_visual(academic_gown=0.8), None)] == \
+        ["academic gown"]
+    audio = np.zeros(len(audioset_labels()))
+    audio[audioset_labels().index("Fart")] = 0.6
+    audio[audioset_labels().index("Speech")] = 0.6
+    assert [w.word for w in vocabulary.describe(None, audio)] == ["Speech"]
+
+
+def test_kinds_reach_every_class_of_that_kind():
+    names = imagenet_labels()
+    dogs = {names[i] for i in vocabulary.kinds_of("dogs")}
+    assert {"beagle", "golden retriever", "Chihuahua"} <= dogs and "tabby" not in dogs
+    assert {"crate", "carton"} <= {names[i] for i in vocabulary.kinds_of("boxes")}
+    assert {"banana", "orange", "lemon"} <= {names[i] for i in vocabulary.kinds_of("fruit")}
+    assert len(vocabulary.kinds_of("entity")) == 0 and len(vocabulary.kinds_of("xyzzy")) == 0
+    assert vocabulary.singular("boxes") == "box" and vocabulary.singular("puppies") == "puppy"
+    assert vocabulary.singular("people") == "person" and vocabulary.singular("glass") == "glass"
+
+
+def test_a_query_word_for_a_kind_reaches_its_classes_but_people_words_do_not():
+    names = imagenet_labels()
+    (dogs,) = kind_classes("two dogs")
+    assert "beagle" in {names[i] for i in dogs}
+    assert kind_classes("people walking") == []
