@@ -193,8 +193,13 @@ def cmd_albums(args) -> int:
 
 def _results_out(args, results, with_why: bool) -> int:
     data = {"results": [r.as_json(with_why=with_why) for r in results]}
+    unmatched = getattr(results, "unmatched", [])
+    if unmatched:  # the parts of the query no clip matched (search only)
+        data["unmatched"] = unmatched
     lines = [f"{r.score:7.3f}  {r.start:7.2f}-{r.end:7.2f}  {r.path}"
              + (f"  ({', '.join(r.why)})" if r.why else "") for r in results]
+    if unmatched:
+        lines.append("nothing matched " + ", ".join(unmatched))
     _emit(args, data, "\n".join(lines) or "nothing found")
     return EXIT_OK
 

@@ -216,6 +216,7 @@ def parse(query: str) -> ParsedQuery:
                     want.min_count = 2
                 if pending_colour:
                     want.colour = pending_colour
+                    want.said = f"{pending_colour} {said}"
                 parsed.objects.append(want)
             pending_count = pending_colour = None
             i += n

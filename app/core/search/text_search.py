@@ -4,11 +4,13 @@ date in the query ("march 2024") keeps the clips shot then (``datequery``)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search import datequery, namematch
+from app.core.search import datequery, namematch, picture_search
+from app.core.search import query as query_parser
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
 from app.store import search as store
@@ -21,6 +23,11 @@ NAME_WEIGHT = 1.0
 MIN_EVIDENCE = 0.005
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
+# A part about the picture ("3 people", "yellow", "TAXI") met in full weighs this much,
+# about what a query's labels explaining half the picture do; meeting every part of the
+# query adds the bonus, so "black cup" puts black cups above cups and black things.
+PICTURE_WEIGHT = 0.5
+ALL_PARTS_BONUS = 0.5
 
 
 def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
@@ -31,16 +38,20 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
     query_words = namematch.words(words_text)
-    if when is None and not query_words:
-        return []
+    parsed = query_parser.parse(query)
+    if when is None and not query_words and parsed.empty:
+        return Results()
     tx = search_index(lib)
     n = len(tx.file_ids)
     if n == 0:
-        return []
-    labels = _label_matches(tx, words_text, query_words, matcher, text_model)
+        return Results()
+    # Quoted words are words on screen, not things to recognize ("ZEBRA CROSSING").
+    label_text = re.sub(r'"[^"]*"|“[^”]*”', " ", words_text)
+    labels = _label_matches(tx, label_text, namematch.words(label_text), matcher, text_model)
     albums = store.album_titles(lib)
     names = _name_scores(tx, query_words, albums)
     evidence = labels.evidence if labels else np.zeros(n, np.float32)
+    picture = _picture(lib, tx, parsed)
     keep = np.ones(n, bool)
     if when is not None:
         y, m, d = tx.days[:, 0], tx.days[:, 1], tx.days[:, 2]
@@ -48,11 +59,13 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
             & ((when.month is None) | (m == (when.month or 0))) \
             & ((when.day is None) | (d == (when.day or 0)))
     else:
-        keep &= ~((evidence < MIN_EVIDENCE) & (names == 0))
+        keep &= ~((evidence < MIN_EVIDENCE) & (names == 0) & (picture.score == 0))
     score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0)
+    score += picture.score
     rows = np.flatnonzero(keep)
+    unmatched = [f"{said} ({kind})" for kind, said in picture.unmatched]
     if not len(rows):
-        return []
+        return Results(unmatched=unmatched)
     best = float(score[rows].max())
     rows = rows[score[rows] >= MIN_SHARE * best]
     # Equal scores (a date alone) read best in time order, then by path.
@@ -62,14 +75,16 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         rows = rows[rounded <= cut]
         rounded = -np.round(score[rows], 6)
     order = np.lexsort((tx.path_rank[rows], tx.day_order[rows], rounded))
-    out = []
+    out = Results(unmatched=unmatched)
     for row in rows[order][:limit]:
         row = int(row)
         path, file_id = tx.paths[row], int(tx.file_ids[row])
         by_labels = labels is not None and evidence[row] >= MIN_EVIDENCE
         moment = labels.moment(tx, row) if by_labels else None
+        if picture.score[row] > evidence[row]:  # the picture parts carry it: their moment
+            moment = _moment_at(tx, row, picture.time[row]) or moment
         start, end = moment or (0.0, float(tx.durations[row]))
-        why = labels.why(lib, tx, row) if by_labels else []
+        why = picture.why.get(row, []) + (labels.why(lib, tx, row) if by_labels else [])
         sources = name_sources(path, tx.roots[row])
         why += namematch.match(query_words, sources + [("album", t) for t in albums.get(
             file_id, [])]).matched
@@ -77,6 +92,65 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
             why.append(f"date: {datequery.describe(tx.day(row))}")
         out.append(Result(path, file_id, start, end, float(score[row]), why))
     return out
+
+
+class Results(list):
+    """Search results, best first; ``unmatched`` names the query parts (what the user
+    typed, and its kind) that no clip matched, so "no results" can say why."""
+
+    def __init__(self, items=(), unmatched: list[str] | None = None):
+        super().__init__(items)
+        self.unmatched = unmatched or []
+
+
+@dataclass
+class _Picture:
+    score: np.ndarray  # [n] weighted sum of the picture parts' scores
+    time: np.ndarray  # [n] when the strongest part is best met
+    why: dict[int, list[str]]  # row -> what matched
+    unmatched: list[tuple[str, str]]  # (kind, said) of parts no file met
+
+
+def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
+    """Scores of the parts of the query about what is in the picture (things, colours,
+    light, words on screen): each part adds up to PICTURE_WEIGHT, and a file that meets
+    every part gets ALL_PARTS_BONUS on top, so it ranks above files that meet some."""
+    n = len(tx.file_ids)
+    out = _Picture(np.zeros(n), np.zeros(n), {}, [])
+    parts = picture_search.score_parts(lib, parsed)
+    if not parts:
+        return out
+    met = np.zeros(n, np.int32)
+    strongest = np.zeros(n)
+    for part in parts:
+        if not part.files:
+            out.unmatched.append((part.kind, part.said))
+            continue
+        ids = np.fromiter(part.files, np.int64, len(part.files))
+        rows = np.searchsorted(tx.file_ids, ids)
+        inside = rows < n
+        for file_id, row in zip(ids[inside], rows[inside], strict=True):
+            if tx.file_ids[row] != file_id:
+                continue
+            value, t, said = part.files[int(file_id)]
+            out.score[row] += PICTURE_WEIGHT * value
+            met[row] += 1
+            out.why.setdefault(int(row), []).append(said)
+            if value > strongest[row]:
+                strongest[row], out.time[row] = value, t
+    out.score[met == len(parts)] += ALL_PARTS_BONUS
+    return out
+
+
+def _moment_at(tx, row: int, t: float) -> tuple[float, float] | None:
+    """The moment of a file that contains time ``t``."""
+    lo, hi = int(tx.offsets[row]), int(tx.offsets[row + 1])
+    if hi <= lo:
+        return None
+    k = lo + int(np.clip(np.searchsorted(tx.starts[lo:hi], t, side="right") - 1, 0, hi - lo - 1))
+    if not tx.starts[k] <= t <= tx.ends[k]:  # past the last moment: the frame itself
+        return float(t), float(t)
+    return float(tx.starts[k]), float(tx.ends[k])
 
 
 def _name_scores(tx, query_words: list[str], albums: dict[int, list[str]]) -> np.ndarray:

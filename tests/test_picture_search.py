@@ -1,0 +1,72 @@
+"""Search by what the analysed frames show: things with counts and colours, colours,
+light and words on screen, combined with the rest of the query."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core import search
+from app.core.indexing.analysis import FrameAnalysis, FrameLook, FrameText, ObjectSighting
+from app.records import FileStat
+from tests.test_store import _clip
+
+
+def _look(t: float, colours, light=None) -> FrameLook:
+    return FrameLook(t=t, until=t, brightness=0.5, light=light, colours=colours, faces_seen=0,
+                     text_score=0.0, objects_run=True, text_run=True)
+
+
+def _thing(t: float, label: str, colour: str | None = None, area: float = 0.04):
+    side = area ** 0.5
+    return ObjectSighting(t, label, 0.8, (0.1, 0.1, side, side), colour)
+
+
+def _save(library, name: str, frames, objects=(), texts=()) -> int:
+    clip = _clip()
+    # No label evidence: only what the frames show decides here.
+    clip.visual_probs[:] = 0
+    clip.labels = []
+    for seg in clip.segments:
+        seg.labels = {"visual": [], "audio": []}
+    clip.analysis = FrameAnalysis(frames=list(frames), objects=list(objects), texts=list(texts))
+    return library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, clip)
+
+
+@pytest.fixture
+def pictures(library):
+    _save(library, "street.mp4", [_look(0.0, [("grey", 0.8)]), _look(4.0, [("grey", 0.7)])],
+          [_thing(4.0, "person"), _thing(4.0, "person"), _thing(4.0, "person"),
+           _thing(0.0, "car", "yellow", 0.2)],
+          [FrameText(4.0, ["TAXI"], ["taxi"])])
+    _save(library, "kitchen.mp4", [_look(0.0, [("white", 0.6)]), _look(2.0, [("black", 0.3)])],
+          [_thing(2.0, "cup", "black"), _thing(2.0, "person", area=0.5)])
+    _save(library, "night.mp4", [_look(0.0, [("black", 0.9)], light="dark")],
+          [_thing(0.0, "cup", "white")], [FrameText(0.0, ["C0FFEE SHOP"], ["c0ffee", "shop"])])
+    return library
+
+
+def _names(results) -> list[str]:
+    return [r.path.rsplit("/", 1)[1] for r in results]
+
+
+@pytest.mark.models  # the rest of the query goes through the text model's label search
+def test_things_counts_colours_light_and_words_on_screen(pictures):
+    top = search.search_text(pictures, "3 people")
+    assert _names(top)[0] == "street.mp4" and top[0].start <= 4.0 <= top[0].end
+    assert "3 people" in top[0].why
+    assert _names(search.search_text(pictures, "black cup"))[0] == "kitchen.mp4"
+    assert _names(search.search_text(pictures, "yellow car")) == ["street.mp4"]
+    assert _names(search.search_text(pictures, "a person close up"))[0] == "kitchen.mp4"
+    assert _names(search.search_text(pictures, "night"))[0] == "night.mp4"
+    assert _names(search.search_text(pictures, '"TAXI"')) == ["street.mp4"]
+    assert _names(search.search_text(pictures, "text coffee")) == ["night.mp4"]  # one edit
+    assert set(_names(search.search_text(pictures, "text on screen"))) == {"street.mp4",
+                                                                          "night.mp4"}
+
+
+@pytest.mark.models
+def test_no_results_say_which_part_matched_nothing(pictures):
+    results = search.search_text(pictures, '"ZEBRA CROSSING"')
+    assert list(results) == [] and results.unmatched == ["ZEBRA CROSSING (text)"]
+    results = search.search_text(pictures, "purple car")
+    assert "purple car (object)" in results.unmatched
