@@ -54,3 +54,9 @@ def test_a_query_word_for_a_kind_reaches_its_classes_but_people_words_do_not():
     (dogs,) = kind_classes("two dogs")
     assert "beagle" in {names[i] for i in dogs}
     assert kind_classes("people walking") == []
+
+
+def test_an_album_is_not_titled_by_an_embarrassing_guess():
+    from app.core import albums
+    fart = [[("audio", "Fart", 0.6), ("audio", "Speech", 0.55)] for _ in range(3)]
+    assert albums.dominant_label(fart) == "Speech"

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from app.core import vocabulary
 from app.core.albums.clustering import (
     ClipFeatures,
     Seed,
@@ -126,7 +127,8 @@ def _dominant(labels: store.AlbumLabels) -> str | None:
             mean = total / labels.with_sound
         else:
             mean = total / labels.clips
-        if mean >= best_score:
+        # A title that embarrasses when wrong ("Fart · 3 Jun") needs much more evidence.
+        if mean >= best_score and vocabulary.is_shown(kind, label, mean):
             best, best_score = label, mean
     return _words(best) if best else None
 
