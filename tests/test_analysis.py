@@ -405,3 +405,21 @@ def test_info_of_a_file_without_analysis(capsys, tmp_path):
     assert cli.main(["--library", path, "info", str(tmp_path / "a.mp4"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["analysis"] is None and info["faces"] == info["objects"] == info["text"] == []
+
+
+@pytest.mark.models
+def test_real_analysis_is_stored(library, analysed):
+    clip = _clip()
+    clip.analysis = analysed
+    file_id = library.save_index(FileStat("/v/real.mp4", 10, 1.5, "fp"), None, clip)
+    faces = rows.faces(library, file_id)
+    assert len(faces) == len(analysed.faces) and faces[0]["identity"]
+    crop = cv2.imdecode(np.frombuffer(rows.face_crop(library, faces[0]["id"]), np.uint8),
+                        cv2.IMREAD_COLOR)
+    assert crop.shape == (analysis.CROP_SIZE, analysis.CROP_SIZE, 3)
+    _, _, vectors = rows.face_vectors(library, [file_id])
+    assert np.array_equal(vectors[0], analysed.faces[0].embedding)
+    assert len(rows.frame_objects(library, file_id)) == len(analysed.objects)
+    assert [t["tokens"] for t in rows.frame_text(library, file_id)] == [
+        t.tokens for t in analysed.texts]
+    assert len(rows.analysed_frames(library, file_id)) == len(analysed.frames)
