@@ -104,11 +104,15 @@ class LibraryService(QObject):
         self._run(lambda: services.record_watch(path, file_id, seconds), done, owner)
 
     # ---- duplicates and trash --------------------------------------------------------------
-    def find_duplicates(self, done: Done, owner: QObject | None = None) -> DuplicatesSearch:
-        """Compare the library's clips in the background; the returned search reports
-        progress and can be cancelled (its answer then holds what was found so far)."""
+    def find_duplicates(self, done: Done, progress: Callable[[int, int], None] | None = None,
+                        owner: QObject | None = None) -> DuplicatesSearch:
+        """Compare the library's clips in the background, calling ``progress(done,
+        total)`` on the GUI thread as pairs are compared; the returned search can be
+        cancelled (its answer then holds what was found so far)."""
         path = self.library_path
         search = DuplicatesSearch(self)
+        if progress is not None:  # before the task starts: no report is missed
+            search.progress.connect(progress)
         self._searches.add(search)
 
         def finished(result=None, error=None):

@@ -292,8 +292,8 @@ class DuplicatesView(Page):
             self.search.cancel()
         self.show_busy()
         search = self.library.find_duplicates(
-            lambda result=None, error=None: self._found(search, result, error), owner=self)
-        search.progress.connect(self._progress)
+            lambda result=None, error=None: self._found(search, result, error),
+            progress=self._progress, owner=self)
         self.search = search
         self._running(True)
 
