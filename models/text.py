@@ -74,29 +74,57 @@ class _GraphBuilder:
         return name
 
 
-def _encoder_graph(weights: dict[str, np.ndarray], config: dict) -> onnx.GraphProto:
-    hidden = config["hidden_size"]
-    heads = config["num_attention_heads"]
-    head_dim = hidden // heads
-    eps = float(config["layer_norm_eps"])
-    g = _GraphBuilder()
+class _Encoder:
+    """The graph builder with the checkpoint's weights and the two layers every block
+    uses (torch Linear, LayerNorm)."""
 
-    def w(name: str) -> np.ndarray:
-        return weights[name].astype(np.float32)
+    def __init__(self, weights: dict[str, np.ndarray], config: dict):
+        self.g = _GraphBuilder()
+        self.weights = weights
+        self.hidden = config["hidden_size"]
+        self.heads = config["num_attention_heads"]
+        self.head_dim = self.hidden // self.heads
+        self.eps = float(config["layer_norm_eps"])
 
-    def linear(x: str, prefix: str, out: str, scale: float = 1.0) -> str:
+    def w(self, name: str) -> np.ndarray:
+        return self.weights[name].astype(np.float32)
+
+    def linear(self, x: str, prefix: str, out: str, scale: float = 1.0) -> str:
+        g, w = self.g, self.w
         # torch Linear stores [out, in]; MatMul wants [in, out].
         weight = g.const(f"{prefix}.weight_t", np.ascontiguousarray(w(f"{prefix}.weight").T * scale))
         bias = g.const(f"{prefix}.bias", w(f"{prefix}.bias") * scale)
         return g.op("Add", [g.op("MatMul", [x, weight], f"{out}_mm"), bias], out)
 
-    def layer_norm(x: str, prefix: str, out: str) -> str:
+    def layer_norm(self, x: str, prefix: str, out: str) -> str:
+        g, w = self.g, self.w
         return g.op("LayerNormalization",
                     [x, g.const(f"{prefix}.weight", w(f"{prefix}.weight")),
                      g.const(f"{prefix}.bias", w(f"{prefix}.bias"))],
-                    out, axis=-1, epsilon=eps)
+                    out, axis=-1, epsilon=self.eps)
 
-    # Embeddings: word + absolute position (0..T-1) + token type, then LayerNorm.
+
+def _encoder_graph(weights: dict[str, np.ndarray], config: dict) -> onnx.GraphProto:
+    e = _Encoder(weights, config)
+    x = _embeddings(e)
+    mask_f, attn_bias = _attention_bias(e)
+    consts = _layer_constants(e)
+    for i in range(config["num_hidden_layers"]):
+        x = _layer(e, i, x, attn_bias, consts)
+    _mean_pool(e, x, mask_f)
+
+    ids_type = ["batch", "sequence"]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ids_type)
+              for n in ("input_ids", "attention_mask", "token_type_ids")]
+    outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT,
+                                             ["batch", e.hidden])]
+    return helper.make_graph(e.g.nodes, "minilm_l6_sentence_encoder", inputs, outputs,
+                             initializer=e.g.initializers)
+
+
+def _embeddings(e: _Encoder) -> str:
+    """Word + absolute position (0..T-1) + token type, then LayerNorm."""
+    g, w = e.g, e.w
     word = g.op("Gather", [g.const("embeddings.word_embeddings.weight",
                                    w("embeddings.word_embeddings.weight")), "input_ids"],
                 "word_emb", axis=0)
@@ -109,56 +137,75 @@ def _encoder_graph(weights: dict[str, np.ndarray], config: dict) -> onnx.GraphPr
                                          w("embeddings.token_type_embeddings.weight")),
                                  "token_type_ids"], "token_type_emb", axis=0)
     summed = g.op("Add", [g.op("Add", [word, positions], "word_pos"), token_type], "emb_sum")
-    x = layer_norm(summed, "embeddings.LayerNorm", "emb_out")
+    return e.layer_norm(summed, "embeddings.LayerNorm", "emb_out")
 
-    # Additive attention bias [N, 1, 1, T]: 0 for real tokens, MASKED_SCORE for padding.
+
+def _attention_bias(e: _Encoder) -> tuple[str, str]:
+    """The mask as floats, and the additive attention bias [N, 1, 1, T]: 0 for real
+    tokens, MASKED_SCORE for padding."""
+    g = e.g
     mask_f = g.op("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
     not_mask = g.op("Sub", [g.const("one", np.array(1.0, dtype=np.float32)), mask_f], "not_mask")
     bias_2d = g.op("Mul", [not_mask, g.const("masked_score", np.array(MASKED_SCORE, np.float32))],
                    "attn_bias_2d")
     attn_bias = g.op("Unsqueeze", [bias_2d, g.const("axes_1_2", np.array([1, 2], np.int64))],
                      "attn_bias")
+    return mask_f, attn_bias
 
-    split_heads = g.const("split_heads_shape", np.array([0, 0, heads, head_dim], np.int64))
-    merge_heads = g.const("merge_heads_shape", np.array([0, 0, hidden], np.int64))
-    sqrt2 = g.const("sqrt2", np.array(np.sqrt(2.0), np.float32))
-    half = g.const("half", np.array(0.5, np.float32))
-    one = "one"
+
+def _layer_constants(e: _Encoder) -> dict[str, str]:
+    """Shapes and numbers every encoder layer shares ("one" comes with the mask)."""
+    g = e.g
+    return {"split_heads": g.const("split_heads_shape",
+                                   np.array([0, 0, e.heads, e.head_dim], np.int64)),
+            "merge_heads": g.const("merge_heads_shape", np.array([0, 0, e.hidden], np.int64)),
+            "sqrt2": g.const("sqrt2", np.array(np.sqrt(2.0), np.float32)),
+            "half": g.const("half", np.array(0.5, np.float32)),
+            "one": "one"}
+
+
+def _layer(e: _Encoder, i: int, x: str, attn_bias: str, c: dict[str, str]) -> str:
+    """Encoder layer ``i``: self-attention, then the feed-forward block, each with its
+    residual and LayerNorm."""
+    g = e.g
+    p = f"encoder.layer.{i}"
+    split_heads = c["split_heads"]
     # 1/sqrt(head_dim) is folded into the query projection; for head_dim 64 it is 0.125,
     # a power of two, so folding changes no bits.
-    q_scale = 1.0 / float(np.sqrt(head_dim))
+    q_scale = 1.0 / float(np.sqrt(e.head_dim))
+    q = e.linear(x, f"{p}.attention.self.query", f"l{i}_q", scale=q_scale)
+    k = e.linear(x, f"{p}.attention.self.key", f"l{i}_k")
+    v = e.linear(x, f"{p}.attention.self.value", f"l{i}_v")
+    # [N, T, H*D] -> q, v: [N, H, T, D]; k: [N, H, D, T]
+    qh = g.op("Transpose", [g.op("Reshape", [q, split_heads], f"l{i}_q_split")],
+              f"l{i}_qh", perm=[0, 2, 1, 3])
+    kh = g.op("Transpose", [g.op("Reshape", [k, split_heads], f"l{i}_k_split")],
+              f"l{i}_kh", perm=[0, 2, 3, 1])
+    vh = g.op("Transpose", [g.op("Reshape", [v, split_heads], f"l{i}_v_split")],
+              f"l{i}_vh", perm=[0, 2, 1, 3])
+    scores = g.op("Add", [g.op("MatMul", [qh, kh], f"l{i}_qk"), attn_bias], f"l{i}_scores")
+    probs = g.op("Softmax", [scores], f"l{i}_probs", axis=-1)
+    ctx = g.op("MatMul", [probs, vh], f"l{i}_ctx_heads")
+    ctx = g.op("Reshape", [g.op("Transpose", [ctx], f"l{i}_ctx_t", perm=[0, 2, 1, 3]),
+                           c["merge_heads"]], f"l{i}_ctx")
+    attn = e.linear(ctx, f"{p}.attention.output.dense", f"l{i}_attn_out")
+    x = e.layer_norm(g.op("Add", [attn, x], f"l{i}_attn_res"),
+                     f"{p}.attention.output.LayerNorm", f"l{i}_attn_ln")
 
-    for i in range(config["num_hidden_layers"]):
-        p = f"encoder.layer.{i}"
-        q = linear(x, f"{p}.attention.self.query", f"l{i}_q", scale=q_scale)
-        k = linear(x, f"{p}.attention.self.key", f"l{i}_k")
-        v = linear(x, f"{p}.attention.self.value", f"l{i}_v")
-        # [N, T, H*D] -> q, v: [N, H, T, D]; k: [N, H, D, T]
-        qh = g.op("Transpose", [g.op("Reshape", [q, split_heads], f"l{i}_q_split")],
-                  f"l{i}_qh", perm=[0, 2, 1, 3])
-        kh = g.op("Transpose", [g.op("Reshape", [k, split_heads], f"l{i}_k_split")],
-                  f"l{i}_kh", perm=[0, 2, 3, 1])
-        vh = g.op("Transpose", [g.op("Reshape", [v, split_heads], f"l{i}_v_split")],
-                  f"l{i}_vh", perm=[0, 2, 1, 3])
-        scores = g.op("Add", [g.op("MatMul", [qh, kh], f"l{i}_qk"), attn_bias], f"l{i}_scores")
-        probs = g.op("Softmax", [scores], f"l{i}_probs", axis=-1)
-        ctx = g.op("MatMul", [probs, vh], f"l{i}_ctx_heads")
-        ctx = g.op("Reshape", [g.op("Transpose", [ctx], f"l{i}_ctx_t", perm=[0, 2, 1, 3]),
-                               merge_heads], f"l{i}_ctx")
-        attn = linear(ctx, f"{p}.attention.output.dense", f"l{i}_attn_out")
-        x = layer_norm(g.op("Add", [attn, x], f"l{i}_attn_res"),
-                       f"{p}.attention.output.LayerNorm", f"l{i}_attn_ln")
+    # Exact (erf) GELU as BERT uses; ORT fuses this pattern into one Gelu kernel.
+    h = e.linear(x, f"{p}.intermediate.dense", f"l{i}_ffn_in")
+    erf = g.op("Erf", [g.op("Div", [h, c["sqrt2"]], f"l{i}_gelu_div")], f"l{i}_gelu_erf")
+    h_erf1 = g.op("Mul", [h, g.op("Add", [erf, c["one"]], f"l{i}_gelu_add")], f"l{i}_gelu_mul")
+    gelu = g.op("Mul", [h_erf1, c["half"]], f"l{i}_gelu")
+    ffn = e.linear(gelu, f"{p}.output.dense", f"l{i}_ffn_out")
+    return e.layer_norm(g.op("Add", [ffn, x], f"l{i}_ffn_res"), f"{p}.output.LayerNorm",
+                        f"l{i}_out")
 
-        # Exact (erf) GELU as BERT uses; ORT fuses this pattern into one Gelu kernel.
-        h = linear(x, f"{p}.intermediate.dense", f"l{i}_ffn_in")
-        erf = g.op("Erf", [g.op("Div", [h, sqrt2], f"l{i}_gelu_div")], f"l{i}_gelu_erf")
-        h_erf1 = g.op("Mul", [h, g.op("Add", [erf, one], f"l{i}_gelu_add")], f"l{i}_gelu_mul")
-        gelu = g.op("Mul", [h_erf1, half], f"l{i}_gelu")
-        ffn = linear(gelu, f"{p}.output.dense", f"l{i}_ffn_out")
-        x = layer_norm(g.op("Add", [ffn, x], f"l{i}_ffn_res"), f"{p}.output.LayerNorm",
-                       f"l{i}_out")
 
-    # Mean pooling over real tokens, as sentence-transformers' Pooling module does.
+def _mean_pool(e: _Encoder, x: str, mask_f: str) -> None:
+    """Mean over real tokens, as sentence-transformers' Pooling module does, then L2
+    normalization: the ``embedding`` output."""
+    g = e.g
     mask_3d = g.op("Unsqueeze", [mask_f, g.const("axes_2", np.array([2], np.int64))], "mask_3d")
     axis_1 = g.const("axes_1", np.array([1], np.int64))
     summed_tokens = g.op("ReduceSum", [g.op("Mul", [x, mask_3d], "masked_tokens"), axis_1],
@@ -170,13 +217,6 @@ def _encoder_graph(weights: dict[str, np.ndarray], config: dict) -> onnx.GraphPr
     norm = g.op("Max", [g.op("ReduceL2", [pooled], "pooled_norm", axes=[1], keepdims=1),
                         g.const("min_norm", np.array(1e-12, np.float32))], "pooled_norm_min")
     g.op("Div", [pooled, norm], "embedding")
-
-    ids_type = ["batch", "sequence"]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ids_type)
-              for n in ("input_ids", "attention_mask", "token_type_ids")]
-    outputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])]
-    return helper.make_graph(g.nodes, "minilm_l6_sentence_encoder", inputs, outputs,
-                             initializer=g.initializers)
 
 
 def build_encoder(weights: dict[str, np.ndarray], config: dict) -> onnx.ModelProto:

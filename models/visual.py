@@ -153,19 +153,34 @@ def build_model(state: dict[str, np.ndarray], stages: tuple[Stage, ...] = LITE0_
     stem_channels = state["_conv_stem.weight"].shape[0]
     num_classes, head_channels = state["_fc.weight"].shape
 
-    # Preprocessing inside the graph, so every caller feeds plain uint8 RGB frames.
+    x = _preprocess(g)
+    x, size = g.conv_bn(x, "_conv_stem", "_bn0", "stem", in_channels=3,
+                        out_channels=stem_channels, kernel=STEM_KERNEL, stride=STEM_STRIDE,
+                        size=input_size)
+    x, channels, size = _blocks(g, x, stages, stem_channels, size)
+    _head(g, x, channels, size, head_channels, num_classes)
+
+    unused = sorted(set(state) - g.used)
+    if unused:
+        raise LayoutError(f"state dict has tensors this EfficientNet-Lite graph does not use "
+                          f"(wrong architecture?): {', '.join(unused[:8])}")
+    return _model(g, input_size, head_channels, num_classes)
+
+
+def _preprocess(g: _GraphBuilder) -> str:
+    """Preprocessing inside the graph, so every caller feeds plain uint8 RGB frames."""
     x = g.node("Transpose", ["image"], "image.nchw", perm=[0, 3, 1, 2])
     x = g.node("Cast", [x], "image.float", to=TensorProto.FLOAT)
     x = g.node("Sub", [x, g.const("image.mean", np.array(INPUT_MEAN, np.float32))],
                "image.centered")
-    x = g.node("Mul", [x, g.const("image.inv_std", np.array(1.0 / INPUT_STD, np.float32))],
-               "image.normalized")
+    return g.node("Mul", [x, g.const("image.inv_std", np.array(1.0 / INPUT_STD, np.float32))],
+                  "image.normalized")
 
-    x, size = g.conv_bn(x, "_conv_stem", "_bn0", "stem", in_channels=3,
-                        out_channels=stem_channels, kernel=STEM_KERNEL, stride=STEM_STRIDE,
-                        size=input_size)
 
-    channels = stem_channels
+def _blocks(g: _GraphBuilder, x: str, stages: tuple[Stage, ...], channels: int,
+            size: int) -> tuple[str, int, int]:
+    """The inverted-residual blocks of every stage; returns the output, its channels and
+    its spatial size."""
     index = 0
     for stage in stages:
         for repeat in range(stage.repeats):
@@ -191,7 +206,12 @@ def build_model(state: dict[str, np.ndarray], stages: tuple[Stage, ...] = LITE0_
                 x = g.node("Add", [x, block_in], f"{name}.residual")
             channels, size = stage.out_channels, out_size
             index += 1
+    return x, channels, size
 
+
+def _head(g: _GraphBuilder, x: str, channels: int, size: int, head_channels: int,
+          num_classes: int) -> None:
+    """Head convolution, pooled ``embedding`` and the classifier's ``logits``."""
     x, _ = g.conv_bn(x, "_conv_head", "_bn1", "head", in_channels=channels,
                      out_channels=head_channels, kernel=1, stride=1, size=size)
     x = g.node("GlobalAveragePool", [x], "pooled")
@@ -201,11 +221,9 @@ def build_model(state: dict[str, np.ndarray], stages: tuple[Stage, ...] = LITE0_
     g.node("Gemm", ["embedding", g.const("fc.W", fc_w), g.const("fc.B", fc_b)], "logits",
            transB=1)
 
-    unused = sorted(set(state) - g.used)
-    if unused:
-        raise LayoutError(f"state dict has tensors this EfficientNet-Lite graph does not use "
-                          f"(wrong architecture?): {', '.join(unused[:8])}")
 
+def _model(g: _GraphBuilder, input_size: int, head_channels: int,
+           num_classes: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         "efficientnet_lite0",

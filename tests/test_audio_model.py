@@ -47,9 +47,12 @@ def test_log_mel_rejects_multichannel():
 def test_silence_is_the_log_offset():
     # YAMNet's offset is 0.001 (params.py), which is also where the model's input
     # quantization range begins; the torchaudio ports' 1e-6 would only be clipped.
-    assert audio.LOG_OFFSET == pytest.approx(0.001)
     mel = audio.log_mel(np.zeros(16000, dtype=np.float32))
     np.testing.assert_allclose(mel, np.log(0.001), rtol=0, atol=1e-6)
+    # A whisper far below the offset reads as silence too; a tone rises above it.
+    whisper = audio.log_mel(tone(1000.0, 1.0, amplitude=1e-9))
+    np.testing.assert_allclose(whisper, np.log(0.001), rtol=0, atol=1e-3)
+    assert audio.log_mel(tone(1000.0, 1.0)).max() > np.log(0.001) + 5
 
 
 def test_1khz_tone_peaks_in_the_1khz_band():

@@ -51,7 +51,11 @@ def test_scan_info_tags_json(capsys, tmp_path, real_models_dir):
 def test_unknown_file_is_a_clean_error(capsys, tmp_path):
     lib = str(tmp_path / "lib.sqlite")
     code, _, err = run(capsys, "--library", lib, "tags", str(tmp_path / "nope.mp4"))
-    assert code == 1 and "no library" in err or "not in the library" in err
+    assert code == 1 and "no library at" in err
+    from app.store.library import Library
+    Library(lib).close()  # a library that exists but does not hold the file
+    code, _, err = run(capsys, "--library", lib, "tags", str(tmp_path / "nope.mp4"))
+    assert code == 1 and "nope.mp4 is not in the library" in err
 
 
 def test_models_verify_reports_missing(capsys, tmp_path, monkeypatch):

@@ -203,3 +203,78 @@ def test_signal_emit_keeps_reference_counts():
     assert len(got) == 2000
     got.clear()
     assert all(abs(a - b) < 50 for a, b in zip(before, after, strict=True)), (before, after)
+
+
+def test_grid_model_takes_the_sort_order_computed_with_the_rows(qtbot, thumbs):
+    """The snapshot load sorts in the background; the model only swaps the rows in."""
+    from app.gui.models.sorting import sorted_orders
+    rows = _fake_rows(2_000)
+    orders = sorted_orders(rows, ["date", "name", "date_old"])
+    assert set(orders) == {"date", "name", "date_old"}
+    computed = LibraryModel(thumbs)
+    computed.set_rows(rows)  # no orders given: the model sorts itself
+    given = LibraryModel(thumbs)
+    given.set_rows(rows, orders)
+    assert given.rows() == computed.rows()
+    newest = [r["created"] for r in given.rows()]
+    assert newest == sorted(newest, reverse=True)
+    # Taken as given, not sorted again: a reversed order shows reversed.
+    backwards = LibraryModel(thumbs)
+    backwards.set_rows(rows, {"date": orders["date"][::-1]})
+    assert backwards.rows() == computed.rows()[::-1]
+    # Filters keep the given order.
+    backwards.set_folder(2)
+    assert backwards.rows() == [r for r in computed.rows()[::-1] if r["root_id"] == 2]
+    # Names break ties in every sort: equal dates keep a stable, named order.
+    by_date = given.rows()
+    for a, b in zip(by_date[:-1], by_date[1:], strict=True):
+        if a["created"] == b["created"]:
+            assert os.path.basename(a["path"]).casefold() <= os.path.basename(b["path"]).casefold()
+
+
+def test_snapshot_load_sorts_off_the_gui_thread(tmp_path):
+    from app.gui import services
+    from app.store.library import Library
+    from tests.test_trash import index_file
+    folder = tmp_path / "v"
+    folder.mkdir()
+    lib = Library(tmp_path / "lib.sqlite")
+    for name in ("b.mp4", "a.mp4", "c.mp4"):
+        (folder / name).write_bytes(os.urandom(1000 + len(name)))
+        index_file(lib, folder / name, folder)
+    lib.close()
+    snap = services.load_snapshot(str(tmp_path / "lib.sqlite"), ("name",))
+    assert [os.path.basename(snap.rows[i]["path"]) for i in snap.orders["name"]] == [
+        "a.mp4", "b.mp4", "c.mp4"]
+    assert set(snap.orders) == {"name"}
+    assert snap.by_id == {r["id"]: r for r in snap.rows}
+    assert snap.by_path == {r["path"]: r for r in snap.rows}
+
+
+def test_what_the_person_waits_for_does_not_queue_behind_start_up_work(qtbot, tmp_path):
+    """Album grouping and the duplicates comparison run on their own pool: with it busy,
+    a clip's details still answer at once."""
+    from app.gui import tasks
+    from app.gui.library_service import LibraryService
+    from app.store.library import Library
+    from tests.test_trash import index_file
+    clip = tmp_path / "v" / "a.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(os.urandom(3000))
+    lib = Library(tmp_path / "lib.sqlite")
+    file_id = index_file(lib, clip, clip.parent)
+    lib.close()
+    service = LibraryService(str(tmp_path / "lib.sqlite"))
+    release = threading.Event()
+    try:
+        for _ in range(tasks.POOL_THREADS["background"]):  # start-up work still running
+            tasks.run_task(release.wait, pool_name="background")
+        albums, details = [], []
+        service.refresh_albums(lambda result=None, error=None: albums.append(error or result))
+        service.file_details(file_id, lambda result=None, error=None: details.append(result))
+        qtbot.waitUntil(lambda: bool(details), timeout=10_000)
+        assert details[0]["file"]["path"] == str(clip)
+        assert not albums  # queued behind the start-up work, as it should be
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: bool(albums), timeout=10_000)

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -40,8 +41,7 @@ def misbehaving_prepare(path: str):
     if name.startswith("abort"):
         os.abort()  # what a segfaulting FFmpeg looks like from the parent
     if name.startswith("hang"):
-        while True:
-            time.sleep(1)
+        threading.Event().wait()  # forever: only the parent's deadline ends it
     return prepare_clip(path)
 
 
@@ -60,17 +60,32 @@ def growing_prepare(path: str):
 
 
 def counting_prepare(path: str):
-    """Records how many decodes run at the same moment (one marker file per decode)."""
-    board = Path(path).parent.parent / "board"
+    """Records how many decodes run at the same moment (one marker file per running
+    decode on the board). Each decode holds until another one runs beside it, or until
+    no other file is left to start, so the overlap happens whatever the machine's speed."""
+    folder = Path(path).parent.parent
+    board, done = folder / "board", folder / "done"
+    total = len(list((folder / "clips").iterdir()))
     mine = board / str(os.getpid())
     mine.write_text("")
     try:
-        with open(board.parent / "busy.log", "a") as f:
+        _until(lambda: len(list(board.iterdir())) >= 2
+               or len(list(board.iterdir())) + len(list(done.iterdir())) >= total)
+        with open(folder / "busy.log", "a") as f:
             f.write(f"{len(list(board.iterdir()))}\n")
-        time.sleep(0.8)
         return prepare_clip(path)
     finally:
+        (done / Path(path).name).write_text("")
         mine.unlink()
+
+
+def _until(condition, timeout: float = 120.0) -> None:
+    """Wait for a condition another process brings about (files appearing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition never came true")
+        time.sleep(0.01)
 
 
 def _forbid_network(attempts: list) -> None:
@@ -158,10 +173,8 @@ def test_scan_survives_a_decoder_that_aborts_and_one_that_hangs(library, real_in
     # Different lengths: byte-identical files would be indexed once and copied.
     for i, name in enumerate(("abort.mp4", "a_good.mp4", "hang.mp4", "z_good.mp4")):
         make_clip(folder / name, seconds=2 + 0.2 * i, audio=None)
-    started = time.monotonic()
     report = _scan(library, real_indexer, folder, prepare=misbehaving_prepare,
                    timeout=lambda size: 6.0)
-    assert time.monotonic() - started < 60  # the hang was cut off, not waited out
     assert _names(report.indexed) == ["a_good.mp4", "z_good.mp4"]
     errors = {Path(f["path"]).name: f["error"] for f in report.failed}
     assert "crashed (SIGABRT)" in errors["abort.mp4"]
@@ -360,6 +373,7 @@ def test_no_more_decodes_at_once_than_workers(library, real_indexer, tmp_path):
     folder = tmp_path / "v"
     (folder / "clips").mkdir(parents=True)
     (folder / "board").mkdir()
+    (folder / "done").mkdir()
     for i in range(5):  # different lengths: byte copies would be decoded only once
         make_clip(folder / "clips" / f"{i}.mp4", seconds=1 + 0.2 * i, audio=None)
     report = _scan(library, real_indexer, folder, prepare=counting_prepare, workers=2)
@@ -382,6 +396,21 @@ def _indexed_paths(lib_path: Path) -> set[str]:
         conn.close()
 
 
+SCAN_TELLING = textwrap.dedent("""
+    import sys
+    from app.core.library.scanner import Scanner
+    from app.settings import Settings
+    from app.store.library import Library
+
+    def tell(p):
+        if p.phase == "indexing":
+            print(f"indexed {p.done} of {p.total}", flush=True)
+
+    lib = Library(sys.argv[1])
+    Scanner.from_settings(lib, Settings(), workers=1).scan([sys.argv[2]], progress=tell)
+""")
+
+
 @pytest.mark.models
 def test_sigkill_mid_scan_loses_nothing_and_the_next_scan_resumes(tmp_path, real_indexer):
     folder = tmp_path / "v"
@@ -391,17 +420,18 @@ def test_sigkill_mid_scan_loses_nothing_and_the_next_scan_resumes(tmp_path, real
                   tone_hz=400.0 + 150 * i)  # every file different: no byte copies
     lib_path = tmp_path / "lib.sqlite"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "app", "--library", str(lib_path), "scan",
-                             str(folder), "--json", "--workers", "1"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    before: set[str] = set()
-    while not before and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # The app's scan, telling (on stdout) each time a file is in the library; killed as
+    # soon as the first one is, while it works on the next.
+    proc = subprocess.Popen([sys.executable, "-c", SCAN_TELLING, str(lib_path), str(folder)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        told = proc.stdout.readline()
         before = _indexed_paths(lib_path)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert told.startswith(b"indexed 1 "), proc.stderr.read().decode()
+    assert proc.returncode == -signal.SIGKILL
     assert before, "nothing was indexed before the kill"
 
     lib = Library(lib_path)  # the killed scan's lock died with it
@@ -468,13 +498,40 @@ def test_a_second_writer_is_refused_and_readers_are_not_blocked(tmp_path, capsys
     Library(lib_path).close()  # free again once the holder is gone
 
 
+def _locked_for_other_processes(db: Path) -> bool:
+    """Whether another process would be refused: a new open file description cannot take
+    the flock while this process holds it."""
+    import fcntl
+
+    from app.store.lock import lock_path
+    fd = os.open(lock_path(db), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def test_one_process_shares_its_lock(tmp_path):
     """The GUI opens the library on several threads: that is one writer, not many."""
-    first = Library(tmp_path / "lib.sqlite")
-    second = Library(tmp_path / "lib.sqlite")
+    db = tmp_path / "lib.sqlite"
+    first = Library(db)
+    second = Library(db)  # would raise LibraryLocked if the lock were not shared
+    second.add_root("/written/by/the/second")
     second.close()
+    assert _locked_for_other_processes(db)  # closing the second kept the first's lock
     first.add_root("/still/writable")
     first.close()
+    assert not _locked_for_other_processes(db)  # the last one out released it
+    reader = Library(tmp_path / "lib.sqlite", readonly=True)
+    try:
+        assert sorted(r["path"] for r in reader.roots()) == ["/still/writable",
+                                                             "/written/by/the/second"]
+    finally:
+        reader.close()
 
 
 # ---- no network -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
+import threading
 
 from app.core.library.workers import GiB, WorkerPool, default_memory_limit
 
@@ -12,8 +12,7 @@ def square_or_misbehave(job):
     if job == "abort":
         os.abort()
     if job == "hang":
-        while True:
-            time.sleep(1)
+        threading.Event().wait()  # forever: only the pool's deadline ends it
     if job == "raise":
         raise ValueError("bad input")
     return job * job
@@ -48,7 +47,18 @@ def test_a_decoder_over_its_memory_cap_fails_alone():
     assert results[7].value == 7
 
 
-def test_default_memory_cap_is_bounded():
-    for workers in (1, 2, 64):
-        limit = default_memory_limit(workers)
-        assert limit is None or 2 * GiB <= limit <= 16 * GiB
+def test_default_memory_cap_is_half_the_memory_shared_and_bounded(monkeypatch):
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limits = [default_memory_limit(workers) for workers in (1, 2, 64)]
+    for workers, limit in zip((1, 2, 64), limits, strict=True):
+        assert limit == int(min(16 * GiB, max(2 * GiB, total / 2 / workers)))
+        assert 2 * GiB <= limit <= 16 * GiB
+    assert limits == sorted(limits, reverse=True)  # more decoders, less each
+    assert limits[-1] == 2 * GiB or total / 2 / 64 > 2 * GiB
+
+    # Where the memory size is unknown there is no cap, rather than a guessed one.
+    def unknown(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "sysconf", unknown)
+    assert default_memory_limit(1) is None

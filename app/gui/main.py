@@ -15,6 +15,7 @@ QUIET_LOGGING = "qt.multimedia.*=false;qt.multimedia.ffmpeg.*=false"
 SCREENSHOT_TIMEOUT_MS = 60_000
 CAPTURE_ROUNDS = 20  # at most, QUIET_MS apart
 QUIET_MS = 200
+EXIT_WAIT_MS = 3_000  # at most, for each of: last writes, the cancelled scan
 
 
 def run_gui(library: str | None = None, screenshot: str | None = None,
@@ -41,7 +42,11 @@ def run_gui(library: str | None = None, screenshot: str | None = None,
     try:
         return app.exec()
     finally:
-        tasks.wait_idle(5_000)  # let a last watch record or edit finish writing
+        # The window is gone and has cancelled its scan and comparisons; a last watch
+        # record or edit gets a bounded moment to finish writing, and so does the scan.
+        window.scanner.cancel()
+        tasks.wait_idle(EXIT_WAIT_MS, names=("work",))
+        window.scanner.wait(EXIT_WAIT_MS / 1000)
 
 
 def _schedule_screenshot(app, window, path: str, page: str | None, search: str | None) -> None:

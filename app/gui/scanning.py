@@ -82,10 +82,11 @@ class ScanController(QObject):
             self.cancel_button.setEnabled(False)
             self.label.setText("Cancelling after the current file…")
 
-    def shutdown(self) -> None:
+    def wait(self, seconds: float) -> None:
+        """At exit, after ``cancel``: a bounded moment for the scan to stop after its
+        current file (what it has not committed is rolled back by SQLite anyway)."""
         if self.job is not None:
-            self.job.cancel()
-            self.job.wait(10)
+            self.job.wait(seconds)
 
     def _progress(self, p) -> None:
         self.progress.emit(p)

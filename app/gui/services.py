@@ -44,6 +44,11 @@ class Snapshot:
     rows: list[dict]
     problems: list[dict]
     roots: list[dict]
+    by_id: dict[int, dict] = dataclasses.field(default_factory=dict)
+    by_path: dict[str, dict] = dataclasses.field(default_factory=dict)
+    # sort key -> indices of ``rows`` in that order: sorting 100,000 rows takes a good
+    # part of a second, so it happens here, off the GUI thread, and the models swap in.
+    orders: dict[str, list[int]] = dataclasses.field(default_factory=dict)
 
 
 def prepare_library(path: str) -> None:
@@ -58,9 +63,15 @@ def prepare_library(path: str) -> None:
             raise
 
 
-def load_snapshot(path: str) -> Snapshot:
+def load_snapshot(path: str, sorts: tuple[str, ...] = ()) -> Snapshot:
+    """The library's rows, problems and folders, with the rows already indexed by id and
+    path and put in the order of each of ``sorts`` (keys of ``sorting.SORTS``)."""
+    from app.gui.models.sorting import sorted_orders
     with opened(path) as lib:
-        return Snapshot(browse.grid_rows(lib), lib.problems(), browse.root_summaries(lib))
+        rows = browse.grid_rows(lib)
+        problems, roots = lib.problems(), browse.root_summaries(lib)
+    return Snapshot(rows, problems, roots, {r["id"]: r for r in rows},
+                    {r["path"]: r for r in rows}, sorted_orders(rows, sorts))
 
 
 def file_details(path: str, file_id: int) -> dict:
@@ -105,11 +116,13 @@ def record_watch(path: str, file_id: int, seconds: float) -> None:
 
 
 # ---- duplicates and trash -----------------------------------------------------------------
-def find_duplicates(path: str) -> list[dict]:
+def find_duplicates(path: str, progress=None, cancelled=None) -> list[dict]:
+    """``progress(done, total)`` as candidate pairs are compared; ``cancelled()`` True
+    stops the comparison early (what was found so far comes back)."""
     from app.core import duplicates
     with opened(path) as lib:
         groups = []
-        for g in duplicates.find_duplicates(lib):
+        for g in duplicates.find_duplicates(lib, progress=progress, cancelled=cancelled):
             group = plain(g)
             group["files"] = [plain(f) for f in group.get("files", [])]
             group["matches"] = [plain(m) for m in group.get("matches", [])]

@@ -2,14 +2,18 @@
 
 ``run_task(func, on_done)`` runs ``func()`` on a thread pool and calls
 ``on_done(result=...)`` or ``on_done(error=...)`` back on the GUI thread. No SQL,
-decoding or inference ever runs in a slot. Two pools keep short work (thumbnails)
-from queueing behind long work (a search that first loads the text model).
-``ScanJob`` runs one library scan on its own thread with progress and cancel.
+decoding or inference ever runs in a slot. Separate pools keep what the person is
+waiting for from queueing behind other work: thumbnails behind a search that first
+loads the text model, or a first search behind the start-up's album grouping and
+duplicates comparison. Only ``LibraryService`` (and the thumbnail cache) call
+``run_task``; views ask the service. ``ScanJob`` runs one library scan on its own
+thread with progress and cancel.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
@@ -40,12 +44,17 @@ class LatestAnswer:
         return ticket == self._asked
 
 
+# name -> threads. ``work``: what the person asked for (search, details, edits, trash).
+# ``thumbs``: image decoding for the views. ``snapshot``: the library's rows, one load
+# at a time. ``background``: long work nobody waits on (album grouping, duplicates).
+POOL_THREADS = {"work": 2, "thumbs": 2, "snapshot": 1, "background": 2}
+
+
 def pool(name: str = "work") -> QThreadPool:
-    """``work``: library reads, search, edits. ``thumbs``: image decoding for the views."""
     p = _pools.get(name)
     if p is None:
         p = QThreadPool()
-        p.setMaxThreadCount(2)
+        p.setMaxThreadCount(POOL_THREADS.get(name, 2))
         p.setExpiryTimeout(30_000)
         _pools[name] = p
     return p
@@ -56,9 +65,24 @@ def busy() -> bool:
     return any(p.activeThreadCount() for p in _pools.values())
 
 
-def wait_idle(timeout_ms: int = 10_000) -> bool:
-    """Block until every pool is idle (screenshots and tests; never called in a slot)."""
-    return all(p.waitForDone(timeout_ms) for p in _pools.values())
+def wait_idle(timeout_ms: int = 10_000, names=None) -> bool:
+    """Block until the pools (``names``, default all) are idle, at most ``timeout_ms`` in
+    all (screenshots, tests and the last writes at exit; never called in a slot)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    idle = True
+    for name, p in list(_pools.items()):
+        if names is None or name in names:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            idle = p.waitForDone(left) and idle
+    return idle
+
+
+def drop_queued(names) -> None:
+    """Forget work not started yet in these pools (closing the window: nobody will see
+    its answer). What runs already finishes on its own."""
+    for name in names:
+        if name in _pools:
+            _pools[name].clear()
 
 
 class _Relay(QObject):

@@ -1,8 +1,9 @@
 """Moving files to the trash from the window: always asked first, always undoable.
 
 One flow for every place that can trash (Delete on a clip or result, the duplicates
-review): confirm, move in the background (app.core.library.trash via services), report in the
-notice bar with an Undo button, and tell the window what changed.
+review): confirm, move in the background (app.core.library.trash, asked of the window's
+LibraryService), report in the notice bar with an Undo button, and tell the window what
+changed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from app.gui import services
-from app.gui.tasks import run_task
+from app.gui.library_service import LibraryService
 from app.gui.widgets.notice import NoticeBar
 
 
@@ -25,10 +25,10 @@ class TrashFlow(QObject):
     moved = Signal(object)  # TrashResult of a move
     restored = Signal(object)  # TrashResult of an undo
 
-    def __init__(self, library_path: str, confirm: Callable[[str, str], bool],
+    def __init__(self, library: LibraryService, confirm: Callable[[str, str], bool],
                  notice: NoticeBar, parent=None):
         super().__init__(parent)
-        self.library_path = library_path
+        self.library = library
         self.confirm = confirm
         self.notice = notice
 
@@ -41,8 +41,7 @@ class TrashFlow(QObject):
             return False
         if before is not None:
             before()
-        path, ids = self.library_path, list(file_ids)
-        run_task(lambda: services.move_to_trash(path, ids), self._moved, owner=self)
+        self.library.move_to_trash(list(file_ids), self._moved, owner=self)
         return True
 
     def _moved(self, result=None, error=None) -> None:
@@ -60,8 +59,7 @@ class TrashFlow(QObject):
         self.moved.emit(result)
 
     def undo(self, batch) -> None:
-        path = self.library_path
-        run_task(lambda: services.undo_trash(path, batch), self._restored, owner=self)
+        self.library.undo_trash(batch, self._restored, owner=self)
 
     def _restored(self, result=None, error=None) -> None:
         if error is not None:

@@ -1,7 +1,8 @@
 """The main window: header with search, sidebar, pages, detail pane, scan status.
 
-The window routes: views emit what the person asked for, the window runs it as a
-background task (``services`` via ``run_task``) and hands the result to the views.
+The window routes: views emit what the person asked for, or ask the window's one
+``LibraryService`` (which runs library work off the GUI thread); the window hands the
+results to the views.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings as app_settings
-from app.gui import services, theme
+from app.gui import theme
+from app.gui.library_service import LatestAnswer, LibraryService
 from app.gui.models.library_model import RowRole
 from app.gui.scanning import ScanController, report_text
-from app.gui.tasks import LatestAnswer, run_task
 from app.gui.thumbs import ThumbCache
 from app.gui.trashing import TrashFlow
 from app.gui.views.albums_view import AlbumsView
@@ -78,10 +79,14 @@ class MainWindow(QMainWindow):
         self._startup_waiting = {"snapshot", "albums", "duplicates"}
         self._page_before_search = "library"
         self._asked: dict[int, LatestAnswer] = {}  # per results view
+        # One snapshot load at a time; asks meanwhile (a scan's every 2 s) make one more.
+        self._snapshot_loading = False
+        self._snapshot_again = False
         self.setWindowTitle("Reelvault")
         self.setWindowIcon(theme.icon("reelvault"))
         self.resize(1360, 840)
 
+        self.library = LibraryService(self.library_path, self)
         self.thumbs = ThumbCache(self.library_path, self)
         self.scanner = ScanController(self.library_path, self)
         self.scanner.settings = self.settings
@@ -91,6 +96,14 @@ class MainWindow(QMainWindow):
 
     # ---- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
+        header = self._build_header()
+        self._build_sidebar()
+        self._build_pages()
+        self._build_body(header)
+        self._build_status_bar()
+
+    def _build_header(self) -> QWidget:
+        """Logo and name, the search bar, Scan and Settings."""
         self.search_bar = SearchBar()
         self.scan_button = QToolButton()
         self.scan_button.setIcon(theme.icon("scan"))
@@ -119,7 +132,9 @@ class MainWindow(QMainWindow):
         top.addSpacing(60)
         top.addWidget(self.scan_button)
         top.addWidget(self.settings_button)
+        return header
 
+    def _build_sidebar(self) -> None:
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(18, 18))
@@ -129,11 +144,13 @@ class MainWindow(QMainWindow):
             item.setData(Qt.UserRole, key)
             self.sidebar.addItem(item)
 
+    def _build_pages(self) -> None:
+        """Every page in one stack, the detail pane, the notice bar and the trash flow."""
         self.welcome = WelcomeView()
         self.library_view = LibraryView(self.thumbs)
         self.search_view = ResultsView(self.thumbs, "Search")
-        self.albums_view = AlbumsView(self.thumbs, self.library_path)
-        self.duplicates_view = DuplicatesView(self.thumbs, self.library_path)
+        self.albums_view = AlbumsView(self.thumbs, self.library)
+        self.duplicates_view = DuplicatesView(self.thumbs, self.library)
         self.foryou_view = ResultsView(self.thumbs, "For you")
         self.foryou_view.refresh_button.setVisible(True)
         self.folders_view = FoldersView()
@@ -145,11 +162,14 @@ class MainWindow(QMainWindow):
                         "folders": self.folders_view, "problems": self.problems_view}
         for page in self.page_of.values():
             self.pages.addWidget(page)
-        self.detail = DetailPane(self.thumbs, self.library_path)
+        self.detail = DetailPane(self.thumbs, self.library)
         self.notice = NoticeBar()
-        self.trasher = TrashFlow(self.library_path, lambda t, q: self.confirm(t, q),
+        self.trasher = TrashFlow(self.library, lambda t, q: self.confirm(t, q),
                                  self.notice, self)
 
+    def _build_body(self, header: QWidget) -> None:
+        """Header on top; below, the sidebar, the pages (notice bar above them) and the
+        detail pane in a splitter."""
         center = QWidget()
         col = QVBoxLayout(center)
         col.setContentsMargins(0, 0, 0, 0)
@@ -178,6 +198,9 @@ class MainWindow(QMainWindow):
         outer.addWidget(header)
         outer.addLayout(body, 1)
         self.setCentralWidget(root)
+
+    def _build_status_bar(self) -> None:
+        """Where the library is; while a scan runs, its progress and Cancel instead."""
         self.statusBar().addPermanentWidget(self.scanner.widget, 1)
         self.where = QLabel(f"Library: {self.library_path}   ·   nothing leaves this computer")
         self.where.setObjectName("faint")
@@ -275,26 +298,30 @@ class MainWindow(QMainWindow):
 
     # ---- the library snapshot ---------------------------------------------------------------
     def refresh(self, first: bool = False) -> None:
-        path = self.library_path
-
-        def load():
-            if first:
-                services.prepare_library(path)
-            return services.load_snapshot(path)
-
-        run_task(load, self._snapshot, owner=self)
+        """Load the library's rows again, sorted as the grids show them, in the
+        background; the grids then only swap the rows in."""
+        if self._snapshot_loading:
+            self._snapshot_again = True
+            return
+        self._snapshot_loading = True
+        sorts = (self.library_view.model.sort_key, self.albums_view.clips.sort_key)
+        self.library.load_snapshot(self._snapshot, sorts=sorts, prepare=first, owner=self)
 
     def _snapshot(self, result=None, error=None) -> None:
+        self._snapshot_loading = False
+        if self._snapshot_again:  # the library changed while this one loaded
+            self._snapshot_again = False
+            self.refresh()
         if error is not None:
             self.notice.show_message(f"Could not read the library: {error}", error=True)
             self._startup_step("snapshot")
             return
         first = not self.rows_by_id and "snapshot" in self._startup_waiting
-        self.rows_by_id = {r["id"]: r for r in result.rows}
-        self.rows_by_path = {r["path"]: r for r in result.rows}
+        self.rows_by_id = result.by_id
+        self.rows_by_path = result.by_path
         self.roots = result.roots
-        self.library_view.set_rows(result.rows, result.roots)
-        self.albums_view.set_rows(self.rows_by_path)
+        self.library_view.set_rows(result.rows, result.roots, result.orders)
+        self.albums_view.set_rows(result.rows, self.rows_by_path, result.orders)
         self.duplicates_view.rows_by_path = self.rows_by_path
         self.search_view.model.set_rows_by_id(self.rows_by_id)
         self.foryou_view.model.set_rows_by_id(self.rows_by_id)
@@ -330,22 +357,21 @@ class MainWindow(QMainWindow):
 
     # ---- search and results -----------------------------------------------------------------
     def search(self, words: str) -> None:
-        path = self.library_path
         self._ask(self.search_view, f"“{words}”", "Searching…",
-                  lambda: services.search_text(path, words, SEARCH_LIMIT),
+                  lambda done: self.library.search_text(words, SEARCH_LIMIT, done, owner=self),
                   "No clip matches these words. Try other words, a date (“march 2024”), "
                   "or drop a clip or a photo on the search bar.")
 
     def search_similar(self, target: str) -> None:
-        path = self.library_path
         self._ask(self.search_view, f"Like {os.path.basename(target)}",
                   "Looking at the picture and the sound…",
-                  lambda: services.similar(path, target, limit=SEARCH_LIMIT),
+                  lambda done: self.library.similar(target, done, limit=SEARCH_LIMIT, owner=self),
                   "Nothing in the library looks like it.")
 
-    def _ask(self, view: ResultsView, title: str, busy: str, func, empty: str) -> None:
-        """Run a search in the background; only the latest question's answer is shown
-        (typing "c", "ca", "cat" must not end on the results for "ca")."""
+    def _ask(self, view: ResultsView, title: str, busy: str, ask, empty: str) -> None:
+        """Ask a search of the library service (``ask(done)``); only the latest
+        question's answer is shown (typing "c", "ca", "cat" must not end on the results
+        for "ca")."""
         if view is self.search_view and self.current_page() != "search":
             self._page_before_search = self.current_page()
         latest = self._asked.setdefault(id(view), LatestAnswer())
@@ -357,7 +383,7 @@ class MainWindow(QMainWindow):
             if latest.is_latest(ticket):
                 self._results(view, title, result, error, empty)
 
-        run_task(func, done, owner=self)
+        ask(done)
 
     def _results(self, view: ResultsView, title: str, result, error, empty: str) -> None:
         if error is not None:
@@ -377,9 +403,8 @@ class MainWindow(QMainWindow):
 
     def load_foryou(self) -> None:
         self._stale["foryou"] = False
-        path = self.library_path
         self._ask(self.foryou_view, "For you", "Picking clips…",
-                  lambda: services.recommend(path, RECOMMEND_LIMIT),
+                  lambda done: self.library.recommend(RECOMMEND_LIMIT, done, owner=self),
                   "Watch a few clips: picks like them will show up here.")
 
     # ---- duplicates and trash ---------------------------------------------------------------
@@ -481,12 +506,12 @@ class MainWindow(QMainWindow):
                             "Reelvault learnt about its clips is forgotten; the files on "
                             "disk are not touched."):
             return
-        path = self.library_path
-        run_task(lambda: services.forget_folder(path, folder),
-                 lambda result=None, error=None: (
-                     self.notice.show_message(f"Could not remove the folder: {error}", error=True)
-                     if error else (self.notice.show_message(
-                         f"Removed {folder} ({result} clips forgotten)."), self._after_change())), owner=self)
+        self.library.forget_folder(
+            folder, lambda result=None, error=None: (
+                self.notice.show_message(f"Could not remove the folder: {error}", error=True)
+                if error else (self.notice.show_message(
+                    f"Removed {folder} ({result} clips forgotten)."), self._after_change())),
+            owner=self)
 
     def _show_folder(self, root_id: int) -> None:
         self.show_page("library")
@@ -558,6 +583,10 @@ class MainWindow(QMainWindow):
         self.search_bar.search_action.setIcon(theme.icon("search"))
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """Never blocks: the last watch is recorded in the background, a scan and a
+        duplicates comparison are cancelled and end on their own (``main.run_gui``
+        gives them a bounded moment before the process exits)."""
         self.detail.player.flush_watch()
-        self.scanner.shutdown()
+        self.scanner.cancel()
+        self.library.close()
         super().closeEvent(event)

@@ -1,7 +1,7 @@
-"""The library grid's model: all rows in memory, sorted and filtered in Python.
+"""The library grid's model: all rows in memory, filtered in Python.
 
 Rows are plain dicts from ``app.store.browse.grid_rows`` (one query for the whole
-library, done in a background task). ``data()`` never touches the database: pictures
+library, done in a background task, which also sorts them: ``sorting.sorted_orders``). ``data()`` never touches the database: pictures
 come from the shared ``ThumbCache``, which loads only what a painted tile asks for.
 """
 
@@ -11,30 +11,14 @@ import os
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 
+from app.gui.models.sorting import SORTS, sorted_orders
 from app.gui.thumbs import ThumbCache
 
 RowRole = Qt.UserRole + 1
 FileIdRole = Qt.UserRole + 2
 StripRole = Qt.UserRole + 3
 
-
-def _basename(path: str) -> str:
-    """os.path.basename, three times faster where "/" is the only separator (sorting
-    100,000 names at start-up)."""
-    return path[path.rfind("/") + 1:]
-
-
-if os.sep != "/" or os.altsep:
-    _basename = os.path.basename  # noqa: F811
-
-# key, label, sort key, newest/largest first
-SORTS: dict[str, tuple[str, object, bool]] = {
-    "date": ("Newest first", lambda r: r.get("created") or r.get("file_time") or "", True),
-    "date_old": ("Oldest first", lambda r: r.get("created") or r.get("file_time") or "", False),
-    "name": ("Name", lambda r: _basename(r["path"]).casefold(), False),
-    "duration": ("Longest first", lambda r: r.get("duration") or 0.0, True),
-    "size": ("Largest first", lambda r: r.get("size") or 0, True),
-}
+__all__ = ["SORTS", "FileIdRole", "LibraryModel", "RowRole", "StripRole"]
 
 
 class LibraryModel(QAbstractListModel):
@@ -46,7 +30,7 @@ class LibraryModel(QAbstractListModel):
         super().__init__(parent)
         self.thumbs = thumbs
         self._all: list[dict] = []
-        self._keys: dict[str, list] = {}  # sort key -> its value for each of _all
+        self._orders: dict[str, list[int]] = {}  # sort key -> indices of _all in order
         self._view: list[dict] = []
         self._row_of: dict[int, int] = {}
         self.sort_key = "date"
@@ -55,9 +39,11 @@ class LibraryModel(QAbstractListModel):
         thumbs.changed.connect(self._thumb_changed)
 
     # ---- content -------------------------------------------------------------------
-    def set_rows(self, rows: list[dict]) -> None:
+    def set_rows(self, rows: list[dict], orders: dict[str, list[int]] | None = None) -> None:
+        """``orders``: the rows' sort orders, computed with them in the background
+        (``sorting.sorted_orders``); a sort missing there is computed when first shown."""
         self._all = rows
-        self._keys = {}
+        self._orders = dict(orders or {})
         self._rebuild()
 
     def set_sort(self, key: str) -> None:
@@ -75,29 +61,23 @@ class LibraryModel(QAbstractListModel):
         self.only_ids = set(ids) if ids is not None else None
         self._rebuild()
 
-    def _key_values(self, name: str) -> list:
-        """Each row's value for a sort, computed once per set of rows: re-sorting and
-        filtering a 100,000-clip library then costs two sorts of indices."""
-        values = self._keys.get(name)
-        if values is None:
-            if name == "name":  # the tie-break of every sort: no call per row
-                values = [_basename(r["path"]).casefold() for r in self._all]
-            else:
-                values = [SORTS[name][1](r) for r in self._all]
-            self._keys[name] = values
-        return values
+    def _order(self, key: str) -> list[int]:
+        """Each sort is computed once per set of rows: filtering a 100,000-clip library
+        then costs one pass over the order, not a sort."""
+        order = self._orders.get(key)
+        if order is None:
+            order = sorted_orders(self._all, [key])[key]
+            self._orders[key] = order
+        return order
 
     def _rebuild(self) -> None:
         rows = self._all
-        picked = range(len(rows))
+        order = self._order(self.sort_key)
         if self.root_id is not None:
-            picked = [i for i in picked if rows[i].get("root_id") == self.root_id]
+            order = [i for i in order if rows[i].get("root_id") == self.root_id]
         if self.only_ids is not None:
-            picked = [i for i in picked if rows[i]["id"] in self.only_ids]
-        _, _, reverse = SORTS[self.sort_key]
-        # Name breaks ties, so equal dates (copies without a timestamp) keep a stable order.
-        order = sorted(picked, key=self._key_values("name").__getitem__)
-        order.sort(key=self._key_values(self.sort_key).__getitem__, reverse=reverse)
+            only = self.only_ids
+            order = [i for i in order if rows[i]["id"] in only]
         rows = [rows[i] for i in order]
         self.beginResetModel()
         self._view = rows

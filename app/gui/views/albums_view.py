@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
 )
 
-from app.gui import fmt, services, theme
+from app.gui import fmt, theme
+from app.gui.library_service import LibraryService
 from app.gui.models.library_model import LibraryModel
-from app.gui.tasks import run_task
 from app.gui.thumbs import ThumbCache
 from app.gui.views.page import Page
 from app.gui.widgets.grid import ClipGridView, draw_picture
@@ -125,10 +125,10 @@ class AlbumsView(Page):
     loaded = Signal(object)  # number of albums shown, None when they could not be read
     notice = Signal(str, bool)  # what happened, is it an error
 
-    def __init__(self, thumbs: ThumbCache, library_path: str, parent=None):
+    def __init__(self, thumbs: ThumbCache, library: LibraryService, parent=None):
         super().__init__("Albums", parent)
         self.thumbs = thumbs
-        self.library_path = library_path
+        self.library = library
         self.rows_by_path: dict[str, dict] = {}
         self.albums = AlbumListModel(thumbs, self)
         self.list = QListView()
@@ -179,9 +179,11 @@ class AlbumsView(Page):
         self._enable()
 
     # ---- content ---------------------------------------------------------------------
-    def set_rows(self, rows_by_path: dict[str, dict]) -> None:
+    def set_rows(self, rows: list[dict], rows_by_path: dict[str, dict],
+                 orders: dict[str, list[int]] | None = None) -> None:
+        """The library's rows (``orders``: their sort orders, computed in the background)."""
         self.rows_by_path = rows_by_path
-        self.clips.set_rows(list(rows_by_path.values()))
+        self.clips.set_rows(rows, orders)
         self._show_current()
 
     def set_albums(self, albums: list[dict], keep: int | None = None) -> None:
@@ -267,12 +269,10 @@ class AlbumsView(Page):
     def load(self) -> None:
         """Place new clips into albums (re-clustering keeps the person's edits), then show."""
         self.show_busy("Grouping clips into albums…")
-        path = self.library_path
-        run_task(lambda: services.albums_refreshed(path), self._listed, owner=self)
+        self.library.refresh_albums(self._listed, owner=self)
 
     def edit(self, action: str, args: tuple, message: str) -> None:
         """One edit (app.core.albums), then the albums again, the edited one selected."""
-        path = self.library_path
 
         def done(result=None, error=None):
             if error is not None:
@@ -280,10 +280,10 @@ class AlbumsView(Page):
                 return
             self.notice.emit(message, False)
             keep = result.get("id") if isinstance(result, dict) else None
-            run_task(lambda: services.list_albums(path),
-                     lambda result=None, error=None: self._listed(result, error, keep), owner=self)
+            self.library.list_albums(
+                lambda result=None, error=None: self._listed(result, error, keep), owner=self)
 
-        run_task(lambda: services.album_edit(path, action, *args), done, owner=self)
+        self.library.edit_album(action, args, done, owner=self)
 
     def _listed(self, result=None, error=None, keep: int | None = None) -> None:
         if error is not None:

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui import fmt, services
+from app.gui import fmt
+from app.gui.library_service import LatestAnswer, LibraryService
 from app.gui.models.results_model import ResultRole, ResultsModel, why_text
-from app.gui.tasks import LatestAnswer, run_task
 from app.gui.thumbs import ThumbCache
 from app.gui.widgets.flow import FlowLayout, chip
 from app.gui.widgets.moments import moment_strip
@@ -45,17 +45,23 @@ class DetailPane(QWidget):
     similar_activated = Signal(dict)  # a result: open that file at its moment
     notice = Signal(str)
 
-    def __init__(self, thumbs: ThumbCache, library_path: str, parent=None):
+    def __init__(self, thumbs: ThumbCache, library: LibraryService, parent=None):
         super().__init__(parent)
         self.setObjectName("detail")
         self.setAttribute(Qt.WA_StyledBackground, True)
         self.thumbs = thumbs
-        self.library_path = library_path
+        self.library = library
         self.row: dict | None = None
         self._details_asked = LatestAnswer()  # which file's details are awaited
         self._similar_asked = LatestAnswer()  # which similar-moments request is awaited
         self.setMinimumWidth(340)
+        self._build_widgets()
+        self._build_facts()
+        self._lay_out(self._info_column())
+        self._connect()
 
+    # ---- building -------------------------------------------------------------------
+    def _build_widgets(self) -> None:
         self.empty = QLabel("Select a clip to see it here.\n\nEnter plays it, Space pauses.")
         self.empty.setObjectName("dim")
         self.empty.setAlignment(Qt.AlignCenter)
@@ -72,6 +78,19 @@ class DetailPane(QWidget):
         self.match = QLabel()
         self.match.setWordWrap(True)
         self.match.setVisible(False)
+        self.sees = FlowLayout()
+        self.hears = FlowLayout()
+        self.sees_title = _section("Sees")
+        self.hears_title = _section("Hears")
+        self.similar_model = ResultsModel(self.thumbs, self)
+        self.similar_view = moment_strip()
+        self.similar_view.setModel(self.similar_model)
+        self.similar_title = _section("Similar moments")
+        self.similar_empty = QLabel()
+        self.similar_empty.setObjectName("faint")
+
+    def _build_facts(self) -> None:
+        """Two columns of key/value pairs (``FACTS``), filled per clip."""
         self.facts = QGridLayout()
         self.facts.setHorizontalSpacing(14)
         self.facts.setVerticalSpacing(3)
@@ -88,17 +107,9 @@ class DetailPane(QWidget):
             self.fact_keys[key] = k
         self.facts.setColumnStretch(1, 1)
         self.facts.setColumnStretch(3, 1)
-        self.sees = FlowLayout()
-        self.hears = FlowLayout()
-        self.sees_title = _section("Sees")
-        self.hears_title = _section("Hears")
-        self.similar_model = ResultsModel(thumbs, self)
-        self.similar_view = moment_strip()
-        self.similar_view.setModel(self.similar_model)
-        self.similar_title = _section("Similar moments")
-        self.similar_empty = QLabel()
-        self.similar_empty.setObjectName("faint")
 
+    def _info_column(self) -> QScrollArea:
+        """Title, folder, match, facts, labels and similar moments, scrolling."""
         info = QWidget()
         lay = QVBoxLayout(info)
         lay.setContentsMargins(0, 4, 6, 4)
@@ -123,7 +134,10 @@ class DetailPane(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.NoFrame)
+        return scroll
 
+    def _lay_out(self, scroll: QScrollArea) -> None:
+        """The player and timeline above the scrolling facts; "select a clip" when empty."""
         content = QWidget()
         col = QVBoxLayout(content)
         col.setContentsMargins(14, 14, 8, 8)
@@ -135,6 +149,7 @@ class DetailPane(QWidget):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(content)
 
+    def _connect(self) -> None:
         self._similar_timer = QTimer(self, singleShot=True, interval=350)
         self._similar_timer.timeout.connect(self._load_similar)
         self.player.position_changed.connect(self.timeline.set_position)
@@ -145,15 +160,11 @@ class DetailPane(QWidget):
             lambda idx: self.similar_activated.emit(idx.data(ResultRole)))
         self.similar_view.activated.connect(
             lambda idx: self.similar_activated.emit(idx.data(ResultRole)))
-        thumbs.changed.connect(self._poster_arrived)
+        self.thumbs.changed.connect(self._poster_arrived)
 
     def _poster_arrived(self, file_id: int) -> None:
         if self.row is not None and file_id == self.row["id"] and not self.player.loaded():
             self.player.show_poster(file_id, self.row["path"], self.thumbs.poster(file_id))
-
-    def set_library(self, path: str) -> None:
-        self.library_path = path
-        self.clear()
 
     def clear(self) -> None:
         self.player.close_media()
@@ -192,9 +203,10 @@ class DetailPane(QWidget):
         self.folder.setToolTip(row["path"])
         self._fill_facts(row)
         self.timeline.set_segments([], row.get("duration") or 0.0)
-        ticket, path, file_id = self._details_asked.ask(), self.library_path, row["id"]
-        run_task(lambda: services.file_details(path, file_id),
-                 lambda result=None, error=None: self._details(ticket, result, error), owner=self)
+        ticket = self._details_asked.ask()
+        self.library.file_details(
+            row["id"], lambda result=None, error=None: self._details(ticket, result, error),
+            owner=self)
         self.similar_model.set_results([], {})
         self.similar_empty.setText("Looking for similar moments…")
         self.similar_empty.setVisible(True)
@@ -254,16 +266,16 @@ class DetailPane(QWidget):
     def _load_similar(self) -> None:
         if self.row is None:
             return
-        ticket, path, row = self._similar_asked.ask(), self.library_path, self.row
-        at = self.player.position()
-        run_task(lambda: [r for r in services.similar(path, row["path"], at=at,
-                                                      limit=SIMILAR_MOMENTS + 4)
-                          if r.get("file_id") != row["id"]][:SIMILAR_MOMENTS],
-                 lambda result=None, error=None: self._similar(ticket, result, error), owner=self)
+        ticket, row = self._similar_asked.ask(), self.row
+        self.library.similar(
+            row["path"], lambda result=None, error=None: self._similar(ticket, row, result, error),
+            at=self.player.position(), limit=SIMILAR_MOMENTS + 4, owner=self)
 
-    def _similar(self, ticket: int, result, error) -> None:
+    def _similar(self, ticket: int, row: dict, result, error) -> None:
         if not self._similar_asked.is_latest(ticket):
             return
+        if result:  # moments of other clips: this one's own are on its timeline
+            result = [r for r in result if r.get("file_id") != row["id"]][:SIMILAR_MOMENTS]
         if error is not None:
             self.similar_empty.setText("Similar moments are not available "
                                        f"({type(error).__name__}: {error}).")
@@ -276,7 +288,6 @@ class DetailPane(QWidget):
         self.similar_view.setVisible(bool(result))
 
     def _record_watch(self, file_id: int, seconds: float) -> None:
-        path = self.library_path
-        run_task(lambda: services.record_watch(path, file_id, seconds),
-                 lambda result=None, error=None: error and self.notice.emit(
-                     f"Could not record watching: {error}"), owner=self)
+        self.library.record_watch(
+            file_id, seconds, lambda result=None, error=None: error and self.notice.emit(
+                f"Could not record watching: {error}"), owner=self)

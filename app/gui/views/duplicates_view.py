@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -18,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui import fmt, services, theme
-from app.gui.tasks import run_task
+from app.gui import fmt, theme
+from app.gui.library_service import DuplicatesSearch, LibraryService
 from app.gui.thumbs import POSTER_SIZE, ThumbCache
 from app.gui.views.page import Page
 from app.gui.widgets.timeline import RangeBar
@@ -236,17 +237,27 @@ class DuplicatesView(Page):
     loaded = Signal(object)  # number of groups, None when they could not be found
     file_selected = Signal(dict)  # a file card was clicked
 
-    def __init__(self, thumbs: ThumbCache, library_path: str, parent=None):
+    def __init__(self, thumbs: ThumbCache, library: LibraryService, parent=None):
         super().__init__("Duplicates", parent)
         self.thumbs = thumbs
-        self.library_path = library_path
+        self.library = library
+        self.search: DuplicatesSearch | None = None  # the comparison running, if any
         self.groups: list[dict] = []
         self.rows_by_path: dict[str, dict] = {}
         self.cards: list[GroupCard] = []
         self._pending_card: GroupCard | None = None
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setFixedWidth(160)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop comparing clips")
+        self.cancel_button.setVisible(False)
         self.refresh_button = QPushButton(theme.icon("scan"), "Check again")
         self.trash_all_button = QPushButton(theme.icon("trash"), "Move all others to trash")
         self.trash_all_button.setObjectName("danger")
+        self.controls.addWidget(self.progress)
+        self.controls.addWidget(self.cancel_button)
         self.controls.addWidget(self.refresh_button)
         self.controls.addWidget(self.trash_all_button)
         self.message = QLabel()
@@ -269,23 +280,58 @@ class DuplicatesView(Page):
         self.body.addWidget(self.message)
         self.body.addWidget(self.scroll, 1)
         self.refresh_button.clicked.connect(self.refresh_requested)
+        self.cancel_button.clicked.connect(self.cancel)
         self.trash_all_button.clicked.connect(self._trash_all)
         self.more_button.clicked.connect(self._more)
         self.show_busy()
 
     def load(self) -> None:
-        """Compare the library's clips (app.core.duplicates.finder) in the background."""
+        """Compare the library's clips (app.core.duplicates.finder) in the background,
+        with progress and Cancel; a comparison already running is replaced."""
+        if self.search is not None:
+            self.search.cancel()
         self.show_busy()
-        path = self.library_path
-        run_task(lambda: services.find_duplicates(path), self._found, owner=self)
+        search = self.library.find_duplicates(
+            lambda result=None, error=None: self._found(search, result, error),
+            progress=self._progress, owner=self)
+        self.search = search
+        self._running(True)
 
-    def _found(self, result=None, error=None) -> None:
-        if error is not None:
+    def cancel(self) -> None:
+        """Stop comparing; what was found so far is not shown as if it were everything."""
+        if self.search is not None:
+            self.search.cancel()
+            self.cancel_button.setEnabled(False)
+            self.set_subtitle("Cancelling…")
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.search is None or total <= 0:
+            return
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.set_subtitle(f"Comparing clips… {done * 100 // total}%")
+
+    def _found(self, search: DuplicatesSearch, result=None, error=None) -> None:
+        if search is not self.search:  # a newer comparison replaced it
+            return
+        self.search = None
+        self._running(False)
+        if search.cancelled:
+            self.show_error("Cancelled. “Check again” compares the clips from the start.")
+            self.loaded.emit(None)
+        elif error is not None:
             self.show_error(f"Could not look for duplicates: {error}")
             self.loaded.emit(None)
         else:
             self.set_groups(result, self.rows_by_path)
             self.loaded.emit(len(result))
+
+    def _running(self, on: bool) -> None:
+        self.progress.setRange(0, 0)  # busy until the first pair is compared
+        self.progress.setVisible(on)
+        self.cancel_button.setEnabled(on)
+        self.cancel_button.setVisible(on)
+        self.refresh_button.setEnabled(not on)
 
     def show_busy(self, text: str = "Looking for copies…") -> None:
         self.set_subtitle(text)

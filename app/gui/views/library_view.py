@@ -40,13 +40,15 @@ class LibraryView(Page):
             lambda _: self.model.set_folder(self.folder.currentData()))
         self.model.view_changed.connect(self._summarize)
 
-    def set_rows(self, rows: list[dict], roots: list[dict]) -> None:
-        """New library contents; keeps the current clip and scroll position."""
+    def set_rows(self, rows: list[dict], roots: list[dict],
+                 orders: dict[str, list[int]] | None = None) -> None:
+        """New library contents (``orders``: their sort orders, computed in the
+        background); keeps the current clip and scroll position."""
         current = self.grid.currentIndex()
         keep = current.data(FileIdRole) if current.isValid() else None
         scroll = self.grid.verticalScrollBar().value()
         self._set_roots(roots)
-        self.model.set_rows(rows)
+        self.model.set_rows(rows, orders)
         if keep is not None:
             index = self.model.index_of(keep)
             if index.isValid():
