@@ -60,3 +60,15 @@ def test_an_album_is_not_titled_by_an_embarrassing_guess():
     from app.core import albums
     fart = [[("audio", "Fart", 0.6), ("audio", "Speech", 0.55)] for _ in range(3)]
     assert albums.dominant_label(fart) == "Speech"
+
+
+def test_detail_chips_read_as_a_person_would_say_them():
+    from app.gui.views.detail_pane import see_chips
+    details = {"words": [{"word": "dog", "kind": "visual", "score": 0.4,
+                          "labels": ["beagle", "basset"]},
+                         {"word": "Speech", "kind": "audio", "score": 0.8, "labels": ["Speech"]}],
+               "pictures": {"objects": [{"label": "person", "moments": 2, "colours": ["blue"]},
+                                        {"label": "dog", "moments": 1, "colours": []}],
+                            "text": ["TAXI"], "colours": [{"colour": "yellow", "moments": 2}]}}
+    assert [text for text, _ in see_chips(details)] == ["people", "dog", "“TAXI”", "yellow"]
+    assert see_chips({}) == []

@@ -79,9 +79,16 @@ def file_details(path: str, file_id: int) -> dict:
         row = lib.file_by_id(file_id)
         if row is None:
             return {}
-        return {"file": row, "segments": lib.segments(file_id),
+        from app.core.indexing.analysis_summary import describe, file_tags
+        segments = lib.segments(file_id)
+        for s in segments:  # the timeline names a moment only by what is confidently there
+            s["labels"] = {kind: [x for x in s["labels"].get(kind, [])
+                                  if vocabulary.is_shown(kind, x[1], x[2])]
+                           for kind in ("visual", "audio")}
+        return {"file": row, "segments": segments,
                 "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
-                "words": vocabulary.clip_words(lib.clip(file_id))}
+                "words": vocabulary.clip_words(lib.clip(file_id)),
+                "pictures": file_tags(describe(lib, file_id, segments))}
 
 
 def forget_folder(path: str, folder: str) -> int:

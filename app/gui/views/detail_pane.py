@@ -35,6 +35,27 @@ def short_label(name: str) -> str:
     return name.split(",")[0].strip()
 
 
+def see_chips(details: dict, most: int = 8) -> list[tuple[str, str]]:
+    """What a clip shows, as a person would say it: the things found in its frames,
+    confident everyday words ("dog", not ten breeds), words read on screen and its main
+    colour, as (chip text, tooltip) pairs; a label the model is unsure of is no chip."""
+    pictures = details.get("pictures") or {}
+    chips = [(o["label"] if o["label"] != "person" else "people",
+              f"seen in {o['moments']} moment(s)" + (f", {', '.join(o['colours'])}"
+                                                     if o["colours"] else ""))
+             for o in pictures.get("objects", [])[:4]]
+    chips += [(w["word"], ", ".join(w["labels"]) + f" ({w['score']:.2f})")
+              for w in details.get("words", []) if w["kind"] == "visual"]
+    chips += [(f"“{line}”", "words on screen") for line in pictures.get("text", [])[:2]]
+    chips += [(c["colour"], "colour") for c in pictures.get("colours", [])[:1]]
+    seen, out = set(), []
+    for text, tip in chips:
+        if text.lower() not in seen:
+            seen.add(text.lower())
+            out.append((text, tip))
+    return out[:most]
+
+
 def _section(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("sectionTitle")
@@ -254,13 +275,14 @@ class DetailPane(QWidget):
         self.timeline.set_segments(segments, self.row.get("duration") or 0.0)
         self.sees.clear()
         self.hears.clear()
-        for item in result["visual"][:6]:
-            self.sees.addWidget(chip(short_label(item["label"]), "chip",
-                                     f"{item['label']} ({item['score']:.2f})"))
-        for item in result["audio"][:4]:
-            self.hears.addWidget(chip(item["label"], "chipAudio", f"{item['score']:.2f}"))
-        self.sees_title.setVisible(bool(result["visual"]))
-        self.hears_title.setVisible(bool(result["audio"]))
+        sees = see_chips(result)
+        for text, tip in sees:
+            self.sees.addWidget(chip(text, "chip", tip))
+        hears = [w for w in result.get("words", []) if w["kind"] == "audio"][:4]
+        for w in hears:
+            self.hears.addWidget(chip(w["word"], "chipAudio", f"{w['score']:.2f}"))
+        self.sees_title.setVisible(bool(sees))
+        self.hears_title.setVisible(bool(hears))
 
     # ---- similar moments ----------------------------------------------------------------
     def _load_similar(self) -> None:
