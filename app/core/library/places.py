@@ -209,9 +209,11 @@ def clip_places(lib: Library, file_ids: Iterable[int] | None = None,
 
     ``geo``: a geocoder, True for the installed one, None/False for none (names then
     come from spots only)."""
+    rows = store.locations(lib, file_ids)
+    if not rows:
+        return {}
     if geo is True:
         geo = geocoder()
-    rows = store.locations(lib, file_ids)
     spots = [(s.name, s.lat, s.lon, s.radius_m) for s in store.spots(lib)]
     places: dict[int, Place | None] = {}
     if geo:

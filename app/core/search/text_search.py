@@ -1,6 +1,7 @@
 """Search by words: query words activate ImageNet and AudioSet labels through the text
 encoder (``labelquery``) and also match file, folder and album names (``namematch``); a
-date in the query ("march 2024") keeps the clips shot then (``datequery``)."""
+date in the query ("march 2024") keeps the clips shot then (``datequery``), a place
+("paris", "japan", "grandma's house") the clips shot there (``placequery``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search import datequery, namematch
+from app.core.search import datequery, namematch, placequery
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
 from app.store import search as store
@@ -21,6 +22,8 @@ NAME_WEIGHT = 1.0
 MIN_EVIDENCE = 0.005
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
+# A clip shot at the place a query names counts like a name match.
+PLACE_WEIGHT = 1.0
 
 
 def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
@@ -30,15 +33,19 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     Every present file is scored, in numpy over the cached ``search_index``; only the
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
-    query_words = namematch.words(words_text)
-    if when is None and not query_words:
+    if when is None and not namematch.words(words_text):
         return []
     tx = search_index(lib)
     n = len(tx.file_ids)
     if n == 0:
         return []
-    labels = _label_matches(tx, words_text, query_words, matcher, text_model)
     albums = store.album_titles(lib)
+    matcher_of = _lazy_matcher(matcher, text_model)
+    where, words_text = placequery.extract(
+        lib, tx.file_ids, words_text,
+        lambda phrase: max(float(s.max()) for s in matcher_of().similarities(phrase).values()))
+    query_words = namematch.words(words_text)
+    labels = _label_matches(tx, words_text, query_words, matcher_of) if query_words else None
     names = _name_scores(tx, query_words, albums)
     evidence = labels.evidence if labels else np.zeros(n, np.float32)
     keep = np.ones(n, bool)
@@ -47,9 +54,21 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         keep = (y > 0) & ((when.year is None) | (y == (when.year or 0))) \
             & ((when.month is None) | (m == (when.month or 0))) \
             & ((when.day is None) | (d == (when.day or 0)))
-    else:
+    at_place = np.zeros(n, bool)
+    if where is not None:
+        at_place = where.at
+        if not where.soft:
+            # Files named after the place (a folder "Paris 2019" of clips without GPS)
+            # are found too, as its words would have found them.
+            named = _name_scores(tx, namematch.words(where.text), albums)
+            keep &= at_place | (named > 0)
+            names = names + named
+        else:
+            keep &= at_place | ~((evidence < MIN_EVIDENCE) & (names == 0))
+    elif when is None:
         keep &= ~((evidence < MIN_EVIDENCE) & (names == 0))
-    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0)
+    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0) \
+        + PLACE_WEIGHT * at_place
     rows = np.flatnonzero(keep)
     if not len(rows):
         return []
@@ -75,6 +94,8 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
             file_id, [])]).matched
         if when is not None:
             why.append(f"date: {datequery.describe(tx.day(row))}")
+        if at_place[row]:
+            why.append(f"place: {where.names[row]}")
         out.append(Result(path, file_id, start, end, float(score[row]), why))
     return out
 
@@ -132,15 +153,25 @@ class _LabelMatches:
         return lq.explain(parts)
 
 
-def _label_matches(tx, text: str, query_words: list[str], matcher, text_model
+def _lazy_matcher(matcher, text_model):
+    """A function returning the label matcher, loading the default one on first use."""
+    loaded = [matcher]
+
+    def get():
+        if loaded[0] is None:
+            from app.core.search.labelquery import default_matcher
+            loaded[0] = default_matcher(text_model)
+        return loaded[0]
+    return get
+
+
+def _label_matches(tx, text: str, query_words: list[str], matcher_of
                    ) -> _LabelMatches | None:
     """Evidence of each file from its labels: the better of the clip's label scores and
     its best moment's top labels, weighted by what the query's words activate."""
     if not query_words:
         return None
-    if matcher is None:
-        from app.core.search.labelquery import default_matcher
-        matcher = default_matcher(text_model)
+    matcher = matcher_of()
     lq = matcher.query(text)
     if lq.empty:
         return None
