@@ -32,7 +32,8 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
               gop: int = 25, codec: str | None = None, rotate: int = 0,
               creation_time: str | None = None, scenes: list[np.ndarray] | None = None,
               tone_hz: float = 2000.0, metadata: dict[str, str] | None = None,
-              options: dict[str, str] | None = None) -> Path:
+              options: dict[str, str] | None = None,
+              color: tuple[int, int, int] = (220, 40, 40)) -> Path:
     """Write a short clip. ``scenes``: RGB pictures shown in equal parts (hard cuts), each
     drifting a little as a hand-held camera would. ``metadata``: container tags (e.g. a
     location); ``options``: muxer options (``{"movflags": "use_metadata_tags"}`` writes
@@ -64,7 +65,7 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
                 scene = scenes[min(len(scenes) - 1, i * len(scenes) // frames)]
                 img = _drift(scene, i, width, height)
             else:
-                img = frame_image(pattern, i, width, height, rng)
+                img = frame_image(pattern, i, width, height, rng, color)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
