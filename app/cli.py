@@ -438,8 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("places", cmd_places, "List the places clips were shot at, with counts and files.")
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
-    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "folders",
-                                      "problems"], help="with --screenshot: the page shown")
+    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "places",
+                                      "folders", "problems"],
+                   help="with --screenshot: the page shown")
     p.add_argument("--search", help="with --screenshot: search for these words first")
     return parser
 

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from app import cli
 from app.core.albums import trips
@@ -17,6 +18,7 @@ from app.core.library.places import ClipPlace
 from app.core.library.scanner import Scanner
 from app.core.places import Place
 from app.core.search import placequery, search_text
+from app.gui.window import SIDEBAR
 from app.store.library import Library
 from tests.media_factory import make_clip
 
@@ -337,3 +339,30 @@ def test_copy_of_a_located_file_keeps_its_location(library, tmp_path):
     b = library.copy_index(a, FileStat(str(tmp_path / "b.mp4"), 1, 1.0, "f"), None)
     rows = {r.file_id: (r.lat, r.lon) for r in store.locations(library)}
     assert rows == {a: PARIS, b: PARIS}
+
+
+@pytest.mark.models
+def test_places_page_and_the_place_in_the_detail_pane(shot, qtbot):
+    from app.gui.window import MainWindow
+    w = MainWindow(str(shot["lib"]))
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.startup_done, timeout=60_000):
+        pass
+    try:
+        with qtbot.waitSignal(w.places_view.loaded, timeout=30_000):
+            w.show_page("places")
+        tree = w.places_view.tree
+        tops = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+        assert [(t.text(0), t.text(2)) for t in tops] == [("Berlin", "7"), ("Paris", "4"),
+                                                          ("Tokyo", "2")]
+        assert tops[1].text(1) == "Île-de-France, France"
+        clip = tops[1].child(0)
+        tree.setCurrentItem(clip)
+        assert w.detail.row["path"] == clip.data(0, Qt.UserRole + 1)
+        qtbot.waitUntil(lambda: w.detail.fact_values["Place"].text() != "", timeout=10_000)
+        assert w.detail.fact_values["Place"].text() == "Paris, Île-de-France, France"
+        assert w.sidebar.item([k for k, _ in SIDEBAR].index("places")).text().endswith("3")
+    finally:
+        w.detail.player.close_media()
+        w.close()

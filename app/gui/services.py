@@ -67,8 +67,18 @@ def file_details(path: str, file_id: int) -> dict:
         row = lib.file_by_id(file_id)
         if row is None:
             return {}
+        from app.core.library.places import place_of
+        place = place_of(lib, file_id)
         return {"file": row, "segments": lib.segments(file_id),
-                "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio")}
+                "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
+                "place": place.label if place else None}
+
+
+def library_places(path: str) -> list[dict]:
+    """Places with their clip counts and files (``app.core.library.places``)."""
+    from app.core.library.places import library_places as places
+    with opened(path) as lib:
+        return places(lib)
 
 
 def forget_folder(path: str, folder: str) -> int:
