@@ -79,6 +79,9 @@ def cmd_info(args) -> int:
             "container", "created", "file_time", "indexed_at")
     data = {k: row[k] for k in keys}
     data["has_audio"] = bool(data["has_audio"]) if data["has_audio"] is not None else None
+    from app.core.library.places import place_of
+    place = place_of(lib, row["id"])
+    data["place"] = place.as_json() if place else None
     data["segments"] = lib.segments(row["id"])
     data["labels"] = {"visual": lib.labels(row["id"], "visual"),
                       "audio": lib.labels(row["id"], "audio")}
@@ -90,6 +93,8 @@ def cmd_info(args) -> int:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
                     f"{row['fps']:.2f} fps, {row['video_codec']}/{row['audio_codec'] or 'no audio'}"
                     f", created {row['created'] or 'unknown'}")
+        if place:
+            text.append(f"  place: {place.label} ({place.lat:.5f}, {place.lon:.5f})")
         for s in data["segments"]:
             top = ", ".join(name for _, name, _ in s["labels"]["visual"][:3])
             snd = ", ".join(name for _, name, _ in s["labels"]["audio"][:2])
@@ -291,6 +296,73 @@ def cmd_duplicates(args) -> int:
     return EXIT_OK
 
 
+def _place_text(place) -> str:
+    return f"{place.label} ({place.lat:.5f}, {place.lon:.5f})" if place else "no place"
+
+
+def _latlon(values: list[str]) -> tuple[float, float] | None:
+    """Two numbers (LAT LON) or None when the words are a place name."""
+    if len(values) != 2:
+        return None
+    try:
+        return float(values[0]), float(values[1])
+    except ValueError:
+        return None
+
+
+def cmd_place(args) -> int:
+    from app.core.library import places
+    lib = _open_library(args, must_exist=True)
+    try:
+        if args.place_action == "name":
+            if args.like:
+                found = places.place_of(lib, _indexed_file(lib, args.like)["id"])
+                if found is None:
+                    raise CliError(f"{args.like} has no place to name")
+                lat, lon = found.lat, found.lon
+            elif args.lat is None or args.lon is None:
+                raise CliError("give LAT LON or --like PATH")
+            else:
+                lat, lon = args.lat, args.lon
+            spot = places.name_spot(lib, args.name, lat, lon, args.radius)
+            data = {"spot": {"name": spot.name, "lat": spot.lat, "lon": spot.lon,
+                             "radius_m": spot.radius_m}}
+            _emit(args, data, f"named {spot.name!r}: {spot.radius_m:.0f} m around "
+                              f"{spot.lat:.5f}, {spot.lon:.5f}")
+            return EXIT_OK
+        row = _indexed_file(lib, args.path)
+        if args.place_action == "set":
+            point = _latlon(args.where)
+            if point is None:
+                lat, lon, _ = places.find_place(lib, " ".join(args.where))
+            else:
+                lat, lon = point
+            place = places.set_place(lib, row["id"], lat, lon)
+        else:
+            place = places.clear_place(lib, row["id"], reset=args.reset)
+    except places.PlaceError as e:
+        raise CliError(str(e)) from e
+    _emit(args, {"path": row["path"], "place": place.as_json() if place else None},
+          f"{row['path']}: {_place_text(place)}")
+    return EXIT_OK
+
+
+def cmd_places(args) -> int:
+    from app.core.library import places
+    lib = _open_library(args, must_exist=True, readonly=True)
+    found = places.library_places(lib)
+    spots = [{"name": s.name, "lat": s.lat, "lon": s.lon, "radius_m": s.radius_m}
+             for s in places.spots(lib)]
+    text = []
+    for p in found:
+        parts = [p["name"], p["city"], p["region"], p["country"]]
+        where = ", ".join(x for i, x in enumerate(parts) if x and x not in parts[:i])
+        text.append(f"{p['count']:5d}  {where}")
+        text += [f"         {f}" for f in p["files"]]
+    _emit(args, {"places": found, "spots": spots}, "\n".join(text) or "no places")
+    return EXIT_OK
+
+
 def cmd_gui(args) -> int:
     from app.gui.main import run_gui
     return run_gui(library=args.library, screenshot=getattr(args, "screenshot", None),
@@ -315,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     _album_commands(add)
     _search_commands(add)
     _trash_commands(add)
+    _place_commands(add)
     _app_commands(add)
     return parser
 
@@ -401,11 +474,42 @@ def _trash_commands(add) -> None:
         "longer file) and the copy to keep in each group.")
 
 
+def _place_commands(add) -> None:
+    """Where clips were shot: set or correct a place, name a spot, list places."""
+    p = add("place", cmd_place, "Set, correct or clear a clip's place, or name a spot.")
+    actions = p.add_subparsers(dest="place_action", metavar="ACTION", required=True)
+
+    def place_action(name, help_text):
+        q = actions.add_parser(name, help=help_text, description=help_text)
+        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
+        return q
+
+    q = place_action("set", "Set a clip's place: LAT LON, or a place or spot name "
+                     "(kept by every rescan).")
+    q.add_argument("path")
+    q.add_argument("where", nargs="+", metavar="LAT LON | NAME")
+    q = place_action("clear", "Say a clip has no place (--reset: forget your edit and use "
+                     "the location in the file again).")
+    q.add_argument("path")
+    q.add_argument("--reset", action="store_true")
+    q = place_action("name", "Name a spot (\"Grandma's house\"): clips within --radius of it "
+                     "show that name.")
+    q.add_argument("name")
+    q.add_argument("lat", type=float, nargs="?")
+    q.add_argument("lon", type=float, nargs="?")
+    q.add_argument("--like", metavar="PATH", help="at the place of this clip")
+    q.add_argument("--radius", type=float, default=150.0, metavar="M",
+                   help="metres around the point (default 150)")
+    add("places", cmd_places, "List the places clips were shot at, with counts and files.")
+
+
 def _app_commands(add) -> None:
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
-    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "folders",
-                                      "problems"], help="with --screenshot: the page shown")
+    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "places",
+                                      "folders", "problems"],
+                   help="with --screenshot: the page shown")
     p.add_argument("--search", help="with --screenshot: search for these words first")
 
 

@@ -31,15 +31,21 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
               width: int = 160, height: int = 120, audio: str | None = "tone",
               gop: int = 25, codec: str | None = None, rotate: int = 0,
               creation_time: str | None = None, scenes: list[np.ndarray] | None = None,
-              tone_hz: float = 2000.0) -> Path:
+              tone_hz: float = 2000.0, metadata: dict[str, str] | None = None,
+              options: dict[str, str] | None = None,
+              color: tuple[int, int, int] = (220, 40, 40)) -> Path:
     """Write a short clip. ``scenes``: RGB pictures shown in equal parts (hard cuts), each
-    drifting a little as a hand-held camera would."""
+    drifting a little as a hand-held camera would. ``metadata``: container tags (e.g. a
+    location); ``options``: muxer options (``{"movflags": "use_metadata_tags"}`` writes
+    arbitrary keys as iPhones do)."""
     path = Path(path)
     rng = np.random.default_rng(0)
     codec = codec or ("libvpx-vp9" if path.suffix == ".webm" else "libx264")
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options or {}) as out:
         if creation_time:
             out.metadata["creation_time"] = creation_time
+        for key, value in (metadata or {}).items():
+            out.metadata[key] = value
         v = out.add_stream(codec, rate=fps)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.codec_context.gop_size = gop
@@ -59,7 +65,7 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
                 scene = scenes[min(len(scenes) - 1, i * len(scenes) // frames)]
                 img = _drift(scene, i, width, height)
             else:
-                img = frame_image(pattern, i, width, height, rng)
+                img = frame_image(pattern, i, width, height, rng, color)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)

@@ -161,7 +161,7 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
     Scanner(library, indexer=idle).scan([str(folder)])
     # One file: one process with a decoder thread per core; more: a process per core.
     (one, one_size), (many, many_size) = pools
-    assert one.func is scanner.prepare_clip and one.keywords == {"threads": 2} and one_size == 1
+    assert one.func is scanner.prepare_located and one.keywords == {"threads": 2} and one_size == 1
     assert many.keywords == {"threads": 1} and many_size == 2
 
 

@@ -75,6 +75,11 @@ class LibraryService(QObject):
 
         self._run(load, done, owner, pool="snapshot")
 
+    def places(self, done: Done, owner: QObject | None = None) -> None:
+        """Places with their clip counts and files."""
+        path = self.library_path
+        self._run(lambda: services.library_places(path), done, owner)
+
     def file_details(self, file_id: int, done: Done, owner: QObject | None = None) -> None:
         path = self.library_path
         self._run(lambda: services.file_details(path, file_id), done, owner)

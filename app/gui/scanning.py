@@ -96,6 +96,8 @@ class ScanController(QObject):
         if p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
+        if p.phase == "locating":
+            self.label.setText(f"Reading places {p.done} of {p.total}")
         if p.phase == "indexing":
             name = os.path.basename(p.path) if p.path else ""
             parts = [f"Indexing {p.done} of {p.total}", name, eta_text(p.eta)]

@@ -80,15 +80,25 @@ def file_details(path: str, file_id: int) -> dict:
         if row is None:
             return {}
         from app.core.indexing.analysis_summary import describe, file_tags
+        from app.core.library.places import place_of
         segments = lib.segments(file_id)
         for s in segments:  # the timeline names a moment only by what is confidently there
             s["labels"] = {kind: [x for x in s["labels"].get(kind, [])
                                   if vocabulary.is_shown(kind, x[1], x[2])]
                            for kind in ("visual", "audio")}
+        place = place_of(lib, file_id)
         return {"file": row, "segments": segments,
                 "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
                 "words": vocabulary.clip_words(lib.clip(file_id)),
-                "pictures": file_tags(describe(lib, file_id, segments))}
+                "pictures": file_tags(describe(lib, file_id, segments)),
+                "place": place.label if place else None}
+
+
+def library_places(path: str) -> list[dict]:
+    """Places with their clip counts and files (``app.core.library.places``)."""
+    from app.core.library.places import library_places as places
+    with opened(path) as lib:
+        return places(lib)
 
 
 def forget_folder(path: str, folder: str) -> int:

@@ -39,13 +39,15 @@ from app.gui.views.detail_pane import DetailPane
 from app.gui.views.duplicates_view import DuplicatesView
 from app.gui.views.folders_view import FoldersView, ProblemsView, WelcomeView
 from app.gui.views.library_view import LibraryView
+from app.gui.views.places_view import PlacesView
 from app.gui.views.results_view import ResultsView
 from app.gui.views.settings_dialog import SettingsDialog
 from app.gui.widgets.notice import NoticeBar
 from app.gui.widgets.search_bar import SearchBar
 
 SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("duplicates", "Duplicates"),
-           ("foryou", "For you"), ("folders", "Folders"), ("problems", "Problems"))
+           ("foryou", "For you"), ("places", "Places"), ("folders", "Folders"),
+           ("problems", "Problems"))
 SEARCH_LIMIT = 60
 RECOMMEND_LIMIT = 40
 
@@ -75,7 +77,7 @@ class MainWindow(QMainWindow):
         self.rows_by_id: dict[int, dict] = {}
         self.rows_by_path: dict[str, dict] = {}
         self.roots: list[dict] = []
-        self._stale = {"albums": True, "duplicates": True, "foryou": True}
+        self._stale = {"albums": True, "duplicates": True, "foryou": True, "places": True}
         self._startup_waiting = {"snapshot", "albums", "duplicates"}
         self._page_before_search = "library"
         self._asked: dict[int, LatestAnswer] = {}  # per results view
@@ -155,11 +157,13 @@ class MainWindow(QMainWindow):
         self.foryou_view.refresh_button.setVisible(True)
         self.folders_view = FoldersView()
         self.problems_view = ProblemsView()
+        self.places_view = PlacesView(self.library)
         self.pages = QStackedWidget()
         self.page_of = {"welcome": self.welcome, "library": self.library_view,
                         "search": self.search_view, "albums": self.albums_view,
                         "duplicates": self.duplicates_view, "foryou": self.foryou_view,
-                        "folders": self.folders_view, "problems": self.problems_view}
+                        "folders": self.folders_view, "problems": self.problems_view,
+                        "places": self.places_view}
         for page in self.page_of.values():
             self.pages.addWidget(page)
         self.detail = DetailPane(self.thumbs, self.library)
@@ -240,6 +244,9 @@ class MainWindow(QMainWindow):
         self.duplicates_view.loaded.connect(self._duplicates_done)
         self.duplicates_view.file_selected.connect(lambda row: self.detail.show_clip(row))
         self.albums_view.loaded.connect(self._albums_done)
+        self.places_view.loaded.connect(lambda n: self._set_count("places", n))
+        self.places_view.clip_selected.connect(
+            lambda path: path in self.rows_by_path and self.detail.show_clip(self.rows_by_path[path]))
         self.albums_view.notice.connect(
             lambda text, error: self.notice.show_message(text, error=error))
         self.albums_view.create_requested.connect(self.new_album_from_selection)
@@ -281,6 +288,9 @@ class MainWindow(QMainWindow):
             self.load_duplicates()
         elif key == "foryou" and self._stale["foryou"]:
             self.load_foryou()
+        elif key == "places" and self._stale["places"]:
+            self._stale["places"] = False
+            self.places_view.load()
 
     def _sidebar_changed(self, row: int) -> None:
         if row >= 0:
@@ -447,14 +457,14 @@ class MainWindow(QMainWindow):
         done_ids = [self.rows_by_path[d["path"]]["id"] for d in result.done
                     if d.get("path") in self.rows_by_path]
         self.duplicates_view.files_trashed(done_ids)
-        self._stale.update(albums=True, foryou=True)
+        self._stale.update(albums=True, foryou=True, places=True)
         if self.current_page() != "duplicates":
             self._stale["duplicates"] = True
         self.refresh()
         self.trash_done.emit(result)
 
     def _trash_undone(self, result) -> None:
-        self._stale.update(albums=True, duplicates=True, foryou=True)
+        self._stale.update(albums=True, duplicates=True, foryou=True, places=True)
         self.refresh()
         if self.current_page() == "duplicates":
             self.load_duplicates()
@@ -534,7 +544,7 @@ class MainWindow(QMainWindow):
         self._after_change()
 
     def _after_change(self) -> None:
-        self._stale.update(albums=True, duplicates=True, foryou=True)
+        self._stale.update(albums=True, duplicates=True, foryou=True, places=True)
         self.thumbs.forget()
         self.refresh()
         page = self.current_page()

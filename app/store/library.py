@@ -59,7 +59,7 @@ def now_iso() -> str:
 
 
 INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_codec",
-                "has_audio", "rotation", "bitrate", "container", "created")
+                "has_audio", "rotation", "bitrate", "container", "created", "lat", "lon")
 
 
 class Library:
@@ -168,7 +168,11 @@ class Library:
                 "fingerprint": stat.fingerprint, "status": status, "reason": reason,
                 "file_time": utc_iso(stat.mtime), "seen_at": now_iso(), "presence": "present",
                 "indexed_at": now_iso() if status == "indexed" else None,
-                **{c: info.get(c) for c in INFO_COLUMNS}}
+                **{c: info.get(c) for c in INFO_COLUMNS},
+                # An info with a "lat" key (None or not) comes from a read of the file's
+                # location; the place is resolved again after the scan (schema 4).
+                "location_read": 1 if "lat" in info else None,
+                "geoname_id": None, "geo_version": None}
         names = ", ".join(cols)
         marks = ", ".join("?" for _ in cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "path")
@@ -249,7 +253,7 @@ class Library:
     def copy_index(self, source_id: int, stat: FileStat, root_id: int | None) -> int:
         """Index a byte-identical copy by duplicating the rows of the file it equals."""
         src = self.file_by_id(source_id)
-        info = {c: src[c] for c in INFO_COLUMNS}
+        info = {c: src[c] for c in INFO_COLUMNS if src["location_read"] or c not in ("lat", "lon")}
         with self.transaction() as c:
             file_id = self._upsert_file(stat, root_id, "indexed", None, info)
             c.execute("UPDATE files SET index_version = ? WHERE id = ?",

@@ -254,6 +254,58 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 5: places: where each clip was shot, the user's corrections and named spots
+    """
+    -- The location in the file's own metadata (ISO 6709), NULL when it has none.
+    ALTER TABLE files ADD COLUMN lat REAL;
+    ALTER TABLE files ADD COLUMN lon REAL;
+    -- 1 once the file's metadata was read for a location: files indexed before places
+    -- existed get one cheap metadata read (no decode) on the next scan, then never again.
+    ALTER TABLE files ADD COLUMN location_read INTEGER;
+    -- The place (GeoNames id) the location resolves to, and the places data it was
+    -- resolved with: a new data version resolves again; names are read from the data.
+    ALTER TABLE files ADD COLUMN geoname_id INTEGER;
+    ALTER TABLE files ADD COLUMN geo_version TEXT;
+    -- The user's word on a clip's place; wins over the file's metadata and survives
+    -- rescans. lat/lon NULL: the user said the clip has no place.
+    CREATE TABLE place_edits (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        lat REAL,
+        lon REAL,
+        geoname_id INTEGER,
+        geo_version TEXT,
+        edited_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    -- Spots the user named ("Grandma's house"): clips within radius_m take the name.
+    CREATE TABLE place_names (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        lat REAL NOT NULL,
+        lon REAL NOT NULL,
+        radius_m REAL NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    -- Places change what albums and search show: bump the index counter like files do.
+    CREATE TRIGGER files_place_changed AFTER UPDATE OF lat, lon, geoname_id ON files
+        WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
+          OR OLD.geoname_id IS NOT NEW.geoname_id
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_edits_added AFTER INSERT ON place_edits
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_edits_changed AFTER UPDATE ON place_edits
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_edits_removed AFTER DELETE ON place_edits
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_names_added AFTER INSERT ON place_names
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_names_changed AFTER UPDATE ON place_names
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    CREATE TRIGGER place_names_removed AFTER DELETE ON place_names
+        BEGIN UPDATE changes SET n = n + 1 WHERE scope = 'index'; END;
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.core import vocabulary
+from app.core.albums import trips
 from app.core.albums.clustering import (
     ClipFeatures,
     Seed,
@@ -30,6 +31,7 @@ from app.core.albums.clustering import (
     parse_time,
     trusted_time,
 )
+from app.core.library.places import ClipPlace, clip_places
 from app.inference import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
@@ -160,9 +162,29 @@ def album_title(member_labels: list[list[tuple[str, str, float]]], start: float 
     return _title(dominant_label(member_labels), start, end)
 
 
-def _title(what: str | None, start: float | None, end: float | None) -> str:
+def _title(what: str | None, start: float | None, end: float | None,
+           where: str | None = None) -> str:
     when = date_span(start, end) if start is not None and end is not None else None
-    return " \u00b7 ".join(p for p in (what, when) if p) or "Untitled"
+    return " \u00b7 ".join(p for p in (what, where, when) if p) or "Untitled"
+
+
+class _Places:
+    """The library's clip places, its home bases, and the place groups of some features:
+    loaded once per run; empty (and free) on a library without locations."""
+
+    def __init__(self, lib: Library, feats: ClipFeatures | None = None):
+        self.by_file: dict[int, ClipPlace] = clip_places(lib)
+        self.homes = trips.home_bases(self.by_file) if self.by_file else []
+        self.groups = trips.place_groups(feats.file_ids, feats.times, self.by_file,
+                                         self.homes) if feats is not None and self.by_file else []
+
+    def title_parts(self, fids: list[int], what: str | None) -> tuple[str | None, str | None]:
+        """(what, where) of an album: a trip is titled by place and dates alone."""
+        members = [self.by_file[f] for f in fids if f in self.by_file]
+        where = trips.place_name(members)
+        if where and trips.is_trip(members, self.homes):
+            return None, where
+        return what, where
 
 
 def clip_time(row: dict) -> float:
@@ -191,17 +213,19 @@ def refresh_albums(lib: Library, rebuild: bool = False) -> list[dict]:
     index = change_count(lib)  # before the reads: a scan meanwhile makes the mark stale
     if rebuild or store.placed_mark(lib) != store.state_mark(lib, index):
         feats = load_features(lib)
+        places = _Places(lib, feats)
         with lib.transaction():
             if rebuild:
-                _recluster(lib, feats, store.load(lib))
-            _place(lib, feats, store.load(lib))
-            retitle(lib, feats, store.load(lib))
+                _recluster(lib, feats, store.load(lib), places.groups)
+            _place(lib, feats, store.load(lib), places.groups)
+            retitle(lib, feats, store.load(lib), places=places)
             store.set_placed_mark(lib, store.state_mark(lib, index))
         del feats  # the listing below needs none of it
     return list_albums(lib)
 
 
-def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
+def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState,
+           place_groups: list[list[int]] = ()) -> None:
     row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
     seeds, taken = [], set()
     for aid in state.albums:
@@ -209,7 +233,9 @@ def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
         taken.update(feats.file_ids[rows].tolist())
         excluded = frozenset(row_of[f] for f in state.exclusions[aid] if f in row_of)
         seeds.append(Seed(aid, rows, excluded))
-    for c in cluster(feats, seeds):
+    clusters = trips.join(cluster(feats, seeds), list(place_groups),
+                          {s.key: s.excluded for s in seeds})
+    for c in clusters:
         fids = [int(feats.file_ids[r]) for r in c.rows]
         if c.key is None:
             if len(fids) < MIN_NEW_ALBUM:
@@ -223,9 +249,11 @@ def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
                     store.set_member(lib, c.key, f, store.AUTO)
 
 
-def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> None:
+def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState,
+               place_groups: list[list[int]] = ()) -> None:
     present = {int(f) for f in feats.file_ids}
-    groups = [{int(feats.file_ids[r]) for r in c.rows} for c in cluster(feats)]
+    groups = [{int(feats.file_ids[r]) for r in c.rows}
+              for c in trips.join(cluster(feats), list(place_groups))]
     group_of = {f: g for g, fids in enumerate(groups) for f in fids}
     # Each cluster takes the id of the album it shares most clips with.
     candidates = []
@@ -271,7 +299,7 @@ def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState) -> No
 
 
 def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
-             only: int | None = None) -> None:
+             only: int | None = None, places: _Places | None = None) -> None:
     row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
     wanted = [a for a in state.albums.values() if a.shown and only in (None, a.id)]
     fids = sorted({f for a in wanted for f in state.members[a.id] if f in row_of})
@@ -281,6 +309,7 @@ def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
     shown = {a.id: [f for f in state.members[a.id] if f in row_of and f in files]
              for a in wanted}
     shown = {aid: present for aid, present in shown.items() if present}
+    places = places or _Places(lib)
     covers = dict(zip(shown, central_rows(feats, [sorted(row_of[f] for f in present)
                                                   for present in shown.values()]), strict=True))
     for album in wanted:
@@ -288,7 +317,8 @@ def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
         if not present:
             continue
         start, end = album_span([files[f] for f in present])
-        auto_title = _title(named.get(album.id), start, end)
+        what, where = places.title_parts(present, named.get(album.id))
+        auto_title = _title(what, start, end, where)
         cover = int(feats.file_ids[covers[album.id]])
         changes = {}
         if auto_title != album.auto_title:

@@ -25,7 +25,6 @@ from app.core.indexing.indexer import (
     Indexer,
     PreparedClip,
     default_indexer,
-    prepare_clip,
 )
 from app.core.library.identity import (
     content_hash,
@@ -33,6 +32,7 @@ from app.core.library.identity import (
     home_trash,
     is_trash_folder,
 )
+from app.core.library.places import locate_unread, prepare_located, resolve_places
 from app.core.library.trash import reconcile
 from app.core.library.workers import JobResult, WorkerPool, default_memory_limit
 from app.records import FileStat, Presence, Status
@@ -115,7 +115,7 @@ class ScanProgress:
     done: int
     total: int
     path: str | None
-    phase: str  # "walking" | "indexing" | "done"
+    phase: str  # "walking" | "indexing" | "locating" | "done"
     elapsed: float
     eta: float | None
 
@@ -127,7 +127,8 @@ class ScanReport:
     failed: list[dict] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     changes: dict = field(default_factory=lambda: dict.fromkeys(
-        ("new", "updated", "unchanged", "moved", "copies", "missing", "offline"), 0))
+        ("new", "updated", "unchanged", "moved", "copies", "missing", "offline",
+         "located"), 0))
     seconds: float = 0.0
     cancelled: bool = False
     stages: dict = field(default_factory=dict)
@@ -165,7 +166,8 @@ class Scanner:
                                                            threads=model_threads(self.cores))
         self.workers = max(1, workers or default_workers(self.cores))
         self.memory_limit = default_memory_limit(self.workers)  # per decode worker, bytes
-        self.prepare = prepare  # None: prepare_clip with the decoder threads that fit
+        # None: prepare_clip (with the file's location) with the decoder threads that fit
+        self.prepare = prepare
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
 
@@ -197,6 +199,7 @@ class Scanner:
         # A trash move a crash interrupted is settled first, so its file is not "missing".
         reconcile(self.library)
         jobs: list[_Job] = []
+        self._unlocated: list[int] = []  # unchanged files indexed before places existed
         for path in paths:
             jobs += self._walk_root(Path(path).absolute(), report)
         notify(ScanProgress(0, len(jobs), None, "walking", time.monotonic() - started, None))
@@ -207,6 +210,7 @@ class Scanner:
         rest = [j for j in copies if not cancel.is_set()
                 and not self._reuse_index(j.stat, j.root_id, report)]
         self._run_jobs(rest, report, notify, cancel, started)
+        self._locate(report, notify, cancel, started)
         report.seconds = time.monotonic() - started
         notify(ScanProgress(len(jobs), len(jobs), None, "done", report.seconds, 0.0))
         return report
@@ -303,6 +307,8 @@ class Scanner:
             if row["presence"] != Presence.PRESENT:
                 self.library.mark([row["id"]], Presence.PRESENT)
             report.changes["unchanged"] += 1
+            if row["status"] == Status.INDEXED and row["location_read"] is None:
+                self._unlocated.append(row["id"])
             self._report_existing(row, report)
             return []
         try:
@@ -350,7 +356,7 @@ class Scanner:
         # Fewer files than workers (one long file): fewer processes, more threads each.
         workers = min(self.workers, len(jobs))
         # A partial of a module function: it is pickled to the worker processes.
-        prepare = self.prepare or partial(prepare_clip,
+        prepare = self.prepare or partial(prepare_located,
                                           threads=decode_threads(workers, self.cores))
 
         def produce() -> None:
@@ -408,6 +414,26 @@ class Scanner:
         stages["db_s"] += time.perf_counter() - t0
         report.changes["updated" if job.existing else "new"] += 1
         report.indexed.append(job.path)
+
+    def _locate(self, report: ScanReport, notify, cancel: threading.Event,
+                started: float) -> None:
+        """Places: unchanged files indexed before locations were read get their metadata
+        read (no decode), then every location not yet resolved gets its place."""
+        t0 = time.perf_counter()
+        if self._unlocated and not cancel.is_set():
+            total = len(self._unlocated)
+
+            def progress(done: int, _: int) -> None:
+                notify(ScanProgress(done, total, None, "locating",
+                                    time.monotonic() - started, None))
+
+            stats = locate_unread(self.library, self._unlocated, workers=self.workers,
+                                  cancel=cancel, progress=progress)
+            report.changes["located"] += stats["located"]
+            report.stages["locate_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        if resolve_places(self.library):  # stages stay empty when nothing was done
+            report.stages["places_s"] = time.perf_counter() - t1
 
     @staticmethod
     def _changed_since_walk(job: _Job) -> bool:

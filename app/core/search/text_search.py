@@ -1,6 +1,7 @@
 """Search by words: query words activate ImageNet and AudioSet labels through the text
 encoder (``labelquery``) and also match file, folder and album names (``namematch``); a
-date in the query ("march 2024") keeps the clips shot then (``datequery``)."""
+date in the query ("march 2024") keeps the clips shot then (``datequery``), a place
+("paris", "japan", "grandma's house") the clips shot there (``placequery``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search import datequery, namematch, picture_search
+from app.core.search import datequery, namematch, picture_search, placequery
 from app.core.search import query as query_parser
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
@@ -28,6 +29,8 @@ MIN_SHARE = 0.02
 # query adds the bonus, so "black cup" puts black cups above cups and black things.
 PICTURE_WEIGHT = 0.5
 ALL_PARTS_BONUS = 0.5
+# A clip shot at the place a query names counts like a name match.
+PLACE_WEIGHT = 1.0
 
 
 def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
@@ -37,18 +40,23 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     Every present file is scored, in numpy over the cached ``search_index``; only the
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
-    query_words = namematch.words(words_text)
     parsed = query_parser.parse(query)
-    if when is None and not query_words and parsed.empty:
+    if when is None and not namematch.words(words_text) and parsed.empty:
         return Results()
     tx = search_index(lib)
     n = len(tx.file_ids)
     if n == 0:
         return Results()
+    albums = store.album_titles(lib)
+    matcher_of = _lazy_matcher(matcher, text_model)
+    where, words_text = placequery.extract(
+        lib, tx.file_ids, words_text,
+        lambda phrase: max(float(s.max()) for s in matcher_of().similarities(phrase).values()))
+    query_words = namematch.words(words_text)
     # Quoted words are words on screen, not things to recognize ("ZEBRA CROSSING").
     label_text = re.sub(r'"[^"]*"|“[^”]*”', " ", words_text)
-    labels = _label_matches(tx, label_text, namematch.words(label_text), matcher, text_model)
-    albums = store.album_titles(lib)
+    label_words = namematch.words(label_text)
+    labels = _label_matches(tx, label_text, label_words, matcher_of) if label_words else None
     names = _name_scores(tx, query_words, albums)
     evidence = labels.evidence if labels else np.zeros(n, np.float32)
     picture = _picture(lib, tx, parsed)
@@ -58,10 +66,22 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         keep = (y > 0) & ((when.year is None) | (y == (when.year or 0))) \
             & ((when.month is None) | (m == (when.month or 0))) \
             & ((when.day is None) | (d == (when.day or 0)))
-    else:
-        keep &= ~((evidence < MIN_EVIDENCE) & (names == 0) & (picture.score == 0))
-    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0)
-    score += picture.score
+    nothing = (evidence < MIN_EVIDENCE) & (names == 0) & (picture.score == 0)
+    at_place = np.zeros(n, bool)
+    if where is not None:
+        at_place = where.at
+        if not where.soft:
+            # Files named after the place (a folder "Paris 2019" of clips without GPS)
+            # are found too, as its words would have found them.
+            named = _name_scores(tx, namematch.words(where.text), albums)
+            keep &= at_place | (named > 0)
+            names = names + named
+        else:
+            keep &= at_place | ~nothing
+    elif when is None:
+        keep &= ~nothing
+    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0) \
+        + PLACE_WEIGHT * at_place + picture.score
     rows = np.flatnonzero(keep)
     unmatched = [f"{said} ({kind})" for kind, said in picture.unmatched]
     if not len(rows):
@@ -90,6 +110,8 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
             file_id, [])]).matched
         if when is not None:
             why.append(f"date: {datequery.describe(tx.day(row))}")
+        if at_place[row]:
+            why.append(f"place: {where.names[row]}")
         out.append(Result(path, file_id, start, end, float(score[row]), why))
     return out
 
@@ -206,15 +228,25 @@ class _LabelMatches:
         return lq.explain(parts)
 
 
-def _label_matches(tx, text: str, query_words: list[str], matcher, text_model
+def _lazy_matcher(matcher, text_model):
+    """A function returning the label matcher, loading the default one on first use."""
+    loaded = [matcher]
+
+    def get():
+        if loaded[0] is None:
+            from app.core.search.labelquery import default_matcher
+            loaded[0] = default_matcher(text_model)
+        return loaded[0]
+    return get
+
+
+def _label_matches(tx, text: str, query_words: list[str], matcher_of
                    ) -> _LabelMatches | None:
     """Evidence of each file from its labels: the better of the clip's label scores and
     its best moment's top labels, weighted by what the query's words activate."""
     if not query_words:
         return None
-    if matcher is None:
-        from app.core.search.labelquery import default_matcher
-        matcher = default_matcher(text_model)
+    matcher = matcher_of()
     lq = matcher.query(text)
     if lq.empty:
         return None

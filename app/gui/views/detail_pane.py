@@ -27,7 +27,7 @@ from app.gui.widgets.timeline import SegmentTimeline
 
 SIMILAR_MOMENTS = 12
 FACTS = ("Duration", "Resolution", "Frame rate", "Video", "Audio", "Bitrate", "Size",
-         "Created", "Indexed")
+         "Created", "Indexed", "Place")
 
 
 def short_label(name: str) -> str:
@@ -260,6 +260,7 @@ class DetailPane(QWidget):
                                 "not say when it was shot")
         self.fact_keys["Created"].setText("Created" if created else "File date")
         v["Indexed"].setText(fmt.date(row.get("indexed_at")))
+        v["Place"].setText("")  # read with the details, off the GUI thread
 
     def _details(self, ticket: int, result, error) -> None:
         if not self._details_asked.is_latest(ticket) or error is not None or not result \
@@ -273,6 +274,7 @@ class DetailPane(QWidget):
                              "label": visual[0] if visual else "",
                              "detail": ", ".join(visual + audio)})
         self.timeline.set_segments(segments, self.row.get("duration") or 0.0)
+        self.fact_values["Place"].setText(result.get("place") or "unknown")
         self.sees.clear()
         self.hears.clear()
         sees = see_chips(result)
