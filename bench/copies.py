@@ -533,6 +533,16 @@ def score(truth: dict, out: dict, figures: dict) -> dict:
                 kinds[rel][0] += 1
                 false.append({"a": a, "b": b, "kind": rel, "a_is": files[a]["id"], "b_is": files[b]["id"]})
     figures["false_pairs_by_kind"] = {k: {"grouped": v[0], "of": v[1]} for k, v in kinds.items()}
+    # The matches (edges) behind them: one wrong match can merge two groups of copies.
+    figures["false_matches"] = []
+    for g in out["groups"]:
+        for m in g.get("matches", []):
+            a, b = Path(m["a"]).name, Path(m["b"]).name
+            if a in files and b in files and relation(files[a], files[b]) != "positive":
+                figures["false_matches"].append({
+                    "kind": relation(files[a], files[b]), "group": g["kind"],
+                    "a": a, "b": b, "a_is": files[a]["id"], "b_is": files[b]["id"],
+                    **{k: v for k, v in m.items() if k not in ("a", "b")}})
     figures["false_pairs"] = false
     missed = [{"a": a, "b": b, "a_is": files[a]["id"], "b_is": files[b]["id"]}
               for a, b in headline["missed_pairs"]]
@@ -586,11 +596,14 @@ def print_table(result: dict, show: int) -> None:
             cells += f"{all_:>14s}{alone:>16s}"
         print(f"{kind:22s}{cells}")
     for s in splits:
-        fp = result["splits"][s]["false_pairs"]
-        if fp and show:
-            print(f"\n{s}: false pairs ({len(fp)}), first {min(show, len(fp))}:")
-            for p in fp[:show]:
-                print(f"  {p['kind']:11s} {p['a']} ({p['a_is']})  ~  {p['b']} ({p['b_is']})")
+        fm = result["splits"][s]["false_matches"]
+        n_fp = len(result["splits"][s]["false_pairs"])
+        if fm and show:
+            print(f"\n{s}: {n_fp} false pairs, from {len(fm)} wrong matches"
+                  f" (first {min(show, len(fm))}; all pairs in --json):")
+            for m in fm[:show]:
+                print(f"  {m['kind']:11s} {m['a']} ({m['a_is']})  ~  {m['b']} ({m['b_is']})"
+                      f"  similarity {m.get('similarity')}")
         probs = result["splits"][s]["scan_problems"]
         if probs["skipped"] or probs["failed"]:
             print(f"{s}: scan skipped {len(probs['skipped'])}, failed {len(probs['failed'])}")
