@@ -376,7 +376,10 @@ def encode(path: Path, frames, fps: float, size: tuple[int, int], audio: np.ndar
     Written under a temporary name, then renamed."""
     part = path.with_name(path.name + ".part")
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(part), "w", format={"mp4": "mp4", "mkv": "matroska", "avi": "avi"}[enc.container]) as out:
+    fmt = {"mp4": "mp4", "mkv": "matroska", "avi": "avi"}[enc.container]
+    # Matroska writes a random segment UID and the date unless asked to be bit-exact.
+    options = {"fflags": "+bitexact"} if fmt == "matroska" else {}
+    with av.open(str(part), "w", format=fmt, options=options) as out:
         if enc.creation_time:
             out.metadata["creation_time"] = enc.creation_time
         v = out.add_stream(enc.vcodec, rate=rate)
