@@ -314,6 +314,9 @@ class MainWindow(QMainWindow):
             if result.rows:
                 self.load_albums()
                 self.load_duplicates()
+                # Its own pool: the user's first search must not queue behind it.
+                path = self.library_path
+                run_task(lambda: services.warm(path), pool_name="warm", owner=self)
             else:
                 self._startup_step("albums")
                 self._startup_step("duplicates")
