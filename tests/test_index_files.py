@@ -174,10 +174,13 @@ def test_changes_update_the_version_on_disk(tmp_path, monkeypatch):
     lib.mark([ids[8]], "present")
     CachedIndex.forget_all()
     before = _versions(lib, "vectors")[0]
+    inode = (before / "moments.npy").stat().st_ino
     vector_index(lib)
     after = _versions(lib, "vectors")[0]
-    assert after != before
-    assert (after / "moments.npy").stat().st_nlink >= 1
+    assert after != before and not before.exists()
+    assert json.loads((after / "header.json").read_text())["count"] \
+        == vector_store.change_count(lib)
+    assert (after / "moments.npy").stat().st_ino == inode  # linked, not written again
     _same_snapshot(vector_index(lib), memory_vectors)
     lib.close()
 
@@ -317,3 +320,24 @@ def test_a_model_checked_once_is_checked_again_after_a_change(tmp_path, monkeypa
     model.write_bytes(bytes(data))
     with pytest.raises(session.ModelError, match="damaged"):
         session.model_path("yamnet.onnx", folder)
+
+
+@pytest.mark.models
+def test_a_query_asked_before_needs_no_text_model(tmp_path, monkeypatch, real_models_dir):
+    """Query embeddings are kept in the user's cache folder: a new process asking the same
+    words again gets the model's own vector back without loading the model."""
+    from app.core.search import labelquery
+    from app.inference.text import TextModel
+    monkeypatch.setenv("REELVAULT_CACHE", str(tmp_path / "cache"))
+    first = labelquery.QueryEncoder(real_models_dir).encode(["birds singing"])
+    want = TextModel(real_models_dir).encode(["birds singing"])
+    assert np.allclose(first, want, atol=1e-6)
+
+    def no_model(models_dir):
+        raise AssertionError("the text model was loaded")
+
+    monkeypatch.setattr(labelquery, "_text_model", no_model)
+    again = labelquery.QueryEncoder(real_models_dir)
+    assert np.array_equal(again.encode(["birds singing"]), first)
+    with pytest.raises(AssertionError, match="loaded"):
+        again.encode(["a dog in the snow"])  # never asked: needs the model

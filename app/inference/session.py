@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from app import config
+
+if TYPE_CHECKING:  # imported when a session opens: a search that needs none starts faster
+    import onnxruntime as ort
 
 
 class ModelError(RuntimeError):
@@ -78,6 +80,7 @@ def _verified(path: Path, want: str) -> bool:
 
 def open_session(path: Path | str, threads: int | None = None) -> ort.InferenceSession:
     """A CPU session. ``threads`` caps intra-op threads (decoding runs beside inference)."""
+    import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or int(os.environ.get("REELVAULT_ORT_THREADS", "0")) or 0
     opts.inter_op_num_threads = 1

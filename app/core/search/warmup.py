@@ -19,6 +19,8 @@ def warm(lib: Library, text_model: bool = True) -> None:
         from app.core.search.labelquery import default_matcher
         from app.inference.session import ModelError
         try:
-            default_matcher()
+            matcher = default_matcher()
+            if hasattr(matcher.text_model, "load"):
+                matcher.text_model.load()  # queries not asked before need the model
         except ModelError:
             pass  # no text model installed: search says so when it is asked
