@@ -184,7 +184,8 @@ def child_search(library: Path, args) -> dict:
     from app.core.search.labelquery import default_matcher
     from app.store.library import Library
     lib = Library(library, readonly=True)
-    matcher = default_matcher()  # the text model, loaded once as the app does
+    matcher = default_matcher()
+    matcher.text_model.load()  # the text model, loaded once as the app's warm-up does
     queries = search_queries(args.queries + 1)
     t0 = time.perf_counter()
     search.search_text(lib, "holiday", limit=20, matcher=matcher)
