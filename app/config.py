@@ -4,7 +4,9 @@ Every path can be moved with an environment variable so tests and benchmarks nev
 touch the user's real data folder:
 
 - ``REELVAULT_DATA``: the data folder (models, default library, thumbnails).
-- ``REELVAULT_CACHE``: the download cache used once by ``reelvault models install``.
+- ``REELVAULT_CACHE``: the cache folder: downloads used once by ``reelvault models
+  install``, embeddings of search queries, models already checked, and the search
+  indexes of libraries whose own folder cannot be written.
 """
 
 from __future__ import annotations

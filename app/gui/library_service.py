@@ -80,6 +80,12 @@ class LibraryService(QObject):
         path = self.library_path
         self._run(lambda: services.library_places(path), done, owner)
 
+    def warm(self, owner: QObject | None = None) -> None:
+        """Map (or build) the search indexes and load the text model, on a pool of its
+        own, so the first search and similar strip answer at once."""
+        path = self.library_path
+        self._run(lambda: services.warm(path), None, owner, pool="warm")
+
     def file_details(self, file_id: int, done: Done, owner: QObject | None = None) -> None:
         path = self.library_path
         self._run(lambda: services.file_details(path, file_id), done, owner)

@@ -120,6 +120,14 @@ def similar(path: str, target: str | int, at: float | None = None, limit: int = 
         return [plain(r) for r in search.similar(lib, target, at=at, limit=limit)]
 
 
+def warm(path: str) -> None:
+    """At start, off the GUI thread: map (or build) the search indexes and load the text
+    model, so the first search and similar strip answer at once."""
+    from app.core import search
+    with opened(path) as lib:
+        search.warm(lib)
+
+
 def recommend(path: str, limit: int = 40) -> list[dict]:
     from app.core import search
     with opened(path) as lib:

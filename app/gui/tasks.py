@@ -47,7 +47,8 @@ class LatestAnswer:
 # name -> threads. ``work``: what the person asked for (search, details, edits, trash).
 # ``thumbs``: image decoding for the views. ``snapshot``: the library's rows, one load
 # at a time. ``background``: long work nobody waits on (album grouping, duplicates).
-POOL_THREADS = {"work": 2, "thumbs": 2, "snapshot": 1, "background": 2}
+# "warm": loading the search indexes and the text model at start, beside the rest.
+POOL_THREADS = {"work": 2, "thumbs": 2, "snapshot": 1, "background": 2, "warm": 1}
 
 
 def pool(name: str = "work") -> QThreadPool:

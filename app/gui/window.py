@@ -351,6 +351,8 @@ class MainWindow(QMainWindow):
             if result.rows:
                 self.load_albums()
                 self.load_duplicates()
+                # Its own pool: the user's first search must not queue behind it.
+                self.library.warm(owner=self)
             else:
                 self._startup_step("albums")
                 self._startup_step("duplicates")

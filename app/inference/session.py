@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from app import config
+
+if TYPE_CHECKING:  # imported when a session opens: a search that needs none starts faster
+    import onnxruntime as ort
 
 
 class ModelError(RuntimeError):
@@ -39,14 +41,46 @@ def model_path(name: str, models_dir: Path | None = None, verify: bool = True) -
     if not path.exists():
         raise ModelError(f"model {name} is missing from {path.parent}: {INSTALL_HINT}")
     want = expected_sha256(name) if verify else None
-    if want is not None and sha256_file(path) != want:
+    if want is not None and not _verified(path, want):
         raise ModelError(f"model {path} is damaged (SHA-256 does not match the manifest): "
                          f"run `reelvault models install --force` to rebuild it")
     return path
 
 
+def _verified(path: Path, want: str) -> bool:
+    """Whether ``path`` hashes to ``want``. Not hashed again when it did in an earlier
+    process and is unchanged since (same size, modification and change times, inode):
+    hashing the text model costs a quarter of a second, which every search started from
+    the command line would pay. A file that hashes right is recorded for the next one."""
+    stamps_path = config.cache_dir() / "verified-models.json"
+    try:
+        st = path.stat()
+    except OSError:
+        return False  # gone since it was found
+    key = str(path.resolve())
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, want]
+    try:
+        stamps = json.loads(stamps_path.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    if isinstance(stamps, dict) and stamps.get(key) == stamp:
+        return True
+    if sha256_file(path) != want:
+        return False
+    stamps = {**(stamps if isinstance(stamps, dict) else {}), key: stamp}
+    try:
+        stamps_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stamps_path.with_name(f"{stamps_path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(stamps))
+        os.replace(tmp, stamps_path)
+    except OSError:
+        pass  # not recorded: the next process hashes it again
+    return True
+
+
 def open_session(path: Path | str, threads: int | None = None) -> ort.InferenceSession:
     """A CPU session. ``threads`` caps intra-op threads (decoding runs beside inference)."""
+    import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or int(os.environ.get("REELVAULT_ORT_THREADS", "0")) or 0
     opts.inter_op_num_threads = 1

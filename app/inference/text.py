@@ -7,14 +7,17 @@ two embeddings is their cosine similarity.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from app import config
 from app.inference.session import INSTALL_HINT, ModelError, model_path, open_session
 from app.inference.specs import TEXT_DIM
+
+if TYPE_CHECKING:  # loaded with the model: label embeddings alone need neither
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
 
 MODEL_FILE = "minilm_l6.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -26,6 +29,7 @@ BATCH_SIZE = 64
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
+    from tokenizers import Tokenizer
     tokenizer = Tokenizer.from_file(str(path))
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
     # tokenizer.json ships fixed padding to 128; padding to the longest text in the batch

@@ -6,5 +6,7 @@ from app.core.search.recommendations import recommend, record_watch
 from app.core.search.results import Result, SearchError
 from app.core.search.similar_search import similar
 from app.core.search.text_search import search_text
+from app.core.search.warmup import warm
 
-__all__ = ["Result", "SearchError", "recommend", "record_watch", "search_text", "similar"]
+__all__ = ["Result", "SearchError", "recommend", "record_watch", "search_text", "similar",
+           "warm"]

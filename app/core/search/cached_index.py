@@ -9,6 +9,12 @@ or gone (by their ``indexed_at``): a scan adding clips costs a read of those cli
 
 Snapshots are immutable: a refresh builds a new one and swaps it in, so a search running
 on one thread never sees another thread's half-made update.
+
+A subclass with a ``KIND`` is also kept on disk (``index_files``): a new process maps the
+last version written instead of reading every vector from SQLite, and if the counter
+moved since, updates it the same way (reading only what changed) and writes the result.
+What it records per file is a digest of the signature, so the comparison holds across
+processes.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
+from app.core.search import index_files
 from app.store import vectors as store
 from app.store.library import Library
 
@@ -34,12 +41,18 @@ class CachedIndex(Generic[S]):
 
     _registry: ClassVar[dict[tuple, CachedIndex]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    # The name of its versions on disk (None: memory only) and the version of what is
+    # stored: bump RECIPE whenever the arrays, or how they are computed, change.
+    KIND: ClassVar[str | None] = None
+    RECIPE: ClassVar[int] = 1
 
     def __init__(self):
         self.lock = threading.Lock()
         self.count: int | None = None
-        self.signature: dict[int, object] = {}
+        self.signature: dict[int, int] = {}  # file id -> digest of its signature
         self.current: S | None = None
+        self.source = "none"  # where the current snapshot came from: disk, build, update
+        self.folder: Path | None = None  # the version on disk the snapshot is mapped from
 
     @classmethod
     def of(cls, lib: Library) -> CachedIndex[S]:
@@ -65,9 +78,13 @@ class CachedIndex(Generic[S]):
         with self.lock:
             if self.current is not None and count == self.count:
                 return self.current
-            now = self.signatures(lib)
+            if self.current is None and self.KIND is not None:
+                self._load(lib, count)
+                if self.current is not None and count == self.count:
+                    return self.current
+            now = {f: index_files.digest(sig) for f, sig in self.signatures(lib).items()}
             if self.current is None:
-                snap = self.build(lib, sorted(now))
+                snap, self.source = self.build(lib, sorted(now)), "build"
             else:
                 gone = sorted(f for f, sig in self.signature.items() if now.get(f) != sig)
                 new = sorted(f for f, sig in now.items() if self.signature.get(f) != sig)
@@ -75,11 +92,49 @@ class CachedIndex(Generic[S]):
                     snap = self.current
                 elif len(gone) + len(new) > REBUILD_SHARE * max(1, len(now)) \
                         or self.stale(self.current, len(now)):
-                    snap = self.build(lib, sorted(now))
+                    snap, self.source = self.build(lib, sorted(now)), "build"
                 else:
-                    snap = self.update(lib, self.current, gone, new)
+                    snap, self.source = self.update(lib, self.current, gone, new), "update"
+            unchanged = snap is self.current
             self.current, self.count, self.signature = snap, count, now
-            return snap
+            if self.KIND is not None:
+                self._save(lib, unchanged)
+            return self.current
+
+    def _load(self, lib: Library, count: int) -> None:
+        """The newest version on disk, if one is valid for this library and recipe."""
+        loaded = index_files.load(Path(lib.path), self.KIND, self.RECIPE,
+                                  store.library_identity(lib), count)
+        if loaded is None:
+            return
+        try:
+            snap = self.restore(loaded.arrays, loaded.meta)
+        except (ValueError, KeyError, IndexError, TypeError):
+            index_files.remove(loaded.folder)  # arrays that do not fit together
+            return
+        self.current, self.count, self.source = snap, loaded.count, "disk"
+        self.folder = loaded.folder
+        self.signature = dict(zip(loaded.signature_ids.tolist(),
+                                  loaded.signature_digests.tolist(), strict=True))
+
+    def _save(self, lib: Library, unchanged: bool) -> None:
+        """Write the current snapshot as a new version and map it back: what is on disk
+        can be dropped from memory by the system, what was built in memory cannot. A
+        snapshot the counter's move did not change keeps its arrays (linked, not copied)."""
+        identity = store.library_identity(lib)
+        folder = None
+        if unchanged and self.folder is not None:
+            folder = index_files.relabel(self.folder, self.count, self.signature)
+        if folder is None:
+            arrays, meta = self.arrays(self.current)
+            folder = index_files.save(Path(lib.path), self.KIND, self.RECIPE, identity,
+                                      self.count, arrays, meta, self.signature)
+        if folder is None:
+            self.folder = None  # nowhere to write: it lives in memory
+            return
+        loaded = index_files.load(Path(lib.path), self.KIND, self.RECIPE, identity, self.count)
+        if loaded is not None and loaded.count == self.count:
+            self.current, self.folder = self.restore(loaded.arrays, loaded.meta), loaded.folder
 
     # ---- what subclasses provide ---------------------------------------------------------
     def signatures(self, lib: Library) -> dict[int, object]:
@@ -89,6 +144,15 @@ class CachedIndex(Generic[S]):
         raise NotImplementedError
 
     def update(self, lib: Library, current: S, gone: list[int], new: list[int]) -> S:
+        raise NotImplementedError
+
+    def arrays(self, snap: S) -> tuple[dict[str, np.ndarray], dict]:
+        """The snapshot as named arrays and a little JSON (for ``KIND``)."""
+        raise NotImplementedError
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> S:
+        """A snapshot from what ``arrays`` gave (mapped, read-only); raises ValueError,
+        KeyError or IndexError if they do not fit together."""
         raise NotImplementedError
 
     def stale(self, current: S, files_now: int) -> bool:

@@ -26,7 +26,10 @@ labels explain.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core import vocabulary
+from app.inference import TEXT_DIM
 from app.inference.labels import audioset_labels, imagenet_labels
 
 LABEL_FLOOR = 0.5
@@ -51,6 +55,7 @@ GATE_SHARPNESS = 0.25
 MIN_WEIGHT = 0.01
 
 KIND_WORD = {"visual": "picture", "audio": "sound"}
+TEXT_MODEL_FILE = "minilm_l6.onnx"  # app.inference.text.MODEL_FILE, without loading it
 
 
 @dataclass
@@ -145,9 +150,59 @@ def _text_model(models_dir: Path):
     return TextModel(models_dir)
 
 
+class QueryEncoder:
+    """The text model behind a cache of the queries it embedded, one small file each in
+    the user's cache folder: a query asked before, in any process, is answered without
+    loading the model (about a second from a cold start). The cache is keyed by the
+    model file (size, times, inode), so another model never answers from it."""
+
+    def __init__(self, models_dir: Path):
+        self.models_dir = models_dir
+        self.folder: Path | None = None
+        try:
+            from app import config
+            st = (models_dir / TEXT_MODEL_FILE).stat()
+            key = hashlib.blake2b(f"{models_dir.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                                  f"{st.st_ctime_ns}\0{st.st_ino}".encode("utf-8", "surrogatepass"),
+                                  digest_size=8).hexdigest()
+            self.folder = config.cache_dir() / "text-queries" / key
+        except OSError:
+            pass  # no model file: encoding will say so
+
+    def load(self):
+        return _text_model(self.models_dir)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if len(texts) != 1 or self.folder is None:
+            return self.load().encode(texts)
+        name = hashlib.blake2b(texts[0].encode("utf-8", "surrogatepass"), digest_size=16)
+        path = self.folder / f"{name.hexdigest()}.npy"
+        try:
+            found = np.load(path, allow_pickle=False)
+            if found.shape == (1, TEXT_DIM) and found.dtype == np.float32:
+                return found
+        except (OSError, ValueError):
+            pass
+        vectors = self.load().encode(texts)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.npy")
+            np.save(tmp, np.asarray(vectors, np.float32), allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # not cached: asked again, it is embedded again
+        return vectors
+
+
+@cache
+def _query_encoder(models_dir: Path) -> QueryEncoder:
+    return QueryEncoder(models_dir)
+
+
 def default_matcher(text_model=None, models_dir: Path | None = None) -> LabelMatcher:
     """A matcher on the installed models; the text model is loaded once per process (the
-    app searches many times; an ONNX session may be shared between threads)."""
+    app searches many times; an ONNX session may be shared between threads), when a query
+    not embedded before needs it."""
     from app import config
     models_dir = models_dir or config.models_dir()
-    return LabelMatcher(text_model or _text_model(models_dir), _embeddings(models_dir))
+    return LabelMatcher(text_model or _query_encoder(models_dir), _embeddings(models_dir))

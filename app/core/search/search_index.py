@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 
 from app.core.search import datequery, namematch
 from app.core.search.cached_index import CachedIndex, moment_permutation
+from app.core.search.index_files import CodedStrings, Ragged, Strings
 from app.inference import AUDIOSET_CLASSES, IMAGENET_CLASSES
 from app.store import search as store
 from app.store.library import Library
@@ -72,8 +74,8 @@ def _postings(classes: np.ndarray, scores: np.ndarray, kinds: int) -> list[Posti
 class Names:
     """Words of file and folder names -> the files (rows) they appear in."""
 
-    vocabulary: list[str]  # sorted
-    files: list[np.ndarray]  # per word, sorted rows
+    vocabulary: Sequence[str]  # sorted (a list, or ``Strings`` when mapped from disk)
+    files: Sequence[np.ndarray]  # per word, sorted rows
 
     def credits(self, word: str, n: int) -> np.ndarray:
         """[n] per file: 1 if a name has the word, 0.5 if a name has a longer word it
@@ -97,13 +99,13 @@ class Texts:
     then idx."""
 
     file_ids: np.ndarray  # [n] int64
-    paths: list[str]
-    roots: list[str | None]
+    paths: Sequence[str]  # lists, or their array forms when mapped from disk
+    roots: Sequence[str | None]
     durations: np.ndarray  # [n] float64 (0 when unknown)
     days: np.ndarray  # [n, 3] int32 year, month, day (0s when unknown)
     day_order: np.ndarray  # [n] int64 ordinal, NO_DAY when unknown
     path_rank: np.ndarray  # [n] int64
-    words: list[tuple[str, ...]]  # per file: words of its name and folders
+    words: Sequence[tuple[str, ...]]  # per file: words of its name and folders
     visual: np.ndarray  # [1000, n] float16 ImageNet probabilities (clip mean)
     audio: np.ndarray  # [521, n] float16 AudioSet scores, zeros without sound
     counts: np.ndarray  # [n] int64 moments per file
@@ -196,7 +198,85 @@ def _concat(parts: list[store.Moments]) -> store.Moments:
                          np.concatenate([wide(p.scores, 0.0) for p in parts]))
 
 
+class WordLists(Sequence):
+    """Per file, the words of its names as ids into the (sorted) vocabulary."""
+
+    def __init__(self, ids: Ragged, vocabulary: Sequence[str]):
+        self.ids, self.vocabulary = ids, vocabulary
+
+    @staticmethod
+    def of(words: Sequence[tuple[str, ...]], vocabulary: Sequence[str]) -> WordLists:
+        if isinstance(words, WordLists):
+            return words
+        where = {w: i for i, w in enumerate(vocabulary)}
+        return WordLists(Ragged.of([[where[w] for w in ws] for ws in words], np.int32),
+                         vocabulary)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        return tuple(self.vocabulary[int(k)] for k in self.ids[i])
+
+    def __iter__(self):
+        vocabulary = list(self.vocabulary)
+        ptr, ids = self.ids.ptr.tolist(), self.ids.values.tolist()
+        return (tuple(vocabulary[k] for k in ids[lo:hi]) for lo, hi in zip(ptr[:-1], ptr[1:], strict=True))
+
+
+# Per-file and per-moment arrays of a snapshot kept on disk, by their Texts field name.
+_STORED = ("file_ids", "durations", "days", "day_order", "path_rank", "visual", "audio",
+           "counts", "starts", "ends")
+
+
 class SearchIndex(CachedIndex[Texts]):
+    KIND = "texts"
+    RECIPE = 1
+
+    def arrays(self, snap: Texts) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {name: getattr(snap, name) for name in _STORED}
+        for kind, p in zip(("visual", "audio"), snap.postings, strict=True):
+            arrays.update({f"{kind}_ptr": p.ptr, f"{kind}_moments": p.moments,
+                           f"{kind}_scores": p.scores})
+        paths, roots = Strings.of(snap.paths), CodedStrings.of(snap.roots)
+        vocabulary = Strings.of(snap.names.vocabulary)
+        files, words = Ragged.of(snap.names.files), WordLists.of(snap.words, vocabulary)
+        arrays.update(paths_data=paths.data, paths_ends=paths.ends, roots_codes=roots.codes,
+                      roots_data=roots.table.data, roots_ends=roots.table.ends,
+                      vocabulary_data=vocabulary.data, vocabulary_ends=vocabulary.ends,
+                      name_files_ptr=files.ptr, name_files=files.values,
+                      words_ptr=words.ids.ptr, words=words.ids.values)
+        return arrays, {}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> Texts:
+        a = arrays
+        vocabulary = Strings(a["vocabulary_data"], a["vocabulary_ends"])
+        postings = tuple(Postings(a[f"{k}_ptr"], a[f"{k}_moments"], a[f"{k}_scores"])
+                         for k in ("visual", "audio"))
+        snap = Texts(a["file_ids"], Strings(a["paths_data"], a["paths_ends"]),
+                     CodedStrings(a["roots_codes"], Strings(a["roots_data"], a["roots_ends"])),
+                     a["durations"], a["days"], a["day_order"], a["path_rank"],
+                     WordLists(Ragged(a["words_ptr"], a["words"]), vocabulary),
+                     a["visual"], a["audio"], a["counts"], a["starts"], a["ends"], postings,
+                     Names(vocabulary, Ragged(a["name_files_ptr"], a["name_files"])))
+        n, m = len(snap.file_ids), len(snap.starts)
+        if any(len(x) != n for x in (snap.paths, snap.roots, snap.durations, snap.days,
+                                     snap.day_order, snap.path_rank, snap.words, snap.counts)) \
+                or snap.visual.shape[1:] != (n,) or snap.audio.shape[1:] != (n,) \
+                or len(snap.ends) != m or int(snap.offsets[-1]) != m \
+                or len(snap.names.files) != len(vocabulary) \
+                or any(int(p.ptr[-1]) != len(p.moments) or len(p.scores) != len(p.moments)
+                       for p in postings) \
+                or int(a["paths_ends"][-1] if n else 0) != len(a["paths_data"]) \
+                or int(a["vocabulary_ends"][-1] if len(vocabulary) else 0) \
+                != len(a["vocabulary_data"]) \
+                or int(a["words_ptr"][-1]) != len(a["words"]) \
+                or int(a["name_files_ptr"][-1]) != len(a["name_files"]):
+            raise ValueError("search index arrays do not fit together")
+        return snap
+
     def signatures(self, lib: Library) -> dict[int, object]:
         self._facts = {f[0]: f for f in store.file_facts(lib)}
         return {f: facts[1:] for f, facts in self._facts.items()}

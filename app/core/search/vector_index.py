@@ -224,7 +224,36 @@ def _fit(lib: Library, file_ids: list[int]) -> tuple[Basis, Basis]:
     return clip_basis, moment_basis
 
 
+# The arrays of a snapshot kept on disk, in Vectors field order.
+_STORED = ("file_ids", "clips", "codes", "scale", "clip_visual_scale", "counts", "starts",
+           "ends", "moments", "visual_scale")
+
+
 class VectorIndex(CachedIndex[Vectors]):
+    KIND = "vectors"
+    RECIPE = 1
+
+    def arrays(self, snap: Vectors) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {name: getattr(snap, name) for name in _STORED}
+        arrays.update(clip_basis_visual=snap.clip_basis.visual,
+                      clip_basis_audio=snap.clip_basis.audio,
+                      moment_basis_visual=snap.moment_basis.visual,
+                      moment_basis_audio=snap.moment_basis.audio)
+        return arrays, {"fitted_on": int(snap.fitted_on)}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> Vectors:
+        snap = Vectors(*(arrays[name] for name in _STORED),
+                       Basis(arrays["clip_basis_visual"], arrays["clip_basis_audio"]),
+                       Basis(arrays["moment_basis_visual"], arrays["moment_basis_audio"]),
+                       int(meta["fitted_on"]))
+        n, m = len(snap.file_ids), len(snap.starts)
+        if any(len(a) != n for a in (snap.clips, snap.codes, snap.scale,
+                                     snap.clip_visual_scale, snap.counts)) \
+                or any(len(a) != m for a in (snap.ends, snap.moments, snap.visual_scale)) \
+                or int(snap.offsets[-1]) != m or (n and np.any(np.diff(snap.file_ids) <= 0)):
+            raise ValueError("vector index arrays do not fit together")
+        return snap
+
     def signatures(self, lib: Library) -> dict[int, object]:
         return store.present_files(lib)
 
