@@ -83,6 +83,8 @@ def cmd_info(args) -> int:
     data["labels"] = {"visual": lib.labels(row["id"], "visual"),
                       "audio": lib.labels(row["id"], "audio")}
     data["words"] = vocabulary.clip_words(lib.clip(row["id"]))
+    from app.core.indexing.analysis_summary import describe
+    data.update(describe(lib, row["id"], data["segments"]))
     text = [f"{row['path']}", f"  {row['status']} ({row['presence']})"]
     if row["status"] == Status.INDEXED:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
@@ -92,10 +94,29 @@ def cmd_info(args) -> int:
             top = ", ".join(name for _, name, _ in s["labels"]["visual"][:3])
             snd = ", ".join(name for _, name, _ in s["labels"]["audio"][:2])
             text.append(f"  {s['start']:7.2f}-{s['end']:7.2f}  {top}" + (f"  | {snd}" if snd else ""))
+        text += _pictures_text(data)
     else:
         text.append(f"  {row['reason']}")
     _emit(args, data, "\n".join(text))
     return EXIT_OK
+
+
+def _pictures_text(data: dict) -> list[str]:
+    lines = []
+    for m in data["objects"]:
+        seen = ", ".join(f"{o['count']} {o['label']}" + (f" ({o['colours'][0]}, {o['size']})"
+                                                         if o["colours"] else f" ({o['size']})")
+                         for o in m["objects"][:6])
+        lines.append(f"  {m['start']:7.2f}-{m['end']:7.2f}  objects: {seen}")
+    for m in data["colours"]:
+        named = ", ".join(c["colour"] for c in m["colours"])
+        lines.append(f"  {m['start']:7.2f}-{m['end']:7.2f}  colours: {named}"
+                     + (f", {m['light']}" if m["light"] else ""))
+    lines += [f"  {x['time']:7.2f}  text: " + " / ".join(x["lines"]) for x in data["text"]]
+    if data["faces"]:
+        tracks = len({f["track"] for f in data["faces"]})
+        lines.append(f"  faces: {len(data['faces'])} in {tracks} tracks")
+    return lines
 
 
 def cmd_tags(args) -> int:
@@ -105,10 +126,18 @@ def cmd_tags(args) -> int:
     data = {"visual": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "visual")],
             "audio": [{"label": x["label"], "score": x["score"]} for x in lib.labels(row["id"], "audio")],
             "words": vocabulary.clip_words(lib.clip(row["id"]))}
+    from app.core.indexing.analysis_summary import describe, file_tags
+    data.update(file_tags(describe(lib, row["id"], lib.segments(row["id"]))))
     text = ["words:  " + (", ".join(f"{w['word']} {w['score']:.2f}" for w in data["words"])
                           or "(nothing recognized with confidence)"),
             "visual: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["visual"][:5]),
-            "audio:  " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["audio"][:5])]
+            "audio:  " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in data["audio"][:5]),
+            "objects: " + ", ".join(" ".join(x["colours"][:1] + [x["label"]])
+                                    for x in data["objects"][:8]),
+            "colours: " + ", ".join([x["colour"] for x in data["colours"][:5]]
+                                    + [x["light"] for x in data["light"][:1]]),
+            "text:   " + " / ".join(data["text"][:5]),
+            f"faces:  {data['faces']['count']} in {data['faces']['tracks']} tracks"]
     _emit(args, data, "\n".join(text))
     return EXIT_OK
 

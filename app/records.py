@@ -78,3 +78,4 @@ class ClipIndex:
     strip: bytes
     strip_times: list[float]
     frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
+    analysis: object | None = None

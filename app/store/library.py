@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from app.records import ClipIndex, FileStat
-from app.store import fsnames, lock, migrations
+from app.store import analysis, fsnames, lock, migrations
 
 
 def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
@@ -185,6 +185,7 @@ class Library:
     def _clear_index(self, file_id: int) -> None:
         for table in ("clips", "segments", "moment_index", "frames", "labels", "thumbs"):
             self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+        analysis.clear_analysis(self.conn, file_id)
 
     def _insert_moment_index(self, rows: Iterable[tuple[int, list, list, list[dict]]]) -> None:
         """(file_id, starts, ends, labels) of files' moments, in idx order."""
@@ -241,6 +242,8 @@ class Library:
                           [(file_id, *lab) for lab in clip.labels])
             c.execute("INSERT INTO thumbs VALUES (?, ?, ?, ?)",
                       (file_id, clip.poster, clip.strip, json.dumps(clip.strip_times)))
+            if clip.analysis is not None:
+                analysis.write_analysis(c, file_id, clip.analysis)
         return file_id
 
     def copy_index(self, source_id: int, stat: FileStat, root_id: int | None) -> int:
@@ -262,6 +265,7 @@ class Library:
                 c.execute(f"INSERT INTO {table}(file_id, {', '.join(cols)}) "
                           f"SELECT ?, {', '.join(cols)} FROM {table} WHERE file_id = ?",
                           (file_id, source_id))
+            analysis.copy_analysis(c, source_id, file_id)
         return file_id
 
     def move_file(self, file_id: int, stat: FileStat, root_id: int | None) -> None:

@@ -186,6 +186,74 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 4: what the pictures show beyond ImageNet labels (app.core.indexing.analysis):
+    # faces, COCO objects, words on screen and colours of sparse analysed frames.
+    # Written with the rest of a file's index (app.store.analysis) and cleared with it.
+    """
+    -- Which frames were analysed, and what is true of each as a whole. A frame stands
+    -- for the nearly identical ones after it up to 'until', which were not analysed.
+    CREATE TABLE analysed_frames (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        t REAL NOT NULL,               -- seconds
+        until REAL NOT NULL,
+        brightness REAL NOT NULL,      -- mean luma 0..1
+        light TEXT,                    -- dark | bright | NULL
+        faces_seen INTEGER NOT NULL,   -- faces found, usable for identity or not
+        text_score REAL NOT NULL,      -- text presence 0..1
+        objects_run INTEGER NOT NULL,  -- 1: the object detector looked at this frame
+        text_run INTEGER NOT NULL,     -- 1: the text reader looked at this frame
+        PRIMARY KEY (file_id, t)
+    );
+    -- Per file: parts left out for want of a model, and what the analysis cost.
+    CREATE TABLE file_analysis (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        missing TEXT NOT NULL,         -- JSON list: faces | objects | text
+        stats TEXT NOT NULL            -- JSON {part_s: CPU seconds, counts}
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,  -- 0..1
+        score REAL NOT NULL,           -- detector confidence
+        quality REAL NOT NULL,         -- size x sharpness x frontal pose, 0..1
+        embedding BLOB,                -- float16 [1024] L2-normed; NULL: too poor for identity
+        crop BLOB,                     -- JPEG 112x112 aligned face; NULL without embedding
+        track INTEGER NOT NULL,        -- per file: one face followed across analysed frames
+        person_id INTEGER              -- set by people clustering
+    );
+    CREATE INDEX faces_file ON faces(file_id, t);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE frame_objects (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        label TEXT NOT NULL,           -- COCO class name
+        score REAL NOT NULL,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,  -- 0..1
+        colour TEXT                    -- the box's dominant colour
+    );
+    CREATE INDEX frame_objects_file ON frame_objects(file_id, t);
+    CREATE INDEX frame_objects_label ON frame_objects(label);
+    CREATE TABLE frame_text (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        lines TEXT NOT NULL,           -- JSON list of the lines read, top to bottom
+        tokens TEXT NOT NULL,          -- search tokens, space-separated
+        PRIMARY KEY (file_id, t)
+    );
+    CREATE TABLE frame_colours (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        t REAL NOT NULL,
+        colour TEXT NOT NULL,          -- red orange yellow green blue purple pink brown
+                                       -- black white grey
+        share REAL NOT NULL,           -- of the frame, 0..1
+        PRIMARY KEY (file_id, t, colour)
+    );
+    CREATE INDEX frame_colours_colour ON frame_colours(colour);
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -25,7 +25,8 @@ from app.records import ClipIndex, Segment
 # by the next scan even though they did not change on disk.
 # 2: black bars cropped before embedding; vectors of the mirrored frames kept.
 # 3: mirrored-frame vectors of every other frame interpolated (MIRROR_EVERY).
-INDEX_VERSION = 3
+# 4: picture analysis (faces, objects, words on screen, colours: indexing/analysis.py).
+INDEX_VERSION = 4
 
 # Fusion: each modality L2-normed, then weighted. The picture carries most of the
 # meaning in home video; the soundtrack separates speech, music, crowds and silence.
