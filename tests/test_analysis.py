@@ -95,6 +95,35 @@ def test_box_colour_of_an_empty_box_is_none():
     assert box_colour(_grey(), (0.5, 0.5, 0.5, 0.5)) is None
 
 
+# --- how often the expensive parts run ------------------------------------------------
+
+def test_objects_run_where_the_picture_changes():
+    still = np.zeros((18, 32), np.float32)
+    state = {"t": -np.inf, "grey": None, "frames_since": analysis.OBJECTS_EVERY}
+    # A still scene every 5 s: the first frame, then every OBJECTS_MAX_GAP (20 s).
+    runs = [t for t in range(0, 60, 5) if analysis._wants_objects(still, float(t), state)]
+    assert runs == [0, 20, 40]
+    # A picture that changes every frame: every OBJECTS_EVERY-th (2nd) frame.
+    runs = [t for t in range(60, 90, 5)
+            if analysis._wants_objects(np.full((18, 32), 3.0 * t, np.float32), float(t), state)]
+    assert runs == [60, 70, 80]
+
+
+def test_text_reads_back_off_while_they_find_nothing():
+    state = {"strong": -np.inf, "weak": -np.inf, "misses": 0}
+    reads = []
+    for t in range(0, 200, 4):
+        if analysis._wants_text(0.8, float(t), state):
+            reads.append(t)
+            state["misses"] += 1  # nothing found
+    assert reads == [0, 16, 48, 112]  # gaps 16, 32, 64 (the next would be 120)
+    state["misses"] = 0  # words found: back to every TEXT_GAP
+    assert analysis._wants_text(0.8, 200.0, state) and analysis._wants_text(0.8, 208.0, state)
+    assert not analysis._wants_text(0.1, 240.0, state)  # below the presence gate: never
+    assert analysis._wants_text(0.3, 240.0, state)  # maybe text: every WEAK_TEXT_GAP
+    assert not analysis._wants_text(0.3, 260.0, state)
+
+
 # --- tracks and windows ---------------------------------------------------------------
 
 def _unit(seed: int) -> np.ndarray:
@@ -211,7 +240,7 @@ def test_person_colours_words_and_light(analysed):
     assert [t.tokens for t in analysed.texts if t.t == 25.0] == [["taxi"]]
     assert by_time[35.0].light == "dark" and by_time[30.0].light == "bright"
     assert by_time[15.0].light is None and by_time[15.0].text_run is False
-    # The object detector ran on every other analysed frame.
+    # The picture changed every frame: the object detector ran on every other one.
     assert [f.objects_run for f in analysed.frames] == [True, False] * 3 + [True]
 
 
@@ -376,3 +405,21 @@ def test_info_of_a_file_without_analysis(capsys, tmp_path):
     assert cli.main(["--library", path, "info", str(tmp_path / "a.mp4"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["analysis"] is None and info["faces"] == info["objects"] == info["text"] == []
+
+
+@pytest.mark.models
+def test_real_analysis_is_stored(library, analysed):
+    clip = _clip()
+    clip.analysis = analysed
+    file_id = library.save_index(FileStat("/v/real.mp4", 10, 1.5, "fp"), None, clip)
+    faces = rows.faces(library, file_id)
+    assert len(faces) == len(analysed.faces) and faces[0]["identity"]
+    crop = cv2.imdecode(np.frombuffer(rows.face_crop(library, faces[0]["id"]), np.uint8),
+                        cv2.IMREAD_COLOR)
+    assert crop.shape == (analysis.CROP_SIZE, analysis.CROP_SIZE, 3)
+    _, _, vectors = rows.face_vectors(library, [file_id])
+    assert np.array_equal(vectors[0], analysed.faces[0].embedding)
+    assert len(rows.frame_objects(library, file_id)) == len(analysed.objects)
+    assert [t["tokens"] for t in rows.frame_text(library, file_id)] == [
+        t.tokens for t in analysed.texts]
+    assert len(rows.analysed_frames(library, file_id)) == len(analysed.frames)

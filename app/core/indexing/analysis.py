@@ -16,10 +16,13 @@ Per analysed frame (costs are CPU time on one thread, measured by ``bench/analys
 - faces: BlazeFace (at most MAX_FACES, the largest), a quality score, and for good
   faces only a FaceRes identity vector and a 112-pixel crop; faces in consecutive
   analysed frames that match are one track;
-- objects: CenterNet on every OBJECTS_EVERY-th analysed frame, confident boxes only,
-  each with its colour;
+- objects: CenterNet where the picture changed (at most every OBJECTS_EVERY-th analysed
+  frame, at least every OBJECTS_MAX_GAP seconds), confident boxes only, each with its
+  colour;
 - words: the cheap ``text_presence`` test on every frame; the PP-OCR reader only where
-  it passes, and not more often than TEXT_GAP seconds of video (see ``_wants_text``).
+  it passes, not more often than TEXT_GAP seconds of video, less often while reads find
+  nothing (see ``_wants_text``). The rate limits hold within one call: windows of a
+  minute or more keep them meaningful.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ import numpy as np
 # faces are kept; in a crowd the rest are too small for identity anyway.
 MAX_FACES = 8
 # face_quality (size x sharpness x frontal pose) at or above which a face gets an identity
-# vector and a crop. The astronaut's frontal face at 60-160 px scores 0.3-0.9; faces under
-# 32 px, blurred (Laplacian variance < ~40) or in profile score below 0.1.
+# vector and a crop. Measured on the astronaut pasted into 960x540 frames, cosine of her
+# vector to the sharp 110-px face's: sharp 60 px, quality 0.49: 0.98; sharp 41 px, 0.20:
+# 0.94; 60 px slightly blurred, 0.12: 0.79; 41 px blurred, 0.04: 0.75; 30 px, 0.03: 0.84;
+# heavily blurred at any size, 0.0: 0.45-0.47, no better than another person's face (0.36).
 IDENTITY_QUALITY = 0.1
 MAX_EMBEDDED = 4  # identity vectors per frame (about 15 ms each), best quality first
 CROP_SIZE = 112
@@ -52,17 +57,29 @@ CROP_QUALITY = 80
 OBJECT_THRESHOLD = 0.45
 PERSON_THRESHOLD = 0.4
 MAX_OBJECTS = 12  # per frame, best first
-OBJECTS_EVERY = 2  # the detector runs on every other analysed frame (about 60 ms each)
+# The detector (about 60 ms a frame) runs on the first analysed frame, then when the
+# picture has changed since its last run (a mean difference of OBJECTS_CHANGE grey levels
+# between 32x18 thumbnails) but on at most every OBJECTS_EVERY-th analysed frame, and at
+# least every OBJECTS_MAX_GAP seconds. Measured on the corpus at five-second spacing:
+# a static street camera with pedestrians differs by 3-8 between frames, hand-held shots
+# of one subject by 13-30, cuts by 33-71.
+OBJECTS_EVERY = 2
+OBJECTS_CHANGE = 10.0
+OBJECTS_MAX_GAP = 20.0
 
 # Words: text_presence >= ocr.PRESENCE_THRESHOLD (0.2) means "maybe text". Measured at
 # 960 px: the drawn text scenes of tests/test_ocr_model.py score 0.57-1.0; photos
 # without text that pass the gate score 0.24-0.40 (astronaut, rocket, coffee, coins),
-# one star field 0.67. The reader costs about 150 ms (detector) + 10-40 ms per line, so
-# a likely-text frame is read at most every TEXT_GAP seconds and a maybe-text frame at
-# most every WEAK_TEXT_GAP seconds of video.
+# one star field 0.67, and the corpus's street footage (pedestrians, railings, no
+# legible text) 0.45-0.75 on every frame. The reader costs about 150 ms (detector) plus
+# 10-40 ms per line, so a likely-text frame is read at most every TEXT_GAP seconds of
+# video and a maybe-text frame every WEAK_TEXT_GAP; each read that finds nothing doubles
+# both gaps (up to MAX_TEXT_GAP) until one finds words again.
 STRONG_TEXT = 0.5
 TEXT_GAP = 8.0
 WEAK_TEXT_GAP = 30.0
+MAX_TEXT_GAP = 120.0
+MIN_LINE_CHARS = 2  # single glyphs read off textures ("1", "人") are mostly misreadings
 
 # Near-identical frames: mean absolute difference of 32x18 grey thumbnails, in grey
 # levels. A tripod shot with a person talking differs by 4-10 between frames five
@@ -227,7 +244,8 @@ def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
     counts = {"frames": len(frames), "analysed": 0, "faces_embedded": 0, "objects_frames": 0,
               "text_frames": 0}
     last_small: np.ndarray | None = None
-    last_text = {"strong": -np.inf, "weak": -np.inf}
+    last_objects = {"t": -np.inf, "grey": None, "frames_since": OBJECTS_EVERY}
+    text_state = {"strong": -np.inf, "weak": -np.inf, "misses": 0}
     for t, rgb in zip(np.asarray(times, np.float64), frames, strict=True):
         t = round(float(t), 3)
         rgb = np.ascontiguousarray(rgb)
@@ -257,18 +275,20 @@ def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
         cost["faces_s"] += now - clock
         clock = now
 
-        if models.objects is not None and counts["analysed"] % OBJECTS_EVERY == 0:
-            out.objects += _objects(models, rgb, small, t)
+        if models.objects is not None and _wants_objects(grey, t, last_objects):
+            out.objects += _objects(models, rgb, t)
             look.objects_run = True
             counts["objects_frames"] += 1
         now = time.thread_time()
         cost["objects_s"] += now - clock
         clock = now
 
-        if models.reader is not None and _wants_text(look.text_score, t, last_text):
-            lines = [line.text for line in models.reader.read(rgb)]
+        if models.reader is not None and _wants_text(look.text_score, t, text_state):
+            lines = [line.text for line in models.reader.read(rgb)
+                     if len(line.text.replace(" ", "")) >= MIN_LINE_CHARS]
             look.text_run = True
             counts["text_frames"] += 1
+            text_state["misses"] = 0 if lines else text_state["misses"] + 1
             if lines:
                 out.texts.append(FrameText(t, lines, ocr.normalize_words(lines)))
         cost["text_s"] += time.thread_time() - clock
@@ -279,14 +299,29 @@ def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
     return out
 
 
-def _wants_text(score: float, t: float, last: dict[str, float]) -> bool:
+def _wants_objects(grey: np.ndarray, t: float, state: dict) -> bool:
+    """Whether to look for objects in this analysed frame (``state``: the last run's time
+    and thumbnail, analysed frames since)."""
+    state["frames_since"] += 1
+    changed = state["grey"] is None or float(np.abs(grey - state["grey"]).mean()) >= OBJECTS_CHANGE
+    if (changed and state["frames_since"] >= OBJECTS_EVERY) or t - state["t"] >= OBJECTS_MAX_GAP:
+        state.update(t=t, grey=grey, frames_since=0)
+        return True
+    return False
+
+
+def _wants_text(score: float, t: float, state: dict) -> bool:
+    """Whether to read this frame's words, given its text presence and the reads so far
+    (``state``: last strong and weak read times, reads in a row that found nothing)."""
     from app.inference.ocr import PRESENCE_THRESHOLD
 
-    if score >= STRONG_TEXT and t - last["strong"] >= TEXT_GAP:
-        last["strong"] = last["weak"] = t
+    backoff = 2.0 ** state["misses"]
+    if score >= STRONG_TEXT and t - state["strong"] >= min(MAX_TEXT_GAP, TEXT_GAP * backoff):
+        state["strong"] = state["weak"] = t
         return True
-    if PRESENCE_THRESHOLD <= score < STRONG_TEXT and t - last["weak"] >= WEAK_TEXT_GAP:
-        last["weak"] = t
+    if (PRESENCE_THRESHOLD <= score < STRONG_TEXT
+            and t - state["weak"] >= min(MAX_TEXT_GAP, WEAK_TEXT_GAP * backoff)):
+        state["weak"] = t
         return True
     return False
 
@@ -338,8 +373,7 @@ def _faces(models: _Models, rgb: np.ndarray, t: float) -> tuple[list[FaceSightin
     return found, len(detected)
 
 
-def _objects(models: _Models, rgb: np.ndarray, small: np.ndarray, t: float
-             ) -> list[ObjectSighting]:
+def _objects(models: _Models, rgb: np.ndarray, t: float) -> list[ObjectSighting]:
     kept = [d for d in models.objects.detect(rgb)
             if d.score >= (PERSON_THRESHOLD if d.label == "person" else OBJECT_THRESHOLD)]
     out = []
