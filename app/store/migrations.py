@@ -259,7 +259,7 @@ MIGRATIONS.append(
     # the user said about them. faces.person_id (schema 4) says which person a face is in.
     """
     CREATE TABLE people (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a merged person's id stays gone
         name TEXT,                     -- the user's; NULL: not named yet
         name_key TEXT,                 -- the name lower-cased, accents folded: search matches it
         hidden INTEGER NOT NULL DEFAULT 0,  -- 1: the user hid this person

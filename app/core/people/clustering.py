@@ -40,6 +40,7 @@ LINK = 0.72
 # appearance (the same track indexed again, or a copy of its clip): measured 0.89-0.99
 # for one face under scale and brightness changes, at most 0.65 between people.
 ANCHOR_SAME = 0.88
+ANCHOR_EXACT = 0.99  # the same track (float16 storage costs ~1e-4)
 NEIGHBOURS = 16  # per track, for the graph of candidate groups
 BLOCK = 2048  # rows per matrix product: memory stays BLOCK x n floats
 LINKAGE_MAX = 3000  # larger candidate groups are split by centroids instead

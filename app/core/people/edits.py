@@ -84,8 +84,10 @@ def remove_face(lib: Library, face_id: int) -> dict:
         if vector is not None:
             vector = clustering.normalized(vector[None])
             held = store.anchors(lib, person_id)
-            wrong = [int(held.ids[k]) for _, k in clustering.anchor_matches(vector, held.vectors)
-                     if held.must[k]]
+            # The track's own 'must' anchor goes; anchors of look-alike tracks stay
+            # (the closer anchor decides for each track).
+            wrong = [int(held.ids[k]) for _, k in clustering.anchor_matches(
+                vector, held.vectors, clustering.ANCHOR_EXACT) if held.must[k]]
             store.delete_anchors(lib, wrong)
             store.add_anchor(lib, person_id, store.NEVER, face["file_id"], vector[0])
         row = store.person(lib, person_id)

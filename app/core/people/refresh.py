@@ -111,24 +111,25 @@ def refresh_people(lib: Library, rebuild: bool = False) -> list[dict]:
 def _constraints(tracks: Tracks, anchors: store.Anchors, known: set[int]
                  ) -> tuple[dict[int, int], set[tuple[int, int]]]:
     """Track row -> person its 'must' anchors put it in; (track row, person) pairs its
-    'never' anchors forbid."""
-    must: dict[int, int] = {}
-    must_score: dict[int, float] = {}
-    never: set[tuple[int, int]] = set()
+    'never' anchors forbid. Where a track is like both kinds of one person's anchors
+    (one face the user kept, a look-alike the user took out), the closer one holds."""
+    best: dict[tuple[int, int, bool], float] = {}
     a = anchors.vectors.astype(np.float32)
     for row, k in clustering.anchor_matches(tracks.vectors, anchors.vectors):
         person = int(anchors.person_ids[k])
-        if person not in known:
-            continue
-        if anchors.must[k]:
-            sim = float(tracks.vectors[row].astype(np.float32) @ a[k])
-            if sim > must_score.get(row, -1.0):
+        if person in known:
+            key = (row, person, bool(anchors.must[k]))
+            best[key] = max(best.get(key, -1.0),
+                            float(tracks.vectors[row].astype(np.float32) @ a[k]))
+    must: dict[int, int] = {}
+    must_score: dict[int, float] = {}
+    never: set[tuple[int, int]] = set()
+    for (row, person, is_must), sim in best.items():
+        if is_must:
+            if sim > best.get((row, person, False), -1.0) and sim > must_score.get(row, -1.0):
                 must[row], must_score[row] = person, sim
-        else:
+        elif sim >= best.get((row, person, True), -1.0):
             never.add((row, person))
-    for row, person in list(must.items()):
-        if (row, person) in never:
-            del must[row]
     return must, never
 
 

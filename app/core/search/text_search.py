@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search import datequery, namematch
+from app.core.search import datequery, namematch, peoplequery
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
 from app.store import search as store
@@ -19,6 +19,10 @@ from app.store.library import Library
 NAME_WEIGHT = 1.0
 # Label evidence below this is noise (a share of picture or sound no one would notice).
 MIN_EVIDENCE = 0.005
+# A name of a person in the query keeps only the clips showing them; among those,
+# the rest of the query ranks as usual.
+PERSON_WEIGHT = 1.0
+PERSON_LEAD, PERSON_SPAN = 1.0, 5.0  # seconds before and after a person is first seen
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
 
@@ -31,7 +35,12 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
     query_words = namematch.words(words_text)
-    if when is None and not query_words:
+    people = peoplequery.extract(lib, query_words) if query_words else None
+    if people is not None and people.names:
+        query_words, words_text = people.rest, " ".join(people.rest)
+    else:
+        people = None
+    if when is None and not query_words and people is None:
         return []
     tx = search_index(lib)
     n = len(tx.file_ids)
@@ -47,9 +56,12 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         keep = (y > 0) & ((when.year is None) | (y == (when.year or 0))) \
             & ((when.month is None) | (m == (when.month or 0))) \
             & ((when.day is None) | (d == (when.day or 0)))
-    else:
+    elif query_words:
         keep &= ~((evidence < MIN_EVIDENCE) & (names == 0))
-    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0)
+    person_mask = _people_mask(tx, people)
+    keep &= person_mask
+    score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0) \
+        + PERSON_WEIGHT * person_mask * (people is not None)
     rows = np.flatnonzero(keep)
     if not len(rows):
         return []
@@ -68,15 +80,36 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         path, file_id = tx.paths[row], int(tx.file_ids[row])
         by_labels = labels is not None and evidence[row] >= MIN_EVIDENCE
         moment = labels.moment(tx, row) if by_labels else None
+        if moment is None and people is not None:
+            moment = _person_moment(people.files.get(file_id), float(tx.durations[row]))
         start, end = moment or (0.0, float(tx.durations[row]))
         why = labels.why(lib, tx, row) if by_labels else []
         sources = name_sources(path, tx.roots[row])
         why += namematch.match(query_words, sources + [("album", t) for t in albums.get(
             file_id, [])]).matched
+        if people is not None:
+            why += [f"person: {name}" for name in people.names]
         if when is not None:
             why.append(f"date: {datequery.describe(tx.day(row))}")
         out.append(Result(path, file_id, start, end, float(score[row]), why))
     return out
+
+
+def _people_mask(tx, people: peoplequery.PeopleQuery | None) -> np.ndarray:
+    """[n] 1 where the file shows every person named in the query (all 1 without names)."""
+    n = len(tx.file_ids)
+    if people is None:
+        return np.ones(n, bool)
+    ids = np.fromiter(people.files, np.int64, len(people.files))
+    return np.isin(tx.file_ids, ids)
+
+
+def _person_moment(times: list[float] | None, duration: float) -> tuple[float, float] | None:
+    """Where the named people are first seen: the player opens there."""
+    if not times:
+        return None
+    start = max(0.0, times[0] - PERSON_LEAD)
+    return start, min(duration, max(times[0] + PERSON_SPAN, start))
 
 
 def _name_scores(tx, query_words: list[str], albums: dict[int, list[str]]) -> np.ndarray:
