@@ -224,3 +224,18 @@ def test_grouping_does_not_chain_look_alikes():
                      + [_face_vector("ben", seed=i) for i in range(5)]).astype(np.float32)
     labels = clustering.group(tight)
     assert len(set(labels[:5])) == 1 and len(set(labels[5:])) == 1 and labels[0] != labels[5]
+
+
+def test_album_titles_use_names_seen_in_enough_clips(library):
+    f1 = _save(library, "/v/a1.mp4", [["anna", "ben"]] * 3, seed=1)
+    f2 = _save(library, "/v/a2.mp4", [["anna"]] * 3, seed=2)
+    f3 = _save(library, "/v/a3.mp4", [["anna"], ["carl"]], seed=3)
+    found = people.refresh_people(library)
+    anna = next(p["id"] for p in found if len(p["files"]) == 3)
+    ben = next(p["id"] for p in found if p["files"] == ["/v/a1.mp4"])
+    assert people.names_in_files(library, [f1, f2, f3]) == []  # nobody named yet
+    people.name_person(library, anna, "Anna")
+    people.name_person(library, ben, "Ben")
+    assert people.names_in_files(library, [f1, f2, f3]) == ["Anna", "Ben"]
+    assert people.names_in_files(library, [f2, f3]) == ["Anna"]
+    assert people.names_in_files(library, [f1, f2, f3], share=0.5) == ["Anna"]

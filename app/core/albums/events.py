@@ -29,6 +29,7 @@ from app.core.albums.clustering import (
     parse_time,
     trusted_time,
 )
+from app.core.people import names_in_files
 from app.inference import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
@@ -286,7 +287,9 @@ def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
         if not present:
             continue
         start, end = album_span([files[f] for f in present])
-        auto_title = _title(named.get(album.id), start, end)
+        # Named people seen in the album's clips title it ("Anna · Ben · 3 Jun 2023").
+        who = " \u00b7 ".join(names_in_files(lib, present))
+        auto_title = _title(who or named.get(album.id), start, end)
         cover = int(feats.file_ids[covers[album.id]])
         changes = {}
         if auto_title != album.auto_title:

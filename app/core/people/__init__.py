@@ -14,11 +14,12 @@ from app.core.people.refresh import (
     file_people,
     list_people,
     name_key,
+    names_in_files,
     person_faces,
     person_view,
     refresh_people,
 )
 
 __all__ = ["PeopleError", "delete_face_data", "file_people", "hide_person", "list_people",
-           "merge_people", "name_key", "name_person", "person_faces", "person_view",
+           "merge_people", "name_key", "name_person", "names_in_files", "person_faces", "person_view",
            "refresh_people", "remove_face"]

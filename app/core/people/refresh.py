@@ -30,6 +30,9 @@ from app.store.vectors import change_count
 
 MIN_FACES = 3  # identity faces a new person needs before it is made (and shown)
 FILE_CHUNK = 2000  # files whose faces are read at a time
+# An album's title names the named people seen in at least this share of its clips.
+TITLE_SHARE = 1 / 3
+TITLE_NAMES = 3
 
 
 class PeopleError(Exception):
@@ -253,6 +256,20 @@ def person_faces(lib: Library, person_id: int) -> list[dict]:
 def file_people(lib: Library, file_id: int) -> list[dict]:
     """The shown people in a clip: {"id", "name", "times", "boxes"}."""
     return store.file_people(lib, file_id)
+
+
+def names_in_files(lib: Library, file_ids: list[int], share: float = TITLE_SHARE,
+                   most: int = TITLE_NAMES) -> list[str]:
+    """Names of the named people seen in at least ``share`` of these clips, most clips
+    first (at most ``most``): what an album of these clips is titled with."""
+    if not file_ids:
+        return []
+    counts: Counter = Counter()
+    for names in store.file_names(lib, file_ids).values():
+        counts.update(set(names))
+    need = max(1.0, share * len(set(file_ids)))
+    return [name for name, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+            if n >= need][:most]
 
 
 def _paths(lib: Library, file_ids) -> dict[int, str]:
