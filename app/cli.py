@@ -429,8 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         "longer file) and the copy to keep in each group.")
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
-    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "folders",
-                                      "problems"], help="with --screenshot: the page shown")
+    p.add_argument("--page", choices=["library", "albums", "people", "duplicates", "foryou",
+                                      "folders", "problems"], help="with --screenshot: the page shown")
     p.add_argument("--search", help="with --screenshot: search for these words first")
     return parser
 

@@ -38,12 +38,14 @@ from app.gui.views.detail_pane import DetailPane
 from app.gui.views.duplicates_view import DuplicatesView
 from app.gui.views.folders_view import FoldersView, ProblemsView, WelcomeView
 from app.gui.views.library_view import LibraryView
+from app.gui.views.people_view import PeopleView
 from app.gui.views.results_view import ResultsView
 from app.gui.views.settings_dialog import SettingsDialog
 from app.gui.widgets.notice import NoticeBar
 from app.gui.widgets.search_bar import SearchBar
 
-SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("duplicates", "Duplicates"),
+SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("people", "People"),
+           ("duplicates", "Duplicates"),
            ("foryou", "For you"), ("folders", "Folders"), ("problems", "Problems"))
 SEARCH_LIMIT = 60
 RECOMMEND_LIMIT = 40
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
         self.search_view = ResultsView(self.thumbs, "Search")
         self.albums_view = AlbumsView(self.thumbs, self.library_path)
         self.duplicates_view = DuplicatesView(self.thumbs, self.library_path)
+        self.people_view = PeopleView(self.library_path)
         self.foryou_view = ResultsView(self.thumbs, "For you")
         self.foryou_view.refresh_button.setVisible(True)
         self.folders_view = FoldersView()
@@ -142,7 +145,8 @@ class MainWindow(QMainWindow):
         self.page_of = {"welcome": self.welcome, "library": self.library_view,
                         "search": self.search_view, "albums": self.albums_view,
                         "duplicates": self.duplicates_view, "foryou": self.foryou_view,
-                        "folders": self.folders_view, "problems": self.problems_view}
+                        "folders": self.folders_view, "problems": self.problems_view,
+                        "people": self.people_view}
         for page in self.page_of.values():
             self.pages.addWidget(page)
         self.detail = DetailPane(self.thumbs, self.library_path)
@@ -220,6 +224,10 @@ class MainWindow(QMainWindow):
         self.albums_view.notice.connect(
             lambda text, error: self.notice.show_message(text, error=error))
         self.albums_view.create_requested.connect(self.new_album_from_selection)
+        self.people_view.clip_activated.connect(lambda r: self.open_result(r, autoplay=True))
+        self.people_view.loaded.connect(lambda n: self._set_count("people", n))
+        self.people_view.notice.connect(
+            lambda text, error: self.notice.show_message(text, error=error))
         self.trasher.moved.connect(self._trash_changed)
         self.trasher.restored.connect(self._trash_undone)
         self.scanner.indexed_more.connect(self.refresh)
@@ -258,6 +266,8 @@ class MainWindow(QMainWindow):
             self.load_duplicates()
         elif key == "foryou" and self._stale["foryou"]:
             self.load_foryou()
+        elif key == "people":
+            self.people_view.load()  # places new faces first; nothing to do when none
 
     def _sidebar_changed(self, row: int) -> None:
         if row >= 0:
