@@ -67,3 +67,41 @@ def test_name_in_place_merge_and_remove_a_face(view, qtbot):
     qtbot.waitUntil(lambda: view.faces.count() == 2, timeout=10_000)
     assert view.grid.item(0).data(IdRole) == anna_id
     assert view.grid.item(0).flags() & Qt.ItemIsEditable
+
+
+def test_turning_face_recognition_off_asks_then_deletes_face_data(qtbot, tmp_path,
+                                                                   monkeypatch):
+    from app import settings
+    from app.gui import window as window_module
+    from app.gui.views.settings_dialog import SettingsDialog
+    monkeypatch.setenv("REELVAULT_DATA", str(tmp_path / "data"))
+    path = tmp_path / "lib.sqlite"
+    lib = Library(path)
+    _save(lib, "/v/a1.mp4", [["anna"]] * 3, seed=1)
+    lib.close()
+    dialog = SettingsDialog(settings.Settings(), [], str(path))
+    qtbot.addWidget(dialog)
+    assert dialog.faces.isChecked()
+    dialog.faces.setChecked(False)
+    assert dialog.settings().faces is False
+
+    w = window_module.MainWindow(str(path))
+    qtbot.addWidget(w)
+    asked = []
+    monkeypatch.setattr(window_module, "ask", lambda *a: asked.append(a) or False)
+    w.apply_settings(settings.Settings(faces=False))
+    assert len(asked) == 1 and w.settings.faces is True  # said no: nothing deleted
+
+    def faces():
+        check = Library(path, readonly=True)
+        try:
+            return check.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
+        finally:
+            check.close()
+
+    assert faces() == 3
+    monkeypatch.setattr(window_module, "ask", lambda *a: True)
+    w.apply_settings(settings.Settings(faces=False))
+    assert w.settings.faces is False
+    qtbot.waitUntil(lambda: faces() == 0, timeout=20_000)
+    w.close()

@@ -6,6 +6,7 @@ background task (``services`` via ``run_task``) and hands the result to the view
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
@@ -547,6 +548,15 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: app_settings.Settings, save: bool = False) -> None:
         from PySide6.QtWidgets import QApplication
         theme_changed = new.theme != self.settings.theme
+        if self.settings.faces and not new.faces:
+            if ask(self, "Turn off face recognition",
+                   "Every face, person and name will be deleted from the library. "
+                   "Turning it on again finds faces in clips indexed from then on."):
+                path = self.library_path
+                run_task(lambda: services.delete_face_data(path), self._faces_deleted,
+                         owner=self)
+            else:
+                new = dataclasses.replace(new, faces=True)
         self.settings = new
         self.scanner.settings = new
         if save:
@@ -558,6 +568,14 @@ class MainWindow(QMainWindow):
             theme.apply(QApplication.instance(), new.theme)
             self._tint_icons()
             self.update()
+
+    def _faces_deleted(self, result=None, error=None) -> None:
+        if error is not None:
+            self.notice.show_message(f"Face data not deleted: {error}", error=True)
+        else:
+            self.notice.show_message(f"Deleted {result:,} faces and every person")
+            if self.current_page() == "people":
+                self.people_view.load()
 
     def _tint_icons(self) -> None:
         """Icons are rendered in the theme's colours: render the window's again."""
