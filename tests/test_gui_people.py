@@ -105,3 +105,21 @@ def test_turning_face_recognition_off_asks_then_deletes_face_data(qtbot, tmp_pat
     assert w.settings.faces is False
     qtbot.waitUntil(lambda: faces() == 0, timeout=20_000)
     w.close()
+
+
+def test_clip_details_name_the_people_in_it(qtbot, tmp_path):
+    from app.core import people
+    from app.gui import services
+    from app.gui.widgets.timeline import SegmentTimeline
+    path = tmp_path / "lib.sqlite"
+    lib = Library(path)
+    fid = _save(lib, "/v/a1.mp4", [[], ["anna"], ["anna"], ["anna"]], seed=1)
+    (anna,) = people.refresh_people(lib)
+    people.name_person(lib, anna["id"], "Anna")
+    lib.close()
+    (seen,) = services.file_details(str(path), fid)["people"]
+    assert seen["name"] == "Anna" and seen["times"] == [2.0, 4.0, 6.0]
+    assert len(seen["boxes"]) == 3
+    timeline = SegmentTimeline()
+    timeline.set_marks(seen["times"])
+    assert timeline.marks == [2.0, 4.0, 6.0]

@@ -70,7 +70,13 @@ def file_details(path: str, file_id: int) -> dict:
             return {}
         return {"file": row, "segments": lib.segments(file_id),
                 "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
-                "words": vocabulary.clip_words(lib.clip(file_id))}
+                "words": vocabulary.clip_words(lib.clip(file_id)),
+                "people": _file_people(lib, file_id)}
+
+
+def _file_people(lib, file_id: int) -> list[dict]:
+    from app.core import people
+    return people.file_people(lib, file_id)
 
 
 def forget_folder(path: str, folder: str) -> int:

@@ -192,6 +192,7 @@ class DetailPane(QWidget):
         self.folder.setToolTip(row["path"])
         self._fill_facts(row)
         self.timeline.set_segments([], row.get("duration") or 0.0)
+        self.timeline.set_marks([])
         ticket, path, file_id = self._details_asked.ask(), self.library_path, row["id"]
         run_task(lambda: services.file_details(path, file_id),
                  lambda result=None, error=None: self._details(ticket, result, error), owner=self)
@@ -242,12 +243,22 @@ class DetailPane(QWidget):
         self.timeline.set_segments(segments, self.row.get("duration") or 0.0)
         self.sees.clear()
         self.hears.clear()
+        # People first: named ones by name, ticks on the timeline where they are seen.
+        named = [p for p in result.get("people", []) if p["name"]]
+        for person in named:
+            self.sees.addWidget(chip(person["name"], "chip",
+                                     f"seen at {person['times'][0]:.0f} s"))
+        others = len(result.get("people", [])) - len(named)
+        if others:
+            self.sees.addWidget(chip(f"{others} unnamed {'person' if others == 1 else 'people'}",
+                                     "chip", "Name them on the People page"))
+        self.timeline.set_marks(sorted(t for p in named for t in p["times"]))
         for item in result["visual"][:6]:
             self.sees.addWidget(chip(short_label(item["label"]), "chip",
                                      f"{item['label']} ({item['score']:.2f})"))
         for item in result["audio"][:4]:
             self.hears.addWidget(chip(item["label"], "chipAudio", f"{item['score']:.2f}"))
-        self.sees_title.setVisible(bool(result["visual"]))
+        self.sees_title.setVisible(bool(result["visual"]) or bool(result.get("people")))
         self.hears_title.setVisible(bool(result["audio"]))
 
     # ---- similar moments ----------------------------------------------------------------
