@@ -256,6 +256,20 @@ def test_a_crowd_is_capped(real_models_dir):
 
 
 @pytest.mark.models
+def test_rate_limits_carry_over_to_the_next_window(real_models_dir):
+    def runs(times, levels):
+        result = analysis.analyse(np.array(times, float), [_grey(v) for v in levels])
+        return [f.objects_run for f in result.frames]
+
+    # A slowly changing picture: the detector runs on its first frame only...
+    assert runs([0, 5, 10], [100, 103, 106]) == [True, False, False]
+    # ...and not again in the next window of the same file (15 s < OBJECTS_MAX_GAP)...
+    assert runs([15], [109]) == [False]
+    # ...but on the first frame of another file.
+    assert runs([0], [109]) == [True]
+
+
+@pytest.mark.models
 def test_empty_and_odd_frames(real_models_dir):
     assert analysis.analyse(np.zeros(0), []).frames == []
     tiny = np.full((20, 30, 3), 200, np.uint8)

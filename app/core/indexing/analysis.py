@@ -21,8 +21,8 @@ Per analysed frame (costs are CPU time on one thread, measured by ``bench/analys
   colour;
 - words: the cheap ``text_presence`` test on every frame; the PP-OCR reader only where
   it passes, not more often than TEXT_GAP seconds of video, less often while reads find
-  nothing (see ``_wants_text``). The rate limits hold within one call: windows of a
-  minute or more keep them meaningful.
+  nothing (see ``_wants_text``). These rate limits carry over from one call to the next
+  when the next call's frames come later (the next window of the same file).
 """
 
 from __future__ import annotations
@@ -244,10 +244,10 @@ def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
     counts = {"frames": len(frames), "analysed": 0, "faces_embedded": 0, "objects_frames": 0,
               "text_frames": 0}
     last_small: np.ndarray | None = None
-    last_objects = {"t": -np.inf, "grey": None, "frames_since": OBJECTS_EVERY}
-    text_state = {"strong": -np.inf, "weak": -np.inf, "misses": 0}
+    last_objects, text_state = _rate_state(times)
     for t, rgb in zip(np.asarray(times, np.float64), frames, strict=True):
         t = round(float(t), 3)
+        _rates["last_t"] = t
         rgb = np.ascontiguousarray(rgb)
         clock = time.thread_time()
         small = _thumbnail(rgb)
@@ -297,6 +297,21 @@ def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
     out.stats = {**cost, **counts}
     link_tracks(out)
     return out
+
+
+# When the objects and words were last looked for, carried from one call to the next:
+# the windows of one file come in time order to the same worker process, and the rate
+# limits must hold across them. A call whose first frame is not after the last one
+# analysed is another file (or the same again): it starts afresh.
+_rates: dict = {"last_t": np.inf}
+
+
+def _rate_state(times: np.ndarray) -> tuple[dict, dict]:
+    if not len(times) or float(times[0]) <= _rates["last_t"]:
+        _rates.update(last_t=-np.inf,
+                      objects={"t": -np.inf, "grey": None, "frames_since": OBJECTS_EVERY},
+                      text={"strong": -np.inf, "weak": -np.inf, "misses": 0})
+    return _rates["objects"], _rates["text"]
 
 
 def _wants_objects(grey: np.ndarray, t: float, state: dict) -> bool:
