@@ -239,3 +239,31 @@ def test_album_titles_use_names_seen_in_enough_clips(library):
     assert people.names_in_files(library, [f1, f2, f3]) == ["Anna", "Ben"]
     assert people.names_in_files(library, [f2, f3]) == ["Anna"]
     assert people.names_in_files(library, [f1, f2, f3], share=0.5) == ["Anna"]
+
+
+@pytest.mark.models
+def test_real_faces_of_one_person_in_two_clips_are_one_person(library, real_models_dir):
+    """The astronaut at two scales, darker in one clip: the real detector and descriptor
+    put both clips' tracks in one person."""
+    import cv2
+    from skimage import data
+
+    from app.core.indexing import analysis
+
+    def frame(size: int, x: int, gain: float) -> np.ndarray:
+        out = np.full((540, 960, 3), 90, np.uint8)
+        face = cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+        out[:size, x:x + size] = np.clip(face * gain, 0, 255).astype(np.uint8)
+        return out
+
+    analysis.reset_models()
+    ids = []
+    for name, size, gain in (("near.mp4", 520, 1.0), ("far.mp4", 380, 0.7)):
+        frames = [frame(size, x, gain) for x in (100, 160, 220)]
+        clip = _clip(len(ids))
+        clip.analysis = analysis.analyse(np.array([0.0, 2.0, 4.0]), frames)
+        assert sum(f.embedding is not None for f in clip.analysis.faces) == 3
+        ids.append(library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, clip))
+    (person,) = people.refresh_people(library)
+    assert sorted(person["files"]) == ["/v/far.mp4", "/v/near.mp4"]
+    assert person["faces"] == 6
