@@ -86,10 +86,10 @@ def best_people(queries: np.ndarray, members: np.ndarray, member_people: np.ndar
     return best, score, second
 
 
-def group(vectors: np.ndarray, weights: np.ndarray | None = None,
-          link: float = LINK) -> np.ndarray:
+def group(vectors: np.ndarray, link: float | None = None) -> np.ndarray:
     """Group labels 0.. of tracks (L2-normed vectors): average linkage at ``link``
     within the connected parts of the nearest-neighbour graph cut at ``link``."""
+    link = LINK if link is None else link
     n = len(vectors)
     if n == 0:
         return np.zeros(0, np.int64)
