@@ -196,6 +196,38 @@ def cmd_albums(args) -> int:
     return EXIT_OK
 
 
+def _person_text(p: dict) -> str:
+    return (f"{p['id']:4d}  {p['name'] or '(no name)'}  ({p['faces']} faces in "
+            f"{len(p['files'])} clips)")
+
+
+def cmd_people(args) -> int:
+    from app.core import people
+    lib = _open_library(args, must_exist=True)
+    action = getattr(args, "people_action", None)
+    try:
+        if action is None:
+            found = people.refresh_people(lib, rebuild=args.rebuild)
+            _emit(args, {"people": found},
+                  "\n".join(_person_text(p) for p in found) or "no people")
+            return EXIT_OK
+        if action == "remove-face":
+            removed = people.remove_face(lib, args.face)
+            _emit(args, removed, f"face {removed['face']} ({removed['faces_removed']} faces "
+                                 f"of its track) is no longer in person {removed['person']}")
+            return EXIT_OK
+        if action == "name":
+            person = people.name_person(lib, args.id, args.name)
+        elif action == "merge":
+            person = people.merge_people(lib, args.id, args.other)
+        else:  # hide
+            person = people.hide_person(lib, args.id)
+    except people.PeopleError as e:
+        raise CliError(str(e)) from e
+    _emit(args, {"person": person}, _person_text(person))
+    return EXIT_OK
+
+
 def _results_out(args, results, with_why: bool) -> int:
     data = {"results": [r.as_json(with_why=with_why) for r in results]}
     unmatched = getattr(results, "unmatched", [])
@@ -385,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _library_commands(add)
     _album_commands(add)
+    _people_commands(add)
     _search_commands(add)
     _trash_commands(add)
     _place_commands(add)
@@ -439,6 +472,32 @@ def _album_commands(add) -> None:
     q.add_argument("title")
     q.add_argument("paths", nargs="+")
     q = album_action("delete", "Delete an album; its clips stay in the library, unsorted.")
+    q.add_argument("id", type=int)
+
+
+def _people_commands(add) -> None:
+    """Faces grouped into people, and the user's word on who is who."""
+    p = add("people", cmd_people, "Group new faces into people and list the people, most "
+            "faces first; or tell who is who (ACTION).")
+    p.add_argument("--rebuild", action="store_true",
+                   help="re-group every face (keeps your names, merges and removals)")
+    people_actions = p.add_subparsers(dest="people_action", metavar="ACTION")
+
+    def people_action(name, help_text):
+        q = people_actions.add_parser(name, help=help_text, description=help_text)
+        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
+        return q
+
+    q = people_action("name", "Name a person (search finds them by it).")
+    q.add_argument("id", type=int)
+    q.add_argument("name")
+    q = people_action("merge", "Person OTHER is person ID: move its faces there.")
+    q.add_argument("id", type=int)
+    q.add_argument("other", type=int)
+    q = people_action("remove-face", "A face is not that person: take it (and its track) out.")
+    q.add_argument("face", type=int)
+    q = people_action("hide", "Hide a person from the list and from search.")
     q.add_argument("id", type=int)
 
 
@@ -507,8 +566,8 @@ def _place_commands(add) -> None:
 def _app_commands(add) -> None:
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
-    p.add_argument("--page", choices=["library", "albums", "duplicates", "foryou", "places",
-                                      "folders", "problems"],
+    p.add_argument("--page", choices=["library", "albums", "people", "duplicates", "foryou",
+                                      "places", "folders", "problems"],
                    help="with --screenshot: the page shown")
     p.add_argument("--search", help="with --screenshot: search for these words first")
 

@@ -32,6 +32,9 @@ class Settings:
     # (app.core.library.scanner.model_threads).
     threads: int = 0
     theme: str = "dark"
+    # Face recognition: faces found, grouped into people and named. Off: no face is
+    # looked for and the library keeps no face data (turning it off deletes it).
+    faces: bool = True
 
     def is_excluded(self, path: str | Path) -> bool:
         """True when a pattern matches the path or any of its folder or file names."""

@@ -86,6 +86,30 @@ class LibraryService(QObject):
         path = self.library_path
         self._run(lambda: services.warm(path), None, owner, pool="warm")
 
+    def people(self, done: Done, owner: QObject | None = None,
+               edits: tuple[tuple[str, tuple], ...] = ()) -> None:
+        """Faces grouped into people (new faces placed first) and the covers' crops;
+        ``edits`` ((action, args), ...) are the user's, made first, in order."""
+        path = self.library_path
+
+        def work():
+            for action, args in edits:
+                services.people_edit(path, action, *args)
+            found = services.people_refreshed(path)
+            return found, services.face_crops(path, [p["cover"] for p in found
+                                                     if p["cover"] is not None])
+        self._run(work, done, owner)
+
+    def person_details(self, person_id: int, done: Done, owner: QObject | None = None) -> None:
+        """A person's clips (where they are first seen) and faces."""
+        path = self.library_path
+        self._run(lambda: services.person_details(path, person_id), done, owner)
+
+    def delete_face_data(self, done: Done, owner: QObject | None = None) -> None:
+        """Every face, person and name out of the library (face recognition turned off)."""
+        path = self.library_path
+        self._run(lambda: services.delete_face_data(path), done, owner)
+
     def file_details(self, file_id: int, done: Done, owner: QObject | None = None) -> None:
         path = self.library_path
         self._run(lambda: services.file_details(path, file_id), done, owner)

@@ -91,7 +91,8 @@ def file_details(path: str, file_id: int) -> dict:
                 "visual": lib.labels(file_id, "visual"), "audio": lib.labels(file_id, "audio"),
                 "words": vocabulary.clip_words(lib.clip(file_id)),
                 "pictures": file_tags(describe(lib, file_id, segments)),
-                "place": place.label if place else None}
+                "place": place.label if place else None,
+                "people": _file_people(lib, file_id)}
 
 
 def library_places(path: str) -> list[dict]:
@@ -99,6 +100,11 @@ def library_places(path: str) -> list[dict]:
     from app.core.library.places import library_places as places
     with opened(path) as lib:
         return places(lib)
+
+
+def _file_people(lib, file_id: int) -> list[dict]:
+    from app.core import people
+    return people.file_people(lib, file_id)
 
 
 def forget_folder(path: str, folder: str) -> int:
@@ -200,3 +206,61 @@ def album_edit(path: str, action: str, *args):
             "create": albums.create_album, "delete": albums.delete_album}[action]
     with opened(path, write=True) as lib:
         return func(lib, *args)
+
+
+# ---- people ---------------------------------------------------------------------------------
+def people_refreshed(path: str) -> list[dict]:
+    """Place new faces into people (the user's word is kept), then list them."""
+    from app.core import people
+    with opened(path, write=True) as lib:
+        return people.refresh_people(lib)
+
+
+def person_details(path: str, person_id: int) -> dict:
+    """A person's clips (with the moment they are first seen) and faces, with crops."""
+    from app.core import people
+    from app.store import people as rows
+    with opened(path) as lib:
+        faces = people.person_faces(lib, person_id)
+        clips: dict[int, dict] = {}
+        for f in faces:
+            clips.setdefault(f["file_id"], {"file_id": f["file_id"], "path": f["path"],
+                                            "start": max(0.0, f["time"] - 1.0),
+                                            "end": f["time"] + 4.0, "faces": 0})
+            clips[f["file_id"]]["faces"] += 1
+        # One face per track in the grid: the track is what "not this person" removes.
+        shown, seen = [], set()
+        for f in sorted(faces, key=lambda f: -f["quality"]):
+            if (f["file_id"], f["track"]) not in seen:
+                seen.add((f["file_id"], f["track"]))
+                shown.append({**f, "crop": rows.face_crop(lib, f["id"])})
+        return {"clips": list(clips.values()), "faces": shown}
+
+
+def face_crops(path: str, face_ids: list[int]) -> dict[int, bytes]:
+    from app.store import people as rows
+    with opened(path) as lib:
+        return {f: c for f in face_ids if (c := rows.face_crop(lib, f)) is not None}
+
+
+def people_edit(path: str, action: str, *args):
+    """``name`` (id, name), ``merge`` (target, other), ``remove_face`` (face id), ``hide``
+    (id): each one transaction in app.core.people.edits."""
+    from app.core import people
+    func = {"name": people.name_person, "merge": people.merge_people,
+            "remove_face": people.remove_face, "hide": people.hide_person}[action]
+    with opened(path, write=True) as lib:
+        return func(lib, *args)
+
+
+def clip_people(path: str, file_id: int) -> list[dict]:
+    """The people in a clip with the times they are seen (detail pane, timeline)."""
+    from app.core import people
+    with opened(path) as lib:
+        return people.file_people(lib, file_id)
+
+
+def delete_face_data(path: str) -> int:
+    from app.core import people
+    with opened(path, write=True) as lib:
+        return people.delete_face_data(lib)

@@ -7,6 +7,7 @@ results to the views.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
@@ -39,15 +40,16 @@ from app.gui.views.detail_pane import DetailPane
 from app.gui.views.duplicates_view import DuplicatesView
 from app.gui.views.folders_view import FoldersView, ProblemsView, WelcomeView
 from app.gui.views.library_view import LibraryView
+from app.gui.views.people_view import PeopleView
 from app.gui.views.places_view import PlacesView
 from app.gui.views.results_view import ResultsView
 from app.gui.views.settings_dialog import SettingsDialog
 from app.gui.widgets.notice import NoticeBar
 from app.gui.widgets.search_bar import SearchBar
 
-SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("duplicates", "Duplicates"),
-           ("foryou", "For you"), ("places", "Places"), ("folders", "Folders"),
-           ("problems", "Problems"))
+SIDEBAR = (("library", "Library"), ("albums", "Albums"), ("people", "People"),
+           ("duplicates", "Duplicates"), ("foryou", "For you"), ("places", "Places"),
+           ("folders", "Folders"), ("problems", "Problems"))
 SEARCH_LIMIT = 60
 RECOMMEND_LIMIT = 40
 
@@ -153,6 +155,7 @@ class MainWindow(QMainWindow):
         self.search_view = ResultsView(self.thumbs, "Search")
         self.albums_view = AlbumsView(self.thumbs, self.library)
         self.duplicates_view = DuplicatesView(self.thumbs, self.library)
+        self.people_view = PeopleView(self.library)
         self.foryou_view = ResultsView(self.thumbs, "For you")
         self.foryou_view.refresh_button.setVisible(True)
         self.folders_view = FoldersView()
@@ -163,7 +166,7 @@ class MainWindow(QMainWindow):
                         "search": self.search_view, "albums": self.albums_view,
                         "duplicates": self.duplicates_view, "foryou": self.foryou_view,
                         "folders": self.folders_view, "problems": self.problems_view,
-                        "places": self.places_view}
+                        "places": self.places_view, "people": self.people_view}
         for page in self.page_of.values():
             self.pages.addWidget(page)
         self.detail = DetailPane(self.thumbs, self.library)
@@ -250,6 +253,10 @@ class MainWindow(QMainWindow):
         self.albums_view.notice.connect(
             lambda text, error: self.notice.show_message(text, error=error))
         self.albums_view.create_requested.connect(self.new_album_from_selection)
+        self.people_view.clip_activated.connect(lambda r: self.open_result(r, autoplay=True))
+        self.people_view.loaded.connect(lambda n: self._set_count("people", n))
+        self.people_view.notice.connect(
+            lambda text, error: self.notice.show_message(text, error=error))
         self.trasher.moved.connect(self._trash_changed)
         self.trasher.restored.connect(self._trash_undone)
         self.scanner.indexed_more.connect(self.refresh)
@@ -291,6 +298,8 @@ class MainWindow(QMainWindow):
         elif key == "places" and self._stale["places"]:
             self._stale["places"] = False
             self.places_view.load()
+        elif key == "people":
+            self.people_view.load()  # places new faces first; nothing to do when none
 
     def _sidebar_changed(self, row: int) -> None:
         if row >= 0:
@@ -574,6 +583,13 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: app_settings.Settings, save: bool = False) -> None:
         from PySide6.QtWidgets import QApplication
         theme_changed = new.theme != self.settings.theme
+        if self.settings.faces and not new.faces:
+            if ask(self, "Turn off face recognition",
+                   "Every face, person and name will be deleted from the library. "
+                   "Turning it on again finds faces in clips indexed from then on."):
+                self.library.delete_face_data(self._faces_deleted, owner=self)
+            else:
+                new = dataclasses.replace(new, faces=True)
         self.settings = new
         self.scanner.settings = new
         if save:
@@ -585,6 +601,14 @@ class MainWindow(QMainWindow):
             theme.apply(QApplication.instance(), new.theme)
             self._tint_icons()
             self.update()
+
+    def _faces_deleted(self, result=None, error=None) -> None:
+        if error is not None:
+            self.notice.show_message(f"Face data not deleted: {error}", error=True)
+        else:
+            self.notice.show_message(f"Deleted {result:,} faces and every person")
+            if self.current_page() == "people":
+                self.people_view.load()
 
     def _tint_icons(self) -> None:
         """Icons are rendered in the theme's colours: render the window's again."""

@@ -149,7 +149,10 @@ def state_mark(lib: Library, index_changes: int) -> int:
     cur.row_factory = None
     for sql in ("SELECT id, origin = 'dismissed', renamed, edited FROM albums ORDER BY id",
                 "SELECT album_id, file_id FROM album_files ORDER BY album_id, file_id",
-                "SELECT album_id, file_id FROM album_exclusions ORDER BY album_id, file_id"):
+                "SELECT album_id, file_id FROM album_exclusions ORDER BY album_id, file_id",
+                # Titles name the named people (schema 5): a name given changes them.
+                "SELECT id, length(name), hidden FROM people WHERE name IS NOT NULL "
+                "ORDER BY id"):
         h.update(np.array(cur.execute(sql).fetchall(), np.int64).tobytes())
         h.update(b"|")
     return int.from_bytes(h.digest(), "little") >> 1

@@ -306,6 +306,32 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 6: people (app.core.people, app.store.people): faces grouped into people, and what
+    # the user said about them. faces.person_id (schema 4) says which person a face is in.
+    """
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a merged person's id stays gone
+        name TEXT,                     -- the user's; NULL: not named yet
+        name_key TEXT,                 -- the name lower-cased, accents folded: search matches it
+        hidden INTEGER NOT NULL DEFAULT 0,  -- 1: the user hid this person
+        cover_face_id INTEGER          -- the face whose crop shows the person
+    );
+    CREATE INDEX people_name ON people(name_key);
+    -- The user's word, by face appearance rather than face id (face ids change when a
+    -- file is indexed again): a track like 'vector' (one face followed in one clip) is
+    -- in this person ('must': named or merged) or never in it ('never': removed).
+    CREATE TABLE person_anchors (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,            -- must | never
+        file_id INTEGER REFERENCES files(id) ON DELETE CASCADE,
+        vector BLOB NOT NULL           -- float16 [1024] L2-normed: the track's mean face
+    );
+    CREATE INDEX person_anchors_person ON person_anchors(person_id);
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

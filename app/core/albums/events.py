@@ -32,6 +32,7 @@ from app.core.albums.clustering import (
     trusted_time,
 )
 from app.core.library.places import ClipPlace, clip_places
+from app.core.people import names_in_files
 from app.inference import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
@@ -317,7 +318,9 @@ def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
         if not present:
             continue
         start, end = album_span([files[f] for f in present])
-        what, where = places.title_parts(present, named.get(album.id))
+        # Named people seen in the album's clips title it ("Anna · Ben · 3 Jun 2023").
+        who = " \u00b7 ".join(names_in_files(lib, present))
+        what, where = places.title_parts(present, who or named.get(album.id))
         auto_title = _title(what, start, end, where)
         cover = int(feats.file_ids[covers[album.id]])
         changes = {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search import datequery, namematch, picture_search, placequery
+from app.core.search import datequery, namematch, peoplequery, picture_search, placequery
 from app.core.search import query as query_parser
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
@@ -22,6 +22,10 @@ from app.store.library import Library
 NAME_WEIGHT = 1.0
 # Label evidence below this is noise (a share of picture or sound no one would notice).
 MIN_EVIDENCE = 0.005
+# A name of a person in the query keeps only the clips showing them; among those,
+# the rest of the query ranks as usual.
+PERSON_WEIGHT = 1.0
+PERSON_LEAD, PERSON_SPAN = 1.0, 5.0  # seconds before and after a person is first seen
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
 # A part about the picture ("3 people", "yellow", "TAXI") met in full weighs this much,
@@ -40,8 +44,17 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     Every present file is scored, in numpy over the cached ``search_index``; only the
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
-    parsed = query_parser.parse(query)
-    if when is None and not namematch.words(words_text) and parsed.empty:
+    # Names of people the user named come out first: "anna beach" is Anna at a beach.
+    people = peoplequery.extract(lib, namematch.words(words_text)) \
+        if namematch.words(words_text) else None
+    if people is not None and people.names:
+        words_text = " ".join(people.rest)
+    else:
+        people = None
+    parsed = query_parser.parse(words_text if people is not None else query)
+    if people is not None:
+        parsed.date = None  # already taken from the query as a whole
+    if when is None and not namematch.words(words_text) and parsed.empty and people is None:
         return Results()
     tx = search_index(lib)
     n = len(tx.file_ids)
@@ -80,8 +93,12 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
             keep &= at_place | ~nothing
     elif when is None:
         keep &= ~nothing
+    person_mask = _people_mask(tx, people)
+    keep &= person_mask
+    if people is not None and not namematch.words(words_text) and when is None:
+        keep |= person_mask  # a name alone: every clip showing them
     score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0) \
-        + PLACE_WEIGHT * at_place + picture.score
+        + PLACE_WEIGHT * at_place + picture.score + PERSON_WEIGHT * person_mask * (people is not None)
     rows = np.flatnonzero(keep)
     unmatched = [f"{said} ({kind})" for kind, said in picture.unmatched]
     if not len(rows):
@@ -103,11 +120,15 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         moment = labels.moment(tx, row) if by_labels else None
         if picture.score[row] > evidence[row]:  # the picture parts carry it: their moment
             moment = _moment_at(tx, row, picture.time[row]) or moment
+        if moment is None and people is not None:
+            moment = _person_moment(people.files.get(file_id), float(tx.durations[row]))
         start, end = moment or (0.0, float(tx.durations[row]))
         why = picture.why.get(row, []) + (labels.why(lib, tx, row) if by_labels else [])
         sources = name_sources(path, tx.roots[row])
         why += namematch.match(query_words, sources + [("album", t) for t in albums.get(
             file_id, [])]).matched
+        if people is not None:
+            why += [f"person: {name}" for name in people.names]
         if when is not None:
             why.append(f"date: {datequery.describe(tx.day(row))}")
         if at_place[row]:
@@ -162,6 +183,23 @@ def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
                 strongest[row], out.time[row] = value, t
     out.score[met == len(parts)] += ALL_PARTS_BONUS
     return out
+
+
+def _people_mask(tx, people: peoplequery.PeopleQuery | None) -> np.ndarray:
+    """[n] 1 where the file shows every person named in the query (all 1 without names)."""
+    n = len(tx.file_ids)
+    if people is None:
+        return np.ones(n, bool)
+    ids = np.fromiter(people.files, np.int64, len(people.files))
+    return np.isin(tx.file_ids, ids)
+
+
+def _person_moment(times: list[float] | None, duration: float) -> tuple[float, float] | None:
+    """Where the named people are first seen: the player opens there."""
+    if not times:
+        return None
+    start = max(0.0, times[0] - PERSON_LEAD)
+    return start, min(duration, max(times[0] + PERSON_SPAN, start))
 
 
 def _moment_at(tx, row: int, t: float) -> tuple[float, float] | None:

@@ -224,6 +224,7 @@ class DetailPane(QWidget):
         self.folder.setToolTip(row["path"])
         self._fill_facts(row)
         self.timeline.set_segments([], row.get("duration") or 0.0)
+        self.timeline.set_marks([])
         ticket = self._details_asked.ask()
         self.library.file_details(
             row["id"], lambda result=None, error=None: self._details(ticket, result, error),
@@ -277,13 +278,22 @@ class DetailPane(QWidget):
         self.fact_values["Place"].setText(result.get("place") or "unknown")
         self.sees.clear()
         self.hears.clear()
+        # People first: named ones by name, ticks on the timeline where they are seen.
+        named = [p for p in result.get("people", []) if p["name"]]
+        for person in named:
+            self.sees.addWidget(chip(person["name"], "chip", f"seen at {person['times'][0]:.0f} s"))
+        others = len(result.get("people", [])) - len(named)
+        if others:
+            self.sees.addWidget(chip(f"{others} unnamed {'person' if others == 1 else 'people'}",
+                                     "chip", "Name them on the People page"))
+        self.timeline.set_marks(sorted(t for p in named for t in p["times"]))
         sees = see_chips(result)
         for text, tip in sees:
             self.sees.addWidget(chip(text, "chip", tip))
         hears = [w for w in result.get("words", []) if w["kind"] == "audio"][:4]
         for w in hears:
             self.hears.addWidget(chip(w["word"], "chipAudio", f"{w['score']:.2f}"))
-        self.sees_title.setVisible(bool(sees))
+        self.sees_title.setVisible(bool(sees) or bool(result.get("people")))
         self.hears_title.setVisible(bool(hears))
 
     # ---- similar moments ----------------------------------------------------------------

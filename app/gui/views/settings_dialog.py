@@ -7,6 +7,7 @@ import os
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -60,6 +61,10 @@ class SettingsDialog(QDialog):
         self.threads.setSpecialValueText("automatic")
         self.threads.setValue(settings.threads)
         self.threads.setToolTip("Threads the recognition models use during a scan")
+        self.faces = QCheckBox("Recognise faces and group them into people")
+        self.faces.setChecked(settings.faces)
+        self.faces.setToolTip("Faces never leave this computer. Turning this off deletes "
+                              "every face, person and name from the library.")
         self.theme = QComboBox()
         for name in THEMES:
             self.theme.addItem(name.capitalize(), name)
@@ -84,6 +89,7 @@ class SettingsDialog(QDialog):
         form.addRow("Decoding processes", self.workers)
         form.addRow("Model threads", self.threads)
         form.addRow("Theme", self.theme)
+        form.addRow("People", self.faces)
         form.addRow("Data location", _wrap(data_row))
         box = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         layout = QVBoxLayout(self)
@@ -113,7 +119,7 @@ class SettingsDialog(QDialog):
             exclude=[line.strip() for line in self.exclude.toPlainText().splitlines()
                      if line.strip()],
             workers=self.workers.value(), threads=self.threads.value(),
-            theme=self.theme.currentData())
+            theme=self.theme.currentData(), faces=self.faces.isChecked())
 
 
 def _wrap(layout) -> QWidget:

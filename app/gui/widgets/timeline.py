@@ -20,6 +20,7 @@ class SegmentTimeline(QWidget):
         self.duration = 0.0
         self.position: float | None = None
         self.highlight: tuple[float, float] | None = None
+        self.marks: list[float] = []  # times a named person is seen
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.setMinimumHeight(34)
@@ -39,6 +40,11 @@ class SegmentTimeline(QWidget):
 
     def set_highlight(self, start: float | None, end: float | None) -> None:
         self.highlight = (start, end) if start is not None and end is not None else None
+        self.update()
+
+    def set_marks(self, times: list[float]) -> None:
+        """Ticks where named people are seen."""
+        self.marks = list(times)
         self.update()
 
     def _x(self, seconds: float, bar: QRectF) -> float:
@@ -83,6 +89,10 @@ class SegmentTimeline(QWidget):
             p.setBrush(Qt.NoBrush)
             p.drawRoundedRect(r.adjusted(1, 1, -1, -1), 4, 4)
         p.restore()
+        p.setPen(QPen(theme.color("accent"), 3))
+        for t in self.marks:
+            x = int(self._x(t, bar))
+            p.drawLine(x, int(bar.top()) - 3, x, int(bar.top()) + 4)
         if self.position is not None:
             x = self._x(self.position, bar)
             p.setPen(QPen(theme.color("text"), 2))
