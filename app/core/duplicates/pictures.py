@@ -31,9 +31,10 @@ from app.store.frame_thumbs import iter_thumbnails
 from app.store.library import Library
 
 CANDIDATE_SIDE = 12
-CANDIDATE_FRAMES = 12  # frames of a file offered as candidates at most (spread over it)
+CANDIDATE_FRAMES = 8  # frames of a file offered as candidates at most (spread over it)
 CANDIDATE_SIMILARITY = 0.9
 CANDIDATES_PER_FRAME = 20
+EXACT_ROWS = 60_000  # rows (frames x views) compared all with all; beyond, an inverted file
 # Shapes of two views compared must agree within this (relative) ...
 SHAPE_TOLERANCE = 0.2
 # Verification bars (see module doc), measured on bench/copies.py's tune split.
@@ -114,7 +115,10 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
             if view is None:
                 continue
             sq = _squares(view[pick])
-            for k in range(4):
+            # Rotated copies of landscape footage are upright portrait (a quarter turn
+            # back) or upside down (a half turn): other turns would only cost rows.
+            portrait = view.shape[1] > 1.1 * view.shape[2]
+            for k in ((0, 1, 3) if portrait else (0,) if source == SLICE else (0, 2)):
                 rows.append(_normed(np.rot90(sq, k, axes=(1, 2))))
                 owners.append(np.full(len(pick), file_id))
                 codes.append(np.full(len(pick), source * 4 + k))
@@ -123,10 +127,42 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     x = np.concatenate(rows)
     owner = np.concatenate(owners).astype(np.int64)
     code = np.concatenate(codes).astype(np.int64)
+    if len(x) > EXACT_ROWS:
+        return _large_candidates(x, owner, code)
     # Rows of the unrotated views are the base; every view asks about them.
     base = np.flatnonzero(code % 4 == 0)
     qi, bi = screening._nearest(x, x[base], owner, owner[base], CANDIDATES_PER_FRAME,
                                 CANDIDATE_SIMILARITY, b_rows=base)
+    return _combos(qi, bi, owner, code)
+
+
+def _large_candidates(x: np.ndarray, owner: np.ndarray, code: np.ndarray
+                      ) -> dict[tuple[int, int], set[tuple[int, int, int]]]:
+    """As ``candidates`` for a large library: file pairs from the inverted-file search
+    over all views' rows (``screening``), then each pair's views compared exactly."""
+    keys = screening._inverted_file_search(x.astype(np.float16), owner, CANDIDATES_PER_FRAME,
+                                           CANDIDATE_SIMILARITY)
+    keys = np.unique(keys)
+    order = np.argsort(owner, kind="stable")
+    bounds = {int(f): (int(lo), int(hi)) for f, lo, hi in zip(
+        *np.unique(owner[order], return_index=True),
+        np.r_[np.unique(owner[order], return_index=True)[1][1:], len(order)], strict=True)}
+    qs, bs = [], []
+    for key in keys.tolist():
+        fx, fy = key >> 32, key & 0xFFFFFFFF
+        rx = order[slice(*bounds[fx])]
+        ry = order[slice(*bounds[fy])]
+        ry = ry[code[ry] % 4 == 0]
+        q, b = np.nonzero(x[rx] @ x[ry].T >= CANDIDATE_SIMILARITY)
+        qs.append(rx[q])
+        bs.append(ry[b])
+    if not qs:
+        return {}
+    return _combos(np.concatenate(qs), np.concatenate(bs), owner, code)
+
+
+def _combos(qi: np.ndarray, bi: np.ndarray, owner: np.ndarray, code: np.ndarray
+            ) -> dict[tuple[int, int], set[tuple[int, int, int]]]:
     found: dict[tuple[int, int], set[tuple[int, int, int]]] = {}
     for q, b in zip(qi.tolist(), bi.tolist(), strict=True):
         ox, oy = int(owner[q]), int(owner[b])
