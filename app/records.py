@@ -79,3 +79,4 @@ class ClipIndex:
     strip_times: list[float]
     frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
     analysis: object | None = None
+    frame_thumbnails: object | None = None  # indexing/regions.Thumbnails

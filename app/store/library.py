@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from app.records import ClipIndex, FileStat
-from app.store import analysis, fsnames, lock, migrations
+from app.store import analysis, frame_thumbs, fsnames, lock, migrations
 
 
 def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
@@ -187,7 +187,8 @@ class Library:
             self._clear_index(file_id)
 
     def _clear_index(self, file_id: int) -> None:
-        for table in ("clips", "segments", "moment_index", "frames", "labels", "thumbs"):
+        for table in ("clips", "segments", "moment_index", "frames", "labels", "thumbs",
+                      "frame_thumbs"):
             self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
         analysis.clear_analysis(self.conn, file_id)
 
@@ -248,6 +249,8 @@ class Library:
                       (file_id, clip.poster, clip.strip, json.dumps(clip.strip_times)))
             if clip.analysis is not None:
                 analysis.write_analysis(c, file_id, clip.analysis)
+            if clip.frame_thumbnails is not None:
+                frame_thumbs.write_thumbnails(c, file_id, clip.frame_thumbnails)
         return file_id
 
     def copy_index(self, source_id: int, stat: FileStat, root_id: int | None) -> int:
@@ -264,7 +267,7 @@ class Library:
             c.execute("INSERT INTO segments(file_id, idx, start, end, fused, visual, audio, "
                       "labels) SELECT ?, idx, start, end, fused, visual, audio, labels "
                       "FROM segments WHERE file_id = ?", (file_id, source_id))
-            for table in ("moment_index", "frames", "labels", "thumbs"):
+            for table in ("moment_index", "frames", "labels", "thumbs", "frame_thumbs"):
                 cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "file_id"]
                 c.execute(f"INSERT INTO {table}(file_id, {', '.join(cols)}) "
                           f"SELECT ?, {', '.join(cols)} FROM {table} WHERE file_id = ?",

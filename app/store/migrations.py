@@ -332,6 +332,23 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 7: tiny grey thumbnails of each sampled frame, and of a picture found inside the
+    # frame, for duplicate detection (app/core/indexing/regions.py).
+    """
+    CREATE TABLE frame_thumbs (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        width INTEGER NOT NULL,       -- of each thumbnail
+        height INTEGER NOT NULL,
+        thumbs BLOB NOT NULL,         -- uint8 [n, height, width], one per row of frames
+        region_box TEXT,              -- JSON [x0, y0, x1, y1] as shares of the frame
+        region_width INTEGER,
+        region_height INTEGER,
+        region BLOB                   -- uint8 [n, region_height, region_width]
+    );
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

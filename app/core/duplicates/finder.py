@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.duplicates import screening
+from app.core.duplicates import pictures, screening
 from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
 from app.core.library.identity import content_hash
 from app.store.library import Library
@@ -267,6 +267,11 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
             verified.append(edge)
     if progress is not None:
         progress(len(pairs), len(pairs))
+    if cancelled is None or not cancelled():
+        pics = _pictures(lib, tracks, rows, {i for i in rows if i not in rep})
+        verified = [e for e in verified if not pictures.contradicts(pics, e.a, e.b)]
+        verified += verify_pictures(pics, tracks, {frozenset((e.a, e.b)) for e in verified},
+                                    cancelled)
     _split_joins(verified)
     # Byte copies share every relation of the file that stood for them.
     shared = []
@@ -290,6 +295,37 @@ def verify(tracks: _Tracks, x: int, y: int) -> _Edge | None:
         return None
     return _Edge(a, b, relation(al, tb), (al.a_start, al.a_end), (al.b_start, al.b_end),
                  al.similarity, al.mirrored, al.rate)
+
+
+def _pictures(lib: Library, tracks: _Tracks, rows: dict[int, dict], members: set[int]
+              ) -> dict[int, pictures.Pictures]:
+    times = {}
+    for i in members:
+        track = tracks.get(i)
+        if track is not None:
+            times[i] = track.times
+    return pictures.load(lib, sorted(times), rows, times)
+
+
+def verify_pictures(pics: dict[int, pictures.Pictures], tracks: _Tracks, known: set[frozenset],
+                    cancelled: Callable[[], bool] | None) -> list[_Edge]:
+    """Copies the network's vectors missed, found by the files' tiny pictures
+    (``app.core.duplicates.pictures``)."""
+    edges = []
+    for (x, y), combos in sorted(pictures.candidates(pics).items()):
+        if frozenset((x, y)) in known:
+            continue
+        if cancelled is not None and cancelled():
+            break
+        found = pictures.verify(pics, x, y, combos)
+        if found is None:
+            continue
+        al = found.alignment
+        tb = tracks.get(found.b)
+        kind = relation(al, tb) if tb is not None else "partial"
+        edges.append(_Edge(found.a, found.b, kind, (al.a_start, al.a_end), (al.b_start, al.b_end),
+                           al.similarity, al.mirrored, al.rate))
+    return edges
 
 
 def _split_joins(edges: list[_Edge]) -> None:
@@ -343,8 +379,14 @@ def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGro
     for e in edges:
         if e.kind == "partial":
             partial[(comps.find(e.b), comps.find(e.a))].append(e)
-    for part_edges in partial.values():
-        ids = sorted({i for e in part_edges for i in (e.a, e.b)})
+    members: dict[int, set[int]] = defaultdict(set)
+    for e in edges:
+        for i in (e.a, e.b):
+            members[comps.find(i)].add(i)
+    for (outer, contained), part_edges in partial.items():
+        # The contained clip is in the longer file, and so is every full copy of it, in
+        # every full copy of the longer file: the group holds both groups of copies.
+        ids = sorted(members[outer] | members[contained])
         inner = [e for e in edges if e.kind == "full" and e.a in ids and e.b in ids]
         groups.append(_group("partial", ids, part_edges + inner, rows))
     groups.sort(key=lambda g: (g.kind != "full", g.files[0].path))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from app.core.indexing import media, shots
+from app.core.indexing import media, regions, shots
 from app.core.vectors import interpolate, l2n
 from app.inference import AUDIO_DIM, PATCH_SECONDS
 from app.inference import audio as audio_fe
@@ -26,7 +26,8 @@ from app.records import ClipIndex, Segment
 # 2: black bars cropped before embedding; vectors of the mirrored frames kept.
 # 3: mirrored-frame vectors of every other frame interpolated (MIRROR_EVERY).
 # 4: picture analysis (faces, objects, words on screen, colours: indexing/analysis.py).
-INDEX_VERSION = 4
+# 5: frame thumbnails and inner pictures for duplicates (indexing/regions.py).
+INDEX_VERSION = 5
 
 # Fusion: each modality L2-normed, then weighted. The picture carries most of the
 # meaning in home video; the soundtrack separates speech, music, crowds and silence.
@@ -56,6 +57,7 @@ class PreparedClip:
     strip: bytes
     strip_times: list[float]
     stats: dict = field(default_factory=dict)
+    thumbnails: regions.Thumbnails | None = None
 
 
 def prepare_clip(path: str, threads: int = 0) -> PreparedClip:
@@ -66,7 +68,9 @@ def prepare_clip(path: str, threads: int = 0) -> PreparedClip:
     clip = media.decode(path, threads=threads)
     t1 = time.perf_counter()
     # Without its black bars, a letterboxed copy embeds like its original.
-    model_frames = media.model_input(media.crop_borders(clip.frames))
+    content = media.crop_borders(clip.frames)
+    model_frames = media.model_input(content)
+    thumbnails = regions.thumbnails(content)
     poster, strip, strip_times = render_thumbs(clip.times, clip.frames)
     patches = patch_times = None
     if clip.audio is not None and len(clip.audio) > 0:
@@ -80,7 +84,7 @@ def prepare_clip(path: str, threads: int = 0) -> PreparedClip:
         "rotation", "bitrate", "container", "created")}
     stats = {**clip.stats, "decode_s": t1 - t0, "prepare_s": t2 - t1}
     return PreparedClip(info, clip.times, model_frames, patches, patch_times,
-                        poster, strip, strip_times, stats)
+                        poster, strip, strip_times, stats, thumbnails)
 
 
 def render_thumbs(times: np.ndarray, frames: np.ndarray) -> tuple[bytes, bytes, list[float]]:
@@ -139,6 +143,7 @@ class Indexer:
         self.timings["audio_s"] += t2 - t1
         index = build_index(clip, frame_vecs, probs, patch_vecs, patch_scores)
         index.frame_visual_flip = flip_vecs
+        index.frame_thumbnails = clip.thumbnails
         return index
 
     def _run_visual(self, frames: np.ndarray, times: np.ndarray
