@@ -62,7 +62,11 @@ def window(qtbot, indexed):
     with qtbot.waitSignal(w.startup_done, timeout=60_000):
         pass
     yield w
-    w.detail.player.close_media()
+    player = w.detail.player
+    player.close_media()
+    # The stop runs from the event loop (see Player._load): let it, before closing.
+    qtbot.waitUntil(lambda: player.media is None or player.media.source().isEmpty(),
+                    timeout=10_000)
     w.close()
 
 

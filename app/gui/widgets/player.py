@@ -8,7 +8,7 @@ the person moves on: that is the watch history recommendations learn from.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import Q_ARG, QMetaObject, QRect, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -108,6 +108,7 @@ class Player(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.media = None  # QMediaPlayer, created on first use (loads the backend)
+        self._source = QUrl()  # what is loaded, or asked to be (see _load)
         self.audio = None
         self.sink = None
         self.file_id: int | None = None
@@ -163,6 +164,19 @@ class Player(QWidget):
         self.media.playbackStateChanged.connect(self._state)
         self.media.errorOccurred.connect(lambda _e, text: self.failed.emit(text))
 
+    def _load(self, url: QUrl) -> None:
+        """Stop and load ``url`` (an empty one unloads) through the event loop.
+
+        Called from Python, QMediaPlayer.stop() and setSource() hold the GIL while they
+        wait for the FFmpeg backend's threads; those threads, tearing their renderers
+        down, call into the PySide wrappers of our sink and audio output, which need the
+        GIL: a deadlock (seen in the GUI tests). Queued, the calls run from the event
+        loop with the GIL released."""
+        self._source = url
+        QMetaObject.invokeMethod(self.media, "stop", Qt.ConnectionType.QueuedConnection)
+        QMetaObject.invokeMethod(self.media, "setSource", Qt.ConnectionType.QueuedConnection,
+                                 Q_ARG(QUrl, url))
+
     def show_poster(self, file_id: int, path: str, poster: QPixmap | None) -> None:
         """Show a clip without loading it: its poster with a play glyph."""
         if file_id != self.file_id:
@@ -177,7 +191,7 @@ class Player(QWidget):
         self._ensure_media()
         self._autoplay = autoplay
         url = QUrl.fromLocalFile(path)
-        if self.media.source() == url and self._pending_start is None:
+        if self._source == url and self._pending_start is None:
             self.media.setPosition(int(start * 1000))
             self.media.play() if autoplay else self.media.pause()
             return
@@ -185,7 +199,7 @@ class Player(QWidget):
         self.file_id, self.path = file_id, path
         self._pending_start = start
         self._last_ms = None
-        self.media.setSource(url)
+        self._load(url)
         self.play_button.setEnabled(True)
         self.slider.setEnabled(True)
 
@@ -205,7 +219,7 @@ class Player(QWidget):
             return
         if self.media is not None and self.media.isPlaying():
             self.media.pause()
-        elif self.media is not None and not self.media.source().isEmpty() \
+        elif self.media is not None and not self._source.isEmpty() \
                 and self._pending_start is None:
             self.media.play()
         else:
@@ -218,7 +232,7 @@ class Player(QWidget):
     def seek(self, seconds: float) -> None:
         if self.path is None:
             return
-        if self.media is None or self.media.source().isEmpty() or self._pending_start is not None:
+        if self.media is None or self._source.isEmpty() or self._pending_start is not None:
             self.open(self.file_id, self.path, seconds, autoplay=False)
         else:
             self.media.setPosition(int(seconds * 1000))
@@ -231,7 +245,7 @@ class Player(QWidget):
 
     def loaded(self) -> bool:
         """A file is loaded in the media player (not just its poster on show)."""
-        return self.media is not None and not self.media.source().isEmpty()
+        return self.media is not None and not self._source.isEmpty()
 
     def is_playing(self) -> bool:
         return self.media is not None and self.media.isPlaying()
@@ -239,8 +253,7 @@ class Player(QWidget):
     def close_media(self) -> None:
         self.flush_watch()
         if self.media is not None:
-            self.media.stop()
-            self.media.setSource(QUrl())
+            self._load(QUrl())
         self._pending_start = None
         self.surface.show_frame(None)
         self.slider.setValue(0)
