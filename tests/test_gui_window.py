@@ -53,6 +53,13 @@ def indexed(tmp_path_factory, real_indexer) -> dict:
     return {"db": str(db), "root": root, "holiday": holiday, "copies": copies}
 
 
+def _unloaded(player) -> bool:
+    try:
+        return player.media is None or player.media.source().isEmpty()
+    except RuntimeError:  # the test closed the window: the player is gone already
+        return True
+
+
 @pytest.fixture
 def window(qtbot, indexed):
     from app.gui.window import MainWindow
@@ -65,8 +72,7 @@ def window(qtbot, indexed):
     player = w.detail.player
     player.close_media()
     # The stop runs from the event loop (see Player._load): let it, before closing.
-    qtbot.waitUntil(lambda: player.media is None or player.media.source().isEmpty(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: _unloaded(player), timeout=10_000)
     w.close()
 
 
