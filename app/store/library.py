@@ -7,6 +7,7 @@ vectors as float16 BLOBs. Methods return plain dicts and numpy arrays.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from app.records import ClipIndex, FileStat
-from app.store import fsnames, lock, migrations
+from app.store import fsnames, health, lock, migrations
 
 
 def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
@@ -50,8 +51,13 @@ def pack_moment_labels(labels: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return classes, scores
 
 
-def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_iso(timestamp: float) -> str | None:
+    """ISO 8601 UTC, or None for a time no calendar date can hold (a file touched to the
+    year 11476, NaN): the raw value stays in ``mtime`` and the date reads "unknown"."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def now_iso() -> str:
@@ -74,14 +80,24 @@ class Library:
         self.readonly = readonly
         self._lock_key: str | None = None
         fsnames.install()
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_key = lock.acquire(self.path)
-        elif not self.path.exists():
-            raise FileNotFoundError(f"no library at {self.path}")
+        # The real file: a symbolic link and its target are one library, with one lock
+        # and one WAL, whichever name opened it.
+        real = Path(os.path.realpath(self.path))
+        health.check_file(real)
         try:
+            # Before anything writes (the lock file, the WAL switch writes the header):
+            # never touch another program's database.
+            health.check_owner_of(real)
+            if not readonly:
+                real.parent.mkdir(parents=True, exist_ok=True)
+                self._lock_key = lock.acquire(real)
+            elif not real.exists():
+                raise FileNotFoundError(f"no library at {self.path}")
             # PARSE_DECLTYPES: TEXT columns go through fsnames, so odd file names round-trip.
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            # A reader on a read-only folder or disk (a backup DVD): see read_only_uri.
+            target = real if not readonly or os.access(real.parent, os.W_OK) else \
+                health.read_only_uri(real)
+            self.conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=True,
                                         check_same_thread=False,
                                         detect_types=sqlite3.PARSE_DECLTYPES)
             self.conn.row_factory = sqlite3.Row
@@ -94,8 +110,15 @@ class Library:
             else:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                migrations.migrate(self.conn, self.path)
+            health.quick_check(self.conn, real)
+            if not readonly:
+                migrations.migrate(self.conn, real)
                 self._fill_moment_index()
+        except (sqlite3.Error, OSError) as e:
+            self.close()
+            if isinstance(e, FileNotFoundError) and readonly:
+                raise
+            raise health.describe(e, real) from e
         except BaseException:
             self.close()
             raise

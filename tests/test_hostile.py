@@ -1,0 +1,330 @@
+"""A hostile user and a bare machine: one file under two names, impossible dates, paths
+reused after the trash, damaged or foreign libraries, read-only places, a full disk,
+Ctrl-C, closed pipes, two names for one library, odd settings, right-to-left names,
+missing Qt libraries, pausing a scan.
+
+Every file is generated here; scans run the real models where they index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import cli
+from app.core.library.scanner import Scanner
+from app.store.library import Library
+from app.store.lock import LibraryLocked
+from tests.media_factory import make_clip
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _scan(lib, indexer, *paths, **kwargs):
+    return Scanner(lib, indexer=indexer, **kwargs).scan([str(p) for p in paths])
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _run(*argv, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **kwargs.pop("env", {})}
+    return subprocess.run([sys.executable, "-m", "app", *map(str, argv)], env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def _has_user_namespaces() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+# ---- 2: a modification time no calendar holds ------------------------------------------
+@pytest.fixture
+def _far_time_dirs():
+    made = []
+    yield made
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _folder_keeping_far_times(tmp_path: Path) -> Path:
+    """A folder whose file system stores the year 11476 (ext4 clamps it to 2446; tmpfs
+    keeps it)."""
+    import tempfile
+    for base in (tmp_path, Path("/dev/shm")):
+        if not base.is_dir():
+            continue
+        folder = Path(tempfile.mkdtemp(dir=base))
+        probe = folder / "probe"
+        probe.write_bytes(b"")
+        os.utime(probe, (300000000000, 300000000000))
+        kept = probe.stat().st_mtime == 300000000000
+        probe.unlink()
+        if kept:
+            return folder
+        shutil.rmtree(folder)
+    pytest.skip("no file system here stores a modification time in the year 11476")
+
+@pytest.mark.models
+def test_an_impossible_modification_time_is_that_files_problem_not_the_scans(
+        tmp_path, real_indexer, capsys, _far_time_dirs):
+    folder = _folder_keeping_far_times(tmp_path)
+    _far_time_dirs.append(folder)
+    make_clip(folder / "a.mp4", seconds=2, audio=None)
+    make_clip(folder / "b.mp4", seconds=2.4, audio=None)
+    os.utime(folder / "a.mp4", (300000000000, 300000000000))  # the year 11476
+    lib_path = tmp_path / "lib.sqlite"
+    lib = Library(lib_path)
+    report = _scan(lib, real_indexer, folder)
+    assert sorted(Path(p).name for p in report.indexed) == ["a.mp4", "b.mp4"]
+    assert report.failed == []
+    row = lib.file(str(folder / "a.mp4"))
+    assert row["mtime"] == 300000000000 and row["file_time"] is None  # raw, no date
+    assert _scan(lib, real_indexer, folder).changes["unchanged"] == 2
+    lib.close()
+    code, out, _ = _cli(capsys, "--library", lib_path, "info", folder / "a.mp4")
+    assert code == 0 and "file date unknown" in out
+
+
+# ---- 5: damaged, foreign, empty, read-only libraries; full disk; Ctrl-C; pipes -------
+def _good_library(path: Path, clip_folder: Path | None = None) -> Path:
+    lib = Library(path)
+    lib.add_root("/videos")
+    if clip_folder is not None:
+        from tests.test_trash import index_file
+        for i, clip in enumerate(sorted(clip_folder.iterdir())):
+            index_file(lib, clip, clip_folder, seed=i)
+    lib.close()
+    return path
+
+
+def _damaged(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.sqlite"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("my shopping list\n")
+    else:
+        _good_library(path)
+        data = bytearray(path.read_bytes())
+        if kind == "half":
+            data = data[: len(data) // 2]
+        else:  # zeroed header
+            data[:100] = bytes(100)
+        path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "half", "zeroed_header"])
+@pytest.mark.parametrize("command", [["info", "x.mp4"], ["scan", "FOLDER"], ["check"]])
+def test_a_damaged_library_gets_one_line_and_exit_code_3(tmp_path, kind, command):
+    path = _damaged(tmp_path, kind)
+    before = path.read_bytes()
+    (tmp_path / "folder").mkdir()
+    argv = [a.replace("FOLDER", str(tmp_path / "folder")) for a in command]
+    done = _run("--library", path, *argv)
+    assert done.returncode == cli.EXIT_LIBRARY, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reelvault: ") and "Traceback" not in done.stderr
+    assert str(path) in lines[0] and "choose another file" in lines[0]
+    assert path.read_bytes() == before  # never turned into a new library, never repaired
+
+
+def test_a_damaged_library_names_the_backup_made_before_the_last_upgrade(tmp_path, capsys):
+    path = _good_library(tmp_path / "lib.sqlite")
+    backup = tmp_path / "lib.sqlite.v3.bak"
+    shutil.copy(path, backup)
+    data = bytearray(path.read_bytes())
+    data[:100] = bytes(100)
+    path.write_bytes(bytes(data))
+    code, _, err = _cli(capsys, "--library", path, "info", "x.mp4")
+    assert code == cli.EXIT_LIBRARY and "damaged" in err and str(backup) in err
+
+
+def test_a_foreign_sqlite_database_is_never_written(tmp_path, capsys):
+    path = tmp_path / "notes.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO notes(text) VALUES ('buy milk')")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for argv in (["scan", str(tmp_path)], ["info", "x.mp4"], ["gui", "--screenshot",
+                                                                str(tmp_path / "s.png")]):
+        code, _, err = _cli(capsys, "--library", path, *argv)
+        assert code == cli.EXIT_LIBRARY and "another program" in err and "notes" in err
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.sqlite"]  # no -wal, no lock
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_libraries_carry_an_application_id_and_older_ones_are_accepted(tmp_path):
+    from app.store import health, migrations
+    path = _good_library(tmp_path / "new.sqlite")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == health.APPLICATION_ID
+    # A library from before the application id: our tables, id 0, schema 3.
+    old = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(old)
+    for number, script in enumerate(migrations.MIGRATIONS[:3], 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    conn.close()
+    Library(old).close()
+    conn = sqlite3.connect(old)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == health.APPLICATION_ID
+    assert (tmp_path / "old.sqlite.v3.bak").exists()
+
+
+def test_a_zeroed_page_is_found_at_open_and_by_check(tmp_path, capsys):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    for i in range(40):  # enough rows for the index pages to span several pages
+        (folder / f"clip{i:02d}.mp4").write_bytes(os.urandom(2000 + i))
+    path = _good_library(tmp_path / "lib.sqlite", folder)
+    code, out, _ = _cli(capsys, "--library", path, "check", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    # A leaf page of the files table's path index: zeroing it breaks the b-tree.
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = "
+                        "'sqlite_autoindex_files_1'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(bytes(page_size))
+    from app.store import health
+    health._quick_checked.clear()  # a new process would check again
+    code, _, err = _cli(capsys, "--library", path, "info", "x.mp4")
+    assert code == cli.EXIT_LIBRARY and "damaged" in err and "reelvault check" in err
+    code, out, _ = _cli(capsys, "--library", path, "check", "--json")
+    report = json.loads(out)
+    assert code == cli.EXIT_LIBRARY and report["ok"] is False and report["problems"]
+
+
+def test_the_gui_screenshot_on_an_unusable_library_exits_at_once(tmp_path):
+    path = _damaged(tmp_path, "text")
+    done = _run("--library", path, "gui", "--screenshot", tmp_path / "s.png",
+                env={"QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == cli.EXIT_LIBRARY and "not a Reelvault library" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "s.png").exists()
+
+
+NAMESPACE_SCRIPT = """
+set -u
+mount --bind -o ro "$RO" "$RO"
+mount -t tmpfs -o size=160k tmpfs "$FULL"
+run() { "$PY" -m app "$@" >/dev/null 2>>"$ERR"; echo $?; }
+echo "scan_ro_folder $(run --library "$RO/lib.sqlite" scan "$VIDEOS")"
+echo "info_ro_folder $(run --library "$RO/lib.sqlite" info "$VIDEOS/a.mp4")"
+echo "new_in_ro_folder $(run --library "$RO/new.sqlite" scan "$VIDEOS")"
+echo "full_disk $(run --library "$FULL/lib.sqlite" scan "$VIDEOS")"
+"""
+
+
+@pytest.mark.models
+def test_read_only_places_and_a_full_disk_get_one_line_and_their_exit_code(tmp_path):
+    if not _has_user_namespaces():
+        pytest.skip("unshare -rm is not available here (needed to mount read-only/tiny)")
+    ro, full, videos = tmp_path / "ro", tmp_path / "full", tmp_path / "videos"
+    for d in (ro, full, videos):
+        d.mkdir()
+    for i in range(3):
+        make_clip(videos / f"{'abc'[i]}.mp4", seconds=2 + i * 0.3, audio=None)
+    _good_library(ro / "lib.sqlite", videos)
+    err = tmp_path / "err.txt"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PY": sys.executable, "RO": str(ro),
+           "FULL": str(full), "VIDEOS": str(videos), "ERR": str(err)}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", NAMESPACE_SCRIPT], env=env,
+                          capture_output=True, text=True, timeout=300)
+    codes = dict(line.split() for line in done.stdout.splitlines())
+    assert codes == {"scan_ro_folder": str(cli.EXIT_READ_ONLY), "info_ro_folder": "0",
+                     "new_in_ro_folder": str(cli.EXIT_READ_ONLY),
+                     "full_disk": str(cli.EXIT_NO_SPACE)}, done.stderr
+    lines = err.read_text().strip().splitlines()
+    assert len(lines) == 3 and "Traceback" not in err.read_text()
+    assert "cannot be written" in lines[0] and "make it writable" in lines[0]
+    assert "full" in lines[2] and "free some space" in lines[2]
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    path = _good_library(tmp_path / "lib.sqlite")
+    read, write = os.pipe()
+    os.close(read)  # the reader (`| head`) is gone before anything is written
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "app", "--library", str(path), "check"],
+                          env=env, stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write)
+    assert done.returncode == cli.EXIT_BROKEN_PIPE and done.stderr == ""
+
+
+@pytest.mark.models
+def test_ctrl_c_during_a_scan_gets_one_line_and_keeps_what_was_done(tmp_path):
+    videos = tmp_path / "v"
+    videos.mkdir()
+    for i in range(12):
+        make_clip(videos / f"c{i:02d}.mp4", seconds=2 + i * 0.1, audio=None)
+    path = tmp_path / "lib.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # Its own process group, as a terminal's Ctrl-C signals every process of the job.
+    proc = subprocess.Popen([sys.executable, "-m", "app", "--library", str(path), "scan",
+                             str(videos), "--workers", "1"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            n = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+            conn.close()
+        except sqlite3.Error:
+            n = 0
+        if n >= 1:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == cli.EXIT_INTERRUPTED
+    assert err.strip().splitlines() == ["reelvault: interrupted (what was finished is saved)"]
+    lib = Library(path, readonly=True)
+    assert 1 <= len(lib.files()) < 12
+    lib.close()
+
+
+# ---- 6: one library, one writer, whatever its name ------------------------------------
+def test_a_symbolic_link_to_a_library_shares_its_lock(tmp_path):
+    from tests.test_reliability import HOLDER
+    real = _good_library(tmp_path / "lib.sqlite")
+    alias = tmp_path / "alias.sqlite"
+    alias.symlink_to(real)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(alias)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        with pytest.raises(LibraryLocked, match="open in another Reelvault"):
+            Library(real)
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    Library(real).close()
+
+
+def test_a_library_with_a_second_hard_link_is_refused_for_writing(tmp_path):
+    real = _good_library(tmp_path / "lib.sqlite")
+    os.link(real, tmp_path / "other.sqlite")
+    with pytest.raises(LibraryLocked, match="hard links"):
+        Library(tmp_path / "other.sqlite")
+    Library(real, readonly=True).close()  # reading stays possible
+    os.unlink(tmp_path / "other.sqlite")
+    Library(real).close()
