@@ -328,3 +328,171 @@ def test_a_library_with_a_second_hard_link_is_refused_for_writing(tmp_path):
     Library(real, readonly=True).close()  # reading stays possible
     os.unlink(tmp_path / "other.sqlite")
     Library(real).close()
+
+
+# ---- 1: one folder under two names ----------------------------------------------------
+@pytest.fixture
+def xdg_trash(tmp_path, monkeypatch) -> Path:
+    """The real send2trash, with its home trash inside the test folder (as test_trash)."""
+    from send2trash import plat_other
+    data = tmp_path / "xdg-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
+    monkeypatch.setattr(plat_other, "get_dev", lambda path: 0)
+    return data / "Trash"
+
+
+@pytest.fixture
+def one_folder_two_names(tmp_path) -> Path:
+    base = tmp_path / "r1"
+    (base / "real").mkdir(parents=True)
+    make_clip(base / "real" / "holiday.mp4", seconds=2, audio="tone")
+    (base / "alias").symlink_to("real")
+    return base
+
+
+@pytest.mark.models
+def test_one_folder_under_two_names_is_indexed_once_and_never_its_own_copy(
+        tmp_path, one_folder_two_names, real_indexer, xdg_trash):
+    from app.core.duplicates.finder import find_duplicates
+    from app.core.library import trash
+    base = one_folder_two_names
+    lib = Library(tmp_path / "r1.sqlite")
+    report = _scan(lib, real_indexer, base / "real", base / "alias")
+    assert report.indexed == [str(base / "real" / "holiday.mp4")]
+    assert [s["path"] for s in report.skipped] == [str(base / "alias" / "holiday.mp4")]
+    assert "same file as" in report.skipped[0]["reason"]
+    assert find_duplicates(lib) == []
+    # Scanned again under the other name only: still one file.
+    assert _scan(lib, real_indexer, base / "alias").indexed == []
+    assert [f["path"] for f in lib.files()] == [str(base / "real" / "holiday.mp4")]
+    assert trash.trash_paths(lib, [str(base / "alias" / "holiday.mp4")]).done == []
+    lib.close()
+
+
+@pytest.mark.models
+def test_a_library_that_indexed_both_names_offers_no_duplicate_and_refuses_the_trash(
+        tmp_path, one_folder_two_names, real_indexer, xdg_trash):
+    """A library made before inodes were known has a row for each name."""
+    from app.core.duplicates.finder import find_duplicates
+    from app.core.library import trash
+    from tests.test_trash import index_file
+    base = one_folder_two_names
+    lib = Library(tmp_path / "r1.sqlite")
+    real_id = index_file(lib, base / "real" / "holiday.mp4", base / "real", seed=1)
+    alias_id = index_file(lib, base / "alias" / "holiday.mp4", base / "alias", seed=1)
+    assert find_duplicates(lib) == []
+    result = trash.move_to_trash(lib, [real_id])
+    assert result.done == [] and "same file as" in result.failed[0]["reason"]
+    assert (base / "real" / "holiday.mp4").exists()
+    # A scan puts it right: the second name becomes a skipped entry without an index.
+    _scan(lib, real_indexer, base / "real", base / "alias")
+    assert lib.file_by_id(alias_id)["status"] == "skipped" and lib.clip(alias_id) is None
+    assert lib.file_by_id(real_id)["status"] == "indexed"
+    lib.close()
+
+
+@pytest.mark.models
+def test_a_hard_link_is_the_same_file(tmp_path, real_indexer):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", seconds=2, audio=None)
+    os.link(folder / "a.mp4", folder / "b.mp4")
+    lib = Library(tmp_path / "lib.sqlite")
+    report = _scan(lib, real_indexer, folder)
+    assert _names(report.indexed) == ["a.mp4"] and _names(report.skipped) == ["b.mp4"]
+    lib.close()
+
+
+@pytest.mark.parametrize("target", ["/", "/proc", "/sys/kernel", "/dev"])
+def test_system_folders_are_refused_even_through_a_link(tmp_path, target):
+    if not os.path.isdir(target):
+        pytest.skip(f"no {target} here")
+    link = tmp_path / "videos"
+    link.symlink_to(target)
+    lib = Library(tmp_path / "lib.sqlite")
+    # No indexer: refusing must not need the models, and nothing is walked or decoded.
+    report = Scanner(lib, indexer_factory=lambda: pytest.fail("models loaded")).scan([link])
+    assert [s["path"] for s in report.skipped] == [str(link)]
+    assert "system folder" in report.skipped[0]["reason"] and lib.roots() == []
+    lib.close()
+
+
+@pytest.mark.models
+def test_the_home_folders_hidden_folders_are_not_walked(tmp_path, real_indexer, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".cache" / "app").mkdir(parents=True)
+    (home / "Videos").mkdir()
+    make_clip(home / ".cache" / "app" / "preview.mp4", seconds=2, audio=None)
+    make_clip(home / "Videos" / "trip.mp4", seconds=2.2, audio=None)
+    monkeypatch.setenv("HOME", str(home))
+    lib = Library(tmp_path / "lib.sqlite")
+    assert _names(_scan(lib, real_indexer, home).indexed) == ["trip.mp4"]
+    lib.close()
+
+
+def _names(items, key="path"):
+    return sorted(Path(i[key] if isinstance(i, dict) else i).name for i in items)
+
+
+# ---- 4: a trashed clip's rows belong to its trash entry -------------------------------
+@pytest.mark.models
+def test_a_new_file_at_a_trashed_clips_path_leaves_the_trashed_rows_alone(
+        tmp_path, real_indexer, xdg_trash):
+    from app.core.library import trash
+    folder = tmp_path / "v"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", seconds=2, pattern="square", audio=None)
+    lib = Library(tmp_path / "lib.sqlite")
+    _scan(lib, real_indexer, folder)
+    old = lib.file(str(folder / "a.mp4"))
+    old_vectors = lib.clip(old["id"])["visual"].tobytes()
+    assert trash.trash_paths(lib, [str(folder / "a.mp4")]).done
+    make_clip(folder / "a.mp4", seconds=3, pattern="noise", audio=None)  # a new file there
+    report = _scan(lib, real_indexer, folder)
+    assert report.changes["new"] == 1
+    new = lib.file(str(folder / "a.mp4"))
+    assert new["id"] != old["id"]
+    assert lib.file_by_id(old["id"])["presence"] == "trashed"
+    assert lib.clip(old["id"])["visual"].tobytes() == old_vectors
+    assert lib.thumbs(old["id"]) is not None and lib.segments(old["id"])
+    # The new file moves away; Undo brings the old one back with its own index.
+    (folder / "a.mp4").rename(folder / "b.mp4")
+    undone = trash.undo(lib)
+    assert undone.failed == [] and (folder / "a.mp4").exists()
+    back = lib.file(str(folder / "a.mp4"))
+    assert back["id"] == old["id"] and back["presence"] == "present"
+    assert lib.clip(old["id"])["visual"].tobytes() == old_vectors
+    assert lib.file_by_id(new["id"])["presence"] == "missing"
+    report = _scan(lib, real_indexer, folder)  # the new file is found under its new name
+    assert report.changes["moved"] == 1
+    assert lib.file(str(folder / "b.mp4"))["id"] == new["id"]
+    lib.close()
+
+
+def test_undo_after_the_trash_was_emptied_says_so_once_then_forgets(
+        tmp_path, xdg_trash, capsys):
+    from app.core.library import trash
+    from tests.test_trash import index_file
+    folder = tmp_path / "v"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(os.urandom(5000))
+    lib_path = tmp_path / "lib.sqlite"
+    lib = Library(lib_path)
+    file_id = index_file(lib, folder / "a.mp4", folder)
+    result = trash.trash_paths(lib, [str(folder / "a.mp4")])
+    assert result.done
+    shutil.rmtree(xdg_trash)  # emptied by hand
+    lib.close()
+    code, out, err = _cli(capsys, "--library", lib_path, "undo", "--json")
+    assert code == 1 and "no longer in the trash" in json.loads(out)["failed"][0]["reason"]
+    code, out, _ = _cli(capsys, "--library", lib_path, "undo")
+    assert code == 0 and out.strip() == "nothing to undo"
+    code, out, _ = _cli(capsys, "--library", lib_path, "purge-missing", "--json")
+    assert code == 0 and json.loads(out)["purged"]
+    lib = Library(lib_path)
+    assert lib.file_by_id(file_id) is None
+    lib.close()
+

@@ -60,6 +60,13 @@ def utc_iso(timestamp: float) -> str | None:
         return None
 
 
+def aside_path(why: str, number: int, path: str) -> str:
+    """The ``path`` a row holds while its file is not at its path for the library (in
+    the trash, or replaced there by another file), so a file now at that path gets its
+    own row. Relative, so never a real scanned (absolute) path; readable in a dump."""
+    return f"({why} {number}) {path}"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -114,6 +121,7 @@ class Library:
             if not readonly:
                 migrations.migrate(self.conn, real)
                 self._fill_moment_index()
+                self._set_trashed_paths_aside()
         except (sqlite3.Error, OSError) as e:
             self.close()
             if isinstance(e, FileNotFoundError) and readonly:
@@ -169,7 +177,9 @@ class Library:
 
     def indexed_with_fingerprint(self, fingerprint: str, size: int) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
-            "SELECT * FROM files WHERE fingerprint = ? AND size = ? AND status = 'indexed'",
+            # Not a trashed file's rows: they belong to its trash entry until Undo.
+            "SELECT * FROM files WHERE fingerprint = ? AND size = ? AND status = 'indexed' "
+            "AND presence != 'trashed'",
             (fingerprint, size))]
 
     def files(self, status: str | None = "indexed", present_only: bool = False) -> list[dict]:
@@ -188,7 +198,8 @@ class Library:
                      reason: str | None, info: dict | None) -> int:
         info = info or {}
         cols = {"path": stat.path, "root_id": root_id, "size": stat.size, "mtime": stat.mtime,
-                "fingerprint": stat.fingerprint, "status": status, "reason": reason,
+                "fingerprint": stat.fingerprint, "dev": stat.dev, "ino": stat.ino,
+                "status": status, "reason": reason,
                 "file_time": utc_iso(stat.mtime), "seen_at": now_iso(), "presence": "present",
                 "indexed_at": now_iso() if status == "indexed" else None,
                 **{c: info.get(c) for c in INFO_COLUMNS}}
@@ -237,6 +248,19 @@ class Library:
                     ends.append(end)
                     labels.append(json.loads(text))
                 self._insert_moment_index((f, *v) for f, v in per_file.items())
+
+    def _set_trashed_paths_aside(self) -> None:
+        """Trashed rows from before paths were set aside (app.store.trash) get theirs."""
+        rows = self.conn.execute(
+            "SELECT f.id, f.path, (SELECT max(t.id) FROM trash t WHERE t.file_id = f.id) "
+            "FROM files f WHERE f.presence = 'trashed' AND f.path NOT LIKE '(trash %'"
+        ).fetchall()
+        if not rows:
+            return
+        with self.transaction() as c:
+            for file_id, path, entry_id in rows:
+                c.execute("UPDATE files SET path = ? WHERE id = ?",
+                          (aside_path("trash", entry_id or 0, path), file_id))
 
     def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex,
                    index_version: int | None = None) -> int:
@@ -290,9 +314,19 @@ class Library:
     def move_file(self, file_id: int, stat: FileStat, root_id: int | None) -> None:
         """A file seen at a new path with the same content: its rows follow it."""
         self.conn.execute(
-            "UPDATE files SET path = ?, root_id = ?, mtime = ?, presence = 'present', "
-            "seen_at = ? WHERE id = ?",
-            (stat.path, root_id, stat.mtime, now_iso(), file_id))
+            "UPDATE files SET path = ?, root_id = ?, mtime = ?, dev = ?, ino = ?, "
+            "presence = 'present', seen_at = ? WHERE id = ?",
+            (stat.path, root_id, stat.mtime, stat.dev, stat.ino, now_iso(), file_id))
+
+    def set_identity(self, file_id: int, dev: int, ino: int) -> None:
+        """Device and inode of a file seen unchanged (rows from before schema 4 lack them)."""
+        self.conn.execute("UPDATE files SET dev = ?, ino = ? WHERE id = ?", (dev, ino, file_id))
+
+    def files_with_identity(self, dev: int, ino: int) -> list[dict]:
+        """Rows of files last seen as this device and inode (any name), not in the trash."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM files WHERE ino = ? AND dev = ? AND presence != 'trashed'",
+            (ino, dev))]
 
     def mark(self, file_ids: Iterable[int], presence: str) -> int:
         """Mark files present, missing or offline. Rows are never deleted here."""
