@@ -496,3 +496,147 @@ def test_undo_after_the_trash_was_emptied_says_so_once_then_forgets(
     assert lib.file_by_id(file_id) is None
     lib.close()
 
+
+
+# ---- 2 (the rule): any error indexing a file is that file's ---------------------------
+def prepare_or_break(path: str):
+    """The real decoder, except that files named broken* come back as nonsense the
+    indexer cannot use (an error in the parent, after decoding)."""
+    from app.core.indexing.indexer import prepare_clip
+    if Path(path).name.startswith("broken"):
+        return "not a prepared clip"
+    return prepare_clip(path)
+
+
+@pytest.mark.models
+def test_an_error_indexing_one_file_fails_that_file_only(tmp_path, real_indexer):
+    folder = tmp_path / "v"
+    folder.mkdir()
+    for i, name in enumerate(("a.mp4", "broken.mp4", "c.mp4")):
+        make_clip(folder / name, seconds=2 + 0.3 * i, audio=None)
+    lib = Library(tmp_path / "lib.sqlite")
+    report = _scan(lib, real_indexer, folder, prepare=prepare_or_break)
+    assert _names(report.indexed) == ["a.mp4", "c.mp4"]
+    assert _names(report.failed) == ["broken.mp4"]
+    assert "could not be indexed" in report.failed[0]["error"]
+    assert lib.file(str(folder / "broken.mp4"))["status"] == "failed"
+    lib.close()
+
+
+# ---- 7: odd settings, names that pose as another extension ----------------------------
+@pytest.mark.parametrize("text", ['{"workers": 1e309, "theme": "light"}',
+                                  '{"threads": Infinity, "theme": "light"}',
+                                  '{"workers": -Infinity, "theme": "light"}',
+                                  '{"workers": NaN, "theme": "light"}',
+                                  '{"exclude": ' + "[" * 100_000 + "]" * 100_000 + "}",
+                                  "[" * 100_000 + "]" * 100_000])
+def test_settings_with_huge_infinite_or_deep_values_fall_back_to_defaults(tmp_path, text):
+    from app import settings
+    path = tmp_path / "settings.json"
+    path.write_text(text)
+    loaded = settings.load(path)
+    assert loaded == settings.Settings() or (loaded.workers == 0 and loaded.threads == 0)
+    assert isinstance(loaded.workers, int) and isinstance(loaded.threads, int)
+
+
+def test_names_with_direction_controls_show_them_escaped():
+    from app.gui import fmt
+    posing = "/v/holiday\u202e4pm.exe"  # shows as "holidayexe.mp4" when rendered
+    assert fmt.file_name(posing) == "holiday\\u202e4pm.exe"
+    assert fmt.file_name("/v/a\u2066b\u2069.mp4") == "a\\u2066b\\u2069.mp4"
+    assert fmt.file_name("/v/생일 파티 🎂.mp4") == "생일 파티 🎂.mp4"
+    assert fmt.file_name("/v/عطلة.mp4") == "عطلة.mp4"  # right-to-left letters stay letters
+
+
+@pytest.mark.models
+def test_the_window_shows_escaped_names(qtbot, tmp_path, real_indexer):
+    from app.gui.window import MainWindow
+    folder = tmp_path / "v"
+    folder.mkdir()
+    make_clip(folder / "made.mp4", seconds=2, audio=None)
+    (folder / "made.mp4").rename(folder / "holiday\u202e4pm.exe.mp4")
+    lib = Library(tmp_path / "lib.sqlite")
+    _scan(lib, real_indexer, folder)
+    lib.close()
+    w = MainWindow(str(tmp_path / "lib.sqlite"))
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.startup_done, timeout=60_000):
+        pass
+    model = w.library_view.model
+    assert model.data(model.index(0)) == "holiday\\u202e4pm.exe.mp4"
+    w.library_view.grid.setCurrentIndex(model.index(0))
+    qtbot.waitUntil(lambda: "\\u202e" in w.detail.title.text(), timeout=10_000)
+    assert "\u202e" not in w.detail.title.text()
+    w.close()
+
+
+# ---- 9: the first window, the first scan, pausing ------------------------------------
+@pytest.mark.models
+def test_the_first_scan_shows_progress_at_once_and_can_be_paused(qtbot, tmp_path, real_indexer):
+    from PySide6.QtWidgets import QLabel
+
+    from app.gui.window import MainWindow
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i in range(5):
+        make_clip(folder / f"clip_{i}.mp4", seconds=2 + 0.2 * i, audio=None)
+    w = MainWindow(str(tmp_path / "library.sqlite"))
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.startup_done, timeout=30_000):
+        pass
+    assert w.current_page() == "welcome"
+    texts = " ".join(label.text() for label in w.welcome.findChildren(QLabel))
+    assert "Add the folders where your videos live" in texts
+    assert w.welcome.scan_text.isHidden()
+    w.scanner.indexer_factory = lambda: real_indexer
+    progress = []
+    w.scanner.progress.connect(progress.append)
+    w.scan([str(folder)])
+    # At once, before the scan thread reported anything: the first page says what runs.
+    assert not w.welcome.scan_text.isHidden()
+    assert w.welcome.scan_text.text() == "Looking for videos in videos…"
+    assert w.welcome.scan_bar.maximum() == 0  # busy until the walk counted the files
+    assert not w.scanner.pause_button.isHidden() and w.scanner.pause_button.text() == "Pause"
+
+    qtbot.waitUntil(lambda: any(p.phase == "indexing" for p in progress), timeout=120_000)
+    w.scanner.pause_button.click()
+    assert w.scanner.pause_button.text() == "Resume"
+    assert w.scanner.label.text().startswith("Paused") and "Paused" in w.welcome.scan_text.text()
+    at_pause = max(p.done for p in progress if p.phase == "indexing")
+    qtbot.wait(2500)  # paused: at most the file under way when Pause was pressed finishes
+    during = max(p.done for p in progress if p.phase == "indexing")
+    assert during <= at_pause + 1 and during < 5 and w.scanner.running
+    qtbot.wait(1500)
+    assert max(p.done for p in progress if p.phase == "indexing") == during
+    with qtbot.waitSignal(w.scanner.finished, timeout=180_000) as finished:
+        w.scanner.pause_button.click()
+        assert w.scanner.pause_button.text() == "Pause"
+    report, error = finished.args
+    assert error is None and len(report.indexed) == 5 and not report.cancelled
+    assert w.welcome.scan_text.isHidden()
+    w.close()
+
+
+def test_the_scanner_reports_the_walk_before_it_ends(tmp_path, monkeypatch):
+    """A first scan of a large folder says how many videos it found while it walks."""
+    from app.core.library import scanner as scanner_module
+    monkeypatch.setattr(scanner_module, "WALK_PROGRESS_S", 0.0)
+    folder = tmp_path / "v"
+    for i in range(3):
+        (folder / f"d{i}").mkdir(parents=True)
+        (folder / f"d{i}" / "x.mp4").write_bytes(os.urandom(1000 + i))
+    lib = Library(tmp_path / "lib.sqlite")
+    seen = []
+    cancel = __import__("threading").Event()
+
+    def progress(p):
+        seen.append((p.phase, p.total, p.path))
+        if p.phase == "walking" and p.path is None:
+            cancel.set()  # the walk is done: no need to decode these files
+    Scanner(lib, indexer_factory=lambda: pytest.fail("models loaded")).scan(
+        [folder], progress=progress, cancel=cancel)
+    walking = [s for s in seen if s[0] == "walking" and s[2] is not None]
+    assert [t for _, t, _ in walking][-1] >= 2 and walking[0][1] < 3
+    lib.close()

@@ -454,6 +454,9 @@ class Scanner:
     def _run_jobs(self, jobs: list[_Job], report: ScanReport, notify, cancel, started) -> None:
         if not jobs:
             return
+        if cancel.is_set():  # cancelled before indexing began: not even the models load
+            report.cancelled = True
+            return
         by_path = {j.path: j for j in jobs}
         indexer = self.indexer  # load models before the clock for ETA starts mattering
         results: queue.Queue = queue.Queue(maxsize=2)

@@ -11,6 +11,7 @@ import os
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 
+from app.gui import fmt
 from app.gui.thumbs import ThumbCache
 
 RowRole = Qt.UserRole + 1
@@ -114,7 +115,7 @@ class LibraryModel(QAbstractListModel):
             return None
         row = self._view[index.row()]
         if role == Qt.DisplayRole:
-            return os.path.basename(row["path"])
+            return fmt.file_name(row["path"])
         if role == RowRole:
             return row
         if role == FileIdRole:
