@@ -640,3 +640,55 @@ def test_the_scanner_reports_the_walk_before_it_ends(tmp_path, monkeypatch):
     walking = [s for s in seen if s[0] == "walking" and s[2] is not None]
     assert [t for _, t, _ in walking][-1] >= 2 and walking[0][1] < 3
     lib.close()
+
+
+# ---- 8: Qt's X11 libraries before `make run` ------------------------------------------
+def _fake_tools(folder: Path, ldd: str, ldconfig: str) -> dict:
+    folder.mkdir()
+    for name, text in (("ldd", ldd), ("ldconfig", ldconfig)):
+        tool = folder / name
+        tool.write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}\nEOF\n")
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}", "DISPLAY": ":0"}
+    env.pop("QT_QPA_PLATFORM", None)  # as on a desktop: the window would open on X11
+    return env
+
+
+LDD_MISSING = """\tlinux-vdso.so.1 (0x00007ffd)
+\tlibxcb-icccm.so.4 => not found
+\tlibxcb-keysyms.so.1 => not found
+\tlibxkbcommon-x11.so.0 => not found
+\tlibxcb-render-util.so.0 => not found
+\tlibxcb.so.1 => /lib/x86_64-linux-gnu/libxcb.so.1 (0x00007f)"""
+
+
+def test_make_run_names_the_missing_qt_libraries_in_one_apt_get_line(tmp_path):
+    check = REPO / ".ci" / "check-qt-libs"
+    env = _fake_tools(tmp_path / "bin", LDD_MISSING, "\tlibxcb.so.1 (libc6,x86-64) => /x")
+    done = subprocess.run([sys.executable, str(check), sys.executable], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].strip() == (
+        "sudo apt-get install libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 "
+        "libxcb-render-util0 libxcb-cursor0")
+    # All there, or no X11 window to open: silent.
+    env = _fake_tools(tmp_path / "bin2", "\tlibxcb.so.1 => /x (0x1)",
+                      "\tlibxcb-cursor.so.0 (libc6,x86-64) => /x")
+    done = subprocess.run([sys.executable, str(check), sys.executable], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    env = {**_fake_tools(tmp_path / "bin3", LDD_MISSING, ""), "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, str(check), sys.executable], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_makefile_checks_before_it_opens_the_window_and_the_readme_names_the_libraries():
+    makefile = (REPO / "Makefile").read_text()
+    run = makefile[makefile.index("\nrun:"):].split("\n\n")[0]
+    assert run.index(".ci/check-qt-libs") < run.index("$(VENV)/bin/reelvault")
+    readme = (REPO / "README.md").read_text()
+    quick = readme[readme.index("## Quick start"):readme.index("## Command line")]
+    for package in ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0",
+                    "libxcb-render-util0", "libxcb-xkb1", "libxkbcommon-x11-0", "libxcb-shape0"):
+        assert package in quick
