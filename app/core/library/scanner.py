@@ -55,9 +55,15 @@ SYSTEM_FOLDERS = ("/proc", "/sys", "/dev", "/run", "/boot", "/etc", "/usr", "/bi
 WALK_PROGRESS_S = 0.25  # how often the walk says how many videos it found so far
 
 
+# Inside them, but folders of files after all: RAM disks a person may keep clips on.
+USER_FOLDERS_INSIDE = ("/dev/shm", "/run/media", "/run/user")
+
+
 def system_folder(path: str | Path) -> str | None:
     """The real path of ``path`` if it is a system folder or a disk's top folder."""
     real = os.path.realpath(path)
+    if any(real == u or _is_under(real, u) for u in USER_FOLDERS_INSIDE):
+        return None
     if os.path.dirname(real) == real:  # "/" (or a drive's top on Windows)
         return real
     if os.name == "posix" and any(real == s or _is_under(real, s) for s in SYSTEM_FOLDERS):
