@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-fast setup models lint bench bundle clean
 
 run: setup models
+	@.ci/check-qt-libs $(PY)  # Qt's X11 libraries: prints the apt-get line if missing
 	$(VENV)/bin/reelvault
 
 test: setup models

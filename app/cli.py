@@ -13,6 +13,10 @@ from app.records import Status
 from app.store.lock import LibraryLocked
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+# The library cannot be used: damaged, not a library, another program's database (3);
+# cannot be written: read-only file, folder or disk (4); the disk is full (5).
+EXIT_LIBRARY, EXIT_READ_ONLY, EXIT_NO_SPACE = 3, 4, 5
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141  # 128 + SIGINT, 128 + SIGPIPE, as shells do
 
 
 class CliError(Exception):
@@ -92,7 +96,8 @@ def cmd_info(args) -> int:
     if row["status"] == Status.INDEXED:
         text.append(f"  {row['duration']:.1f} s, {row['width']}x{row['height']}, "
                     f"{row['fps']:.2f} fps, {row['video_codec']}/{row['audio_codec'] or 'no audio'}"
-                    f", created {row['created'] or 'unknown'}")
+                    f", created {row['created'] or 'unknown'}"
+                    f", file date {row['file_time'] or 'unknown'}")
         if place:
             text.append(f"  place: {place.label} ({place.lat:.5f}, {place.lon:.5f})")
         for s in data["segments"]:
@@ -393,6 +398,18 @@ def cmd_places(args) -> int:
         text += [f"         {f}" for f in p["files"]]
     _emit(args, {"places": found, "spots": spots}, "\n".join(text) or "no places")
     return EXIT_OK
+def cmd_check(args) -> int:
+    from app.store import health
+    path = Path(args.library) if args.library else config.default_library()
+    problems = health.check_library(path)
+    real = Path(os.path.realpath(path))
+    data = {"library": str(path), "ok": not problems, "problems": problems,
+            "backups": [str(b) for b in health.backups(real)]}
+    text = [f"{path}: no damage found"] if not problems else (
+        [f"{path}: damaged ({len(problems)} problems)"] + [f"  {p}" for p in problems[:20]]
+        + [health.restore_advice(real)])
+    _emit(args, data, "\n".join(text))
+    return EXIT_OK if not problems else EXIT_LIBRARY
 
 
 def cmd_gui(args) -> int:
@@ -564,6 +581,7 @@ def _place_commands(add) -> None:
 
 
 def _app_commands(add) -> None:
+    add("check", cmd_check, "Check the whole library file for damage (exit code 3 if any).")
     p = add("gui", cmd_gui, "Open the desktop app.")
     p.add_argument("--screenshot", help="render the main window to this PNG and exit")
     p.add_argument("--page", choices=["library", "albums", "people", "duplicates", "foryou",
@@ -580,18 +598,51 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args([*argv, "gui"])
     try:
         return args.func(args)
-    except CliError as e:
-        print(f"reelvault: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except LibraryLocked as e:
-        print(f"reelvault: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    except (CliError, LibraryLocked) as e:
+        return _fail(str(e), EXIT_ERROR)
+    except KeyboardInterrupt:
+        # Whatever a scan finished is saved (one transaction per file).
+        return _fail("interrupted (what was finished is saved)", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`reelvault info x | head`): nothing more to say to it.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as e:
-        from app.inference.session import ModelError
-        if isinstance(e, ModelError):
-            print(f"reelvault: {e}", file=sys.stderr)
-            return EXIT_ERROR
-        raise
+        return _fail_unexpected(e, args)
+
+
+def _fail(message: str, code: int) -> int:
+    try:
+        print(f"reelvault: {message}", file=sys.stderr)
+    except (BrokenPipeError, OSError):
+        pass
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the flush at exit does not fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _fail_unexpected(e: Exception, args) -> int:
+    import sqlite3
+
+    from app.inference.session import ModelError
+    from app.store import health
+    if isinstance(e, ModelError):
+        return _fail(str(e), EXIT_ERROR)
+    if isinstance(e, (sqlite3.Error, OSError)) and not isinstance(e, health.LibraryError):
+        if not (isinstance(e, sqlite3.Error) or health.is_library_failure(e)):
+            raise e
+        e = health.describe(e, Path(args.library) if args.library else config.default_library())
+    if isinstance(e, health.LibraryError):
+        code = {health.READ_ONLY: EXIT_READ_ONLY, health.NO_SPACE: EXIT_NO_SPACE,
+                health.BUSY: EXIT_ERROR}.get(e.kind, EXIT_LIBRARY)
+        return _fail(str(e), code)
+    raise e
 
 
 class _ProgressBar:

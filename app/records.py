@@ -38,6 +38,7 @@ class TrashState(StrEnum):
     FAILED = "failed"
     RESTORING = "restoring"
     RESTORED = "restored"
+    GONE = "gone"  # no longer in the trash (emptied by hand): reported once, then settled
 
 
 @dataclass
@@ -46,6 +47,9 @@ class FileStat:
     size: int
     mtime: float
     fingerprint: str
+    # Which file this is, whatever name it was reached by (None where not known).
+    dev: int | None = None
+    ino: int | None = None
 
 
 @dataclass

@@ -62,8 +62,9 @@ def load(path: Path | None = None) -> Settings:
     """The saved settings; defaults for anything missing, unknown or malformed."""
     path = path or config.settings_path()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant,
+                         parse_float=_finite_float)
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return Settings()
     if not isinstance(raw, dict):
         return Settings()
@@ -95,8 +96,19 @@ def _sanitized(s: Settings) -> Settings:
     )
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a setting's value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # 1e309 reads as inf
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
 def _clamp(value, lo: int, hi: int, default: int) -> int:
     try:
         return min(hi, max(lo, int(value)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default

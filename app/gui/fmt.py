@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+
+# Characters that reorder text: a name holding U+202E (right-to-left override) can show
+# "clip.exe.mp4" as "clip.4pm.exe", posing as another extension. Shown escaped instead.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with direction controls and other invisible control characters shown as
+    escapes (\\u202e), so what is on screen is what the name is."""
+    if text.isprintable() and not BIDI_CONTROLS.intersection(text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if c in BIDI_CONTROLS or (not c.isprintable() and c != " ")
+                   else c for c in text)
+
+
+def file_name(path: str) -> str:
+    """A file's name as the window shows it (see ``safe_text``)."""
+    return safe_text(os.path.basename(path))
 
 
 def duration(seconds: float | None) -> str:

@@ -20,6 +20,10 @@ EXIT_WAIT_MS = 3_000  # at most, for each of: last writes, the cancelled scan
 
 def run_gui(library: str | None = None, screenshot: str | None = None,
             page: str | None = None, search: str | None = None) -> int:
+    library_path = Path(library) if library else config.default_library()
+    problem = _library_problem(library_path)
+    if problem is not None and screenshot:
+        raise problem  # the CLI prints its one line and exit code
     if screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a headless render
     os.environ.setdefault("QT_LOGGING_RULES", QUIET_LOGGING)
@@ -35,7 +39,11 @@ def run_gui(library: str | None = None, screenshot: str | None = None,
     prefs = app_settings.load()
     theme.apply(app, prefs.theme)
     app.setWindowIcon(theme.icon("reelvault"))
-    window = MainWindow(str(Path(library) if library else config.default_library()), prefs)
+    if problem is not None:
+        from PySide6.QtWidgets import QMessageBox
+        QMessageBox.critical(None, "Reelvault cannot open this library", str(problem))
+        raise problem
+    window = MainWindow(str(library_path), prefs)
     window.show()
     if screenshot:
         _schedule_screenshot(app, window, screenshot, page, search)
@@ -47,6 +55,22 @@ def run_gui(library: str | None = None, screenshot: str | None = None,
         window.scanner.cancel()
         tasks.wait_idle(EXIT_WAIT_MS, names=("work",))
         window.scanner.wait(EXIT_WAIT_MS / 1000)
+
+
+def _library_problem(path: Path):
+    """A ``LibraryError`` when the library file exists but cannot be used (damaged, not a
+    library, another program's database), so the app says so before any window opens."""
+    from app.store.health import LibraryError
+    from app.store.library import Library
+    if not path.exists():
+        return None  # a first run: the window creates it
+    try:
+        Library(path, readonly=True).close()
+    except LibraryError as e:
+        return e
+    except RuntimeError:
+        return None  # an older schema: the app upgrades it
+    return None
 
 
 def _schedule_screenshot(app, window, path: str, page: str | None, search: str | None) -> None:

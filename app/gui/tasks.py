@@ -142,6 +142,7 @@ class ScanJob(QObject):
         self.settings = settings
         self.indexer_factory = indexer_factory
         self.cancel_event = threading.Event()
+        self.pause_event = threading.Event()  # set: the scan waits between files
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -151,6 +152,12 @@ class ScanJob(QObject):
     @Slot()
     def cancel(self) -> None:
         self.cancel_event.set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.pause_event.set()
+        else:
+            self.pause_event.clear()
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread:
@@ -168,7 +175,7 @@ class ScanJob(QObject):
                     kwargs["indexer_factory"] = self.indexer_factory
                 scanner = Scanner.from_settings(lib, self.settings, **kwargs)
                 report = scanner.scan(self.folders, progress=self._report,
-                                      cancel=self.cancel_event)
+                                      cancel=self.cancel_event, pause=self.pause_event)
             finally:
                 lib.close()
         except Exception as e:

@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
         self.trasher.restored.connect(self._trash_undone)
         self.scanner.indexed_more.connect(self.refresh)
         self.scanner.finished.connect(self._scan_finished)
+        self.scanner.status.connect(self.welcome.show_scan)  # the first scan, on the first page
+        self.scanner.finished.connect(lambda *_: self.welcome.show_scan(None))
         self.scanner.started.connect(lambda: self.scan_button.setEnabled(False))
 
         for keys, func in (("Ctrl+F", self.focus_search), ("Space", self.detail.toggle),

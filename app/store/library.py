@@ -7,6 +7,7 @@ vectors as float16 BLOBs. Methods return plain dicts and numpy arrays.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from app.records import ClipIndex, FileStat
-from app.store import analysis, frame_thumbs, fsnames, lock, migrations
+from app.store import analysis, frame_thumbs, fsnames, health, lock, migrations
 
 
 def to_blob(vec: np.ndarray | None, dtype=np.float16) -> bytes | None:
@@ -50,8 +51,20 @@ def pack_moment_labels(labels: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return classes, scores
 
 
-def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_iso(timestamp: float) -> str | None:
+    """ISO 8601 UTC, or None for a time no calendar date can hold (a file touched to the
+    year 11476, NaN): the raw value stays in ``mtime`` and the date reads "unknown"."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def aside_path(why: str, number: int, path: str) -> str:
+    """The ``path`` a row holds while its file is not at its path for the library (in
+    the trash, or replaced there by another file), so a file now at that path gets its
+    own row. Relative, so never a real scanned (absolute) path; readable in a dump."""
+    return f"({why} {number}) {path}"
 
 
 def now_iso() -> str:
@@ -74,14 +87,24 @@ class Library:
         self.readonly = readonly
         self._lock_key: str | None = None
         fsnames.install()
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_key = lock.acquire(self.path)
-        elif not self.path.exists():
-            raise FileNotFoundError(f"no library at {self.path}")
+        # The real file: a symbolic link and its target are one library, with one lock
+        # and one WAL, whichever name opened it.
+        real = Path(os.path.realpath(self.path))
+        health.check_file(real)
         try:
+            # Before anything writes (the lock file, the WAL switch writes the header):
+            # never touch another program's database.
+            health.check_owner_of(real)
+            if not readonly:
+                real.parent.mkdir(parents=True, exist_ok=True)
+                self._lock_key = lock.acquire(real)
+            elif not real.exists():
+                raise FileNotFoundError(f"no library at {self.path}")
             # PARSE_DECLTYPES: TEXT columns go through fsnames, so odd file names round-trip.
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            # A reader on a read-only folder or disk (a backup DVD): see read_only_uri.
+            target = real if not readonly or os.access(real.parent, os.W_OK) else \
+                health.read_only_uri(real)
+            self.conn = sqlite3.connect(target, timeout=30, isolation_level=None, uri=True,
                                         check_same_thread=False,
                                         detect_types=sqlite3.PARSE_DECLTYPES)
             self.conn.row_factory = sqlite3.Row
@@ -94,8 +117,16 @@ class Library:
             else:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                migrations.migrate(self.conn, self.path)
+            health.quick_check(self.conn, real)
+            if not readonly:
+                migrations.migrate(self.conn, real)
                 self._fill_moment_index()
+                self._set_trashed_paths_aside()
+        except (sqlite3.Error, OSError) as e:
+            self.close()
+            if isinstance(e, FileNotFoundError) and readonly:
+                raise
+            raise health.describe(e, real) from e
         except BaseException:
             self.close()
             raise
@@ -146,7 +177,9 @@ class Library:
 
     def indexed_with_fingerprint(self, fingerprint: str, size: int) -> list[dict]:
         return [dict(r) for r in self.conn.execute(
-            "SELECT * FROM files WHERE fingerprint = ? AND size = ? AND status = 'indexed'",
+            # Not a trashed file's rows: they belong to its trash entry until Undo.
+            "SELECT * FROM files WHERE fingerprint = ? AND size = ? AND status = 'indexed' "
+            "AND presence != 'trashed'",
             (fingerprint, size))]
 
     def files(self, status: str | None = "indexed", present_only: bool = False) -> list[dict]:
@@ -165,12 +198,13 @@ class Library:
                      reason: str | None, info: dict | None) -> int:
         info = info or {}
         cols = {"path": stat.path, "root_id": root_id, "size": stat.size, "mtime": stat.mtime,
-                "fingerprint": stat.fingerprint, "status": status, "reason": reason,
+                "fingerprint": stat.fingerprint, "dev": stat.dev, "ino": stat.ino,
+                "status": status, "reason": reason,
                 "file_time": utc_iso(stat.mtime), "seen_at": now_iso(), "presence": "present",
                 "indexed_at": now_iso() if status == "indexed" else None,
                 **{c: info.get(c) for c in INFO_COLUMNS},
                 # An info with a "lat" key (None or not) comes from a read of the file's
-                # location; the place is resolved again after the scan (schema 4).
+                # location; the place is resolved again after the scan (schema 5).
                 "location_read": 1 if "lat" in info else None,
                 "geoname_id": None, "geo_version": None}
         names = ", ".join(cols)
@@ -220,6 +254,19 @@ class Library:
                     ends.append(end)
                     labels.append(json.loads(text))
                 self._insert_moment_index((f, *v) for f, v in per_file.items())
+
+    def _set_trashed_paths_aside(self) -> None:
+        """Trashed rows from before paths were set aside (app.store.trash) get theirs."""
+        rows = self.conn.execute(
+            "SELECT f.id, f.path, (SELECT max(t.id) FROM trash t WHERE t.file_id = f.id) "
+            "FROM files f WHERE f.presence = 'trashed' AND f.path NOT LIKE '(trash %'"
+        ).fetchall()
+        if not rows:
+            return
+        with self.transaction() as c:
+            for file_id, path, entry_id in rows:
+                c.execute("UPDATE files SET path = ? WHERE id = ?",
+                          (aside_path("trash", entry_id or 0, path), file_id))
 
     def save_index(self, stat: FileStat, root_id: int | None, clip: ClipIndex,
                    index_version: int | None = None) -> int:
@@ -278,9 +325,19 @@ class Library:
     def move_file(self, file_id: int, stat: FileStat, root_id: int | None) -> None:
         """A file seen at a new path with the same content: its rows follow it."""
         self.conn.execute(
-            "UPDATE files SET path = ?, root_id = ?, mtime = ?, presence = 'present', "
-            "seen_at = ? WHERE id = ?",
-            (stat.path, root_id, stat.mtime, now_iso(), file_id))
+            "UPDATE files SET path = ?, root_id = ?, mtime = ?, dev = ?, ino = ?, "
+            "presence = 'present', seen_at = ? WHERE id = ?",
+            (stat.path, root_id, stat.mtime, stat.dev, stat.ino, now_iso(), file_id))
+
+    def set_identity(self, file_id: int, dev: int, ino: int) -> None:
+        """Device and inode of a file seen unchanged (rows from before schema 8 lack them)."""
+        self.conn.execute("UPDATE files SET dev = ?, ino = ? WHERE id = ?", (dev, ino, file_id))
+
+    def files_with_identity(self, dev: int, ino: int) -> list[dict]:
+        """Rows of files last seen as this device and inode (any name), not in the trash."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM files WHERE ino = ? AND dev = ? AND presence != 'trashed'",
+            (ino, dev))]
 
     def mark(self, file_ids: Iterable[int], presence: str) -> int:
         """Mark files present, missing or offline. Rows are never deleted here."""

@@ -52,7 +52,21 @@ def lock_path(library: Path) -> Path:
 
 
 def acquire(library: Path) -> str:
-    """Take (or share, within this process) the writer lock; returns its key for release."""
+    """Take (or share, within this process) the writer lock; returns its key for release.
+
+    The lock belongs to the real file: a symbolic link to a library locks its target.
+    A library with a second hard link is refused, since a writer opening the other name
+    would take a different lock on the same data."""
+    library = Path(os.path.realpath(library))
+    try:
+        links = os.stat(library).st_nlink
+    except FileNotFoundError:
+        links = 1
+    if links > 1:
+        raise LibraryLocked(
+            f"the library {library} has {links} names (hard links), so two programs could "
+            f"write it at once under different names: keep one name (remove the other "
+            f"link, or make a real copy), then try again")
     path = lock_path(library)
     key = os.path.realpath(path)
     with _guard:

@@ -349,6 +349,21 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 8: which library this is, and which file a row is (not only by which name)
+    """
+    -- 'RVLT' (app.store.health.APPLICATION_ID): a Reelvault library says so in its
+    -- header, so another program's SQLite file is never taken for one and written to.
+    PRAGMA application_id = 1381387348;
+    -- Device and inode of the file when it was last seen: one folder under two names
+    -- (a symbolic link, a bind mount) or a second hard link is the same file, indexed
+    -- once, never offered as its own copy.
+    ALTER TABLE files ADD COLUMN dev INTEGER;
+    ALTER TABLE files ADD COLUMN ino INTEGER;
+    CREATE INDEX files_inode ON files(ino, dev);
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -1,4 +1,4 @@
-"""Places in the library (schema 4): the only SQL for locations, the user's corrections
+"""Places in the library (schema 5): the only SQL for locations, the user's corrections
 and named spots.
 
 - ``files.lat/lon``: the location in the file's own metadata; ``files.location_read``: the
@@ -73,7 +73,7 @@ def location_of(lib: Library, file_id: int) -> ClipLocation | None:
 # ---- reading the files' metadata -----------------------------------------------------------
 def files_to_locate(lib: Library, file_ids: Iterable[int]) -> list[tuple[int, str]]:
     """(id, path) of these files that are indexed and whose metadata was never read for
-    a location (indexed before schema 4)."""
+    a location (indexed before schema 5)."""
     ids = sorted({int(i) for i in file_ids})
     out = []
     for lo in range(0, len(ids), _CHUNK):

@@ -4,11 +4,18 @@ A journal entry walks through states: ``intent`` (written before anything moves)
 then ``trashed`` or ``failed``; Undo takes a trashed entry through ``restoring`` to
 ``restored`` (or back to ``trashed``). The file's own row stays in ``files`` with
 presence ``trashed``, so Undo brings back its vectors and labels untouched.
+
+A trashed row belongs to its trash entry until the trash is emptied, whatever now lives
+at its old path: its ``path`` is set aside (``aside_path``; the journal keeps the
+original), so a new file created there is indexed as a new row and a scan never
+overwrites the trashed clip's rows. Undo gives the path back. When the file is no
+longer in the trash (emptied by hand), Undo settles the entry as ``gone`` and the row
+becomes ``missing``, which ``purge-missing`` forgets.
 """
 
 from __future__ import annotations
 
-from app.store.library import Library, now_iso
+from app.store.library import Library, aside_path, now_iso
 
 UNFINISHED = ("intent", "restoring")
 
@@ -41,8 +48,10 @@ class TrashLog:
             c.execute("UPDATE trash SET state = 'trashed', method = ?, trashed_path = ?, "
                       "reason = NULL, updated_at = ? WHERE id = ?",
                       (method, trashed_path, now_iso(), entry_id))
-            c.execute("UPDATE files SET presence = 'trashed' WHERE id = "
-                      "(SELECT file_id FROM trash WHERE id = ?)", (entry_id,))
+            file_id, path = c.execute("SELECT file_id, path FROM trash WHERE id = ?",
+                                      (entry_id,)).fetchone()
+            c.execute("UPDATE files SET presence = 'trashed', path = ? WHERE id = ?",
+                      (aside_path("trash", entry_id, path), file_id))
 
     def fail(self, entry_id: int, reason: str) -> None:
         self.conn.execute("UPDATE trash SET state = 'failed', reason = ?, updated_at = ? "
@@ -53,11 +62,31 @@ class TrashLog:
                           (state, reason, now_iso(), entry_id))
 
     def finish_restored(self, entry_id: int) -> None:
+        """The file is back at its path: so are its rows. A row a scan made meanwhile for
+        another file at that path describes a file no longer there: it is set aside as
+        missing (a later scan that finds it elsewhere moves it; purge-missing forgets it)."""
         with self.lib.transaction() as c:
             c.execute("UPDATE trash SET state = 'restored', reason = NULL, updated_at = ? "
                       "WHERE id = ?", (now_iso(), entry_id))
-            c.execute("UPDATE files SET presence = 'present', seen_at = ? WHERE id = "
-                      "(SELECT file_id FROM trash WHERE id = ?)", (now_iso(), entry_id))
+            file_id, path = c.execute("SELECT file_id, path FROM trash WHERE id = ?",
+                                      (entry_id,)).fetchone()
+            if file_id is None:
+                return
+            for (other,) in c.execute("SELECT id FROM files WHERE path = ? AND id != ?",
+                                      (path, file_id)).fetchall():
+                c.execute("UPDATE files SET path = ?, presence = 'missing' WHERE id = ?",
+                          (aside_path("replaced", other, path), other))
+            c.execute("UPDATE files SET presence = 'present', path = ?, seen_at = ? "
+                      "WHERE id = ?", (path, now_iso(), file_id))
+
+    def settle_gone(self, entry_id: int, reason: str) -> None:
+        """The file left the trash without Undo (the trash was emptied): the entry is
+        closed, and its rows are those of a missing file (purge-missing forgets them)."""
+        with self.lib.transaction() as c:
+            c.execute("UPDATE trash SET state = 'gone', reason = ?, updated_at = ? "
+                      "WHERE id = ?", (reason, now_iso(), entry_id))
+            c.execute("UPDATE files SET presence = 'missing' WHERE id = "
+                      "(SELECT file_id FROM trash WHERE id = ?)", (entry_id,))
 
     def entry(self, entry_id: int) -> dict | None:
         row = self.conn.execute("SELECT * FROM trash WHERE id = ?", (entry_id,)).fetchone()

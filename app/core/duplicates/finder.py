@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -210,6 +211,32 @@ class _Tracks:
         return track
 
 
+def other_names(rows: list[dict]) -> set[int]:
+    """Rows that are another name of a file an earlier row already is (a folder indexed
+    through a link or a bind mount before the scan knew inodes, a hard link): the same
+    file on disk is never its own copy. Only files with the same bytes can be one file,
+    so only those are looked at."""
+    by_print: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_print[(r["size"], r["fingerprint"])].append(r)
+    aliases: set[int] = set()
+    for same in by_print.values():
+        if len(same) < 2:
+            continue
+        first_of: dict[tuple[int, int], int] = {}
+        for r in sorted(same, key=lambda r: r["id"]):
+            try:
+                st = os.stat(r["path"])
+            except OSError:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in first_of:
+                aliases.add(r["id"])
+            else:
+                first_of[key] = r["id"]
+    return aliases
+
+
 def byte_copy_classes(rows: list[dict]) -> list[list[int]]:
     """Files with identical bytes: same size and fingerprint, then the same full hash."""
     by_print: dict[tuple, list[dict]] = defaultdict(list)
@@ -243,6 +270,8 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     returning True stops early with what was found so far.
     """
     rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    for alias in other_names(list(rows.values())):
+        del rows[alias]
     # Byte copies first: only one file of each class is compared with the others.
     byte_edges: list[_Edge] = []
     rep: dict[int, int] = {}

@@ -37,6 +37,7 @@ from app.core.library.trash import reconcile
 from app.core.library.workers import JobResult, WorkerPool, default_memory_limit
 from app.records import FileStat, Presence, Status
 from app.settings import Settings, is_excluded
+from app.store.health import is_library_failure
 from app.store.library import Library
 
 VIDEO_EXTENSIONS = frozenset({
@@ -46,6 +47,30 @@ VIDEO_EXTENSIONS = frozenset({
     # MP4-family audio extension: opened to tell a soundtrack-only file from a video.
     ".m4a",
 })
+# Folders of the system, not of anyone's videos: walking them reads the whole disk, or
+# endless virtual files (/proc, /sys, /dev). A scan folder that is, or leads through a
+# link to, one of them (or a disk's top folder) is refused.
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev", "/run", "/boot", "/etc", "/usr", "/bin", "/sbin",
+                  "/lib", "/lib32", "/lib64", "/libx32", "/var/lib", "/var/cache", "/snap")
+WALK_PROGRESS_S = 0.25  # how often the walk says how many videos it found so far
+
+
+# Inside them, but folders of files after all: RAM disks a person may keep clips on.
+USER_FOLDERS_INSIDE = ("/dev/shm", "/run/media", "/run/user")
+
+
+def system_folder(path: str | Path) -> str | None:
+    """The real path of ``path`` if it is a system folder or a disk's top folder."""
+    real = os.path.realpath(path)
+    if any(real == u or _is_under(real, u) for u in USER_FOLDERS_INSIDE):
+        return None
+    if os.path.dirname(real) == real:  # "/" (or a drive's top on Windows)
+        return real
+    if os.name == "posix" and any(real == s or _is_under(real, s) for s in SYSTEM_FOLDERS):
+        return real
+    return None
+
+
 def _is_under(path: str, folder: str) -> bool:
     folder = folder.rstrip(os.sep) + os.sep
     return path.startswith(folder)
@@ -170,6 +195,9 @@ class Scanner:
         self.prepare = prepare
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
+        self._pause = threading.Event()
+        self._identities: dict[tuple[int, int], str] = {}
+        self._walk = {"notify": lambda p: None, "started": 0.0, "found": 0, "last": 0.0}
 
     @classmethod
     def from_settings(cls, library: Library, settings: Settings, workers: int | None = None,
@@ -191,34 +219,79 @@ class Scanner:
 
     def scan(self, paths: Iterable[str | Path],
              progress: Callable[[ScanProgress], None] | None = None,
-             cancel: threading.Event | None = None) -> ScanReport:
+             cancel: threading.Event | None = None,
+             pause: threading.Event | None = None) -> ScanReport:
+        """``pause``: while it is set, the scan waits between files (decodes under way
+        finish; nothing new starts), until it is cleared or ``cancel`` is set."""
         started = time.monotonic()
         report = ScanReport()
         cancel = cancel or threading.Event()
+        self._pause = pause or threading.Event()
         notify = progress or (lambda p: None)
+        # Which files this scan has seen, by device and inode: a second name for one
+        # (a folder reached through a link or a bind mount, a hard link) is not indexed.
+        self._identities: dict[tuple[int, int], str] = {}
+        self._walk = {"notify": notify, "started": started, "found": 0, "last": started}
         # A trash move a crash interrupted is settled first, so its file is not "missing".
         reconcile(self.library)
         jobs: list[_Job] = []
         self._unlocated: list[int] = []  # unchanged files indexed before places existed
         for path in paths:
             jobs += self._walk_root(Path(path).absolute(), report)
+            self._walk["found"] = len(jobs)
         notify(ScanProgress(0, len(jobs), None, "walking", time.monotonic() - started, None))
         firsts, copies = _split_byte_copies(jobs)
         self._run_jobs(firsts, report, notify, cancel, started)
         # A byte copy of a file decoded just now reuses its rows instead of decoding again;
         # one that turns out different after all (or whose twin failed) is decoded.
-        rest = [j for j in copies if not cancel.is_set()
-                and not self._reuse_index(j.stat, j.root_id, report)]
+        rest = []
+        for j in copies:
+            if cancel.is_set():
+                break
+            self._wait_while_paused(cancel)
+            if not self._per_file(report, j.path, self._reuse_index, j.stat, j.root_id, report):
+                rest.append(j)
         self._run_jobs(rest, report, notify, cancel, started)
         self._locate(report, notify, cancel, started)
         report.seconds = time.monotonic() - started
         notify(ScanProgress(len(jobs), len(jobs), None, "done", report.seconds, 0.0))
         return report
 
+    def _wait_while_paused(self, cancel: threading.Event) -> float:
+        """Seconds spent paused (0 when not paused)."""
+        t0 = time.monotonic()
+        while self._pause.is_set() and not cancel.is_set():
+            cancel.wait(0.1)
+        return time.monotonic() - t0
+
+    def _per_file(self, report: ScanReport, path: str, func, *args, stat=None, root_id=None):
+        """``func(*args)``; an error in it is this file's (reported, and recorded when
+        ``stat`` is given), never the scan's, unless it is the library failing."""
+        try:
+            return func(*args)
+        except Exception as e:
+            if is_library_failure(e):
+                raise
+            reason = f"could not be indexed ({type(e).__name__}: {e})"
+            report.failed.append({"path": path, "error": reason})
+            if stat is not None:
+                try:
+                    self.library.record_problem(stat, root_id, Status.FAILED, reason)
+                except Exception as again:
+                    if is_library_failure(again):
+                        raise
+            return None
+
     # ---- walking -----------------------------------------------------------------
     def _walk_root(self, root: Path, report: ScanReport) -> list[_Job]:
+        refused = system_folder(root)
+        if refused is not None:
+            report.skipped.append({"path": str(root), "reason": f"a system folder ({refused}):"
+                                   " not scanned; choose the folders where your videos are"})
+            return []
         if root.is_file():
-            return self._consider(root, self.library.add_root(str(root.parent)), report, set())
+            return self._per_file(report, str(root), self._consider, root,
+                                  self.library.add_root(str(root.parent)), report, set()) or []
         root_id = self.library.add_root(str(root))
         known = {f["path"]: f for f in self.library.files_under(root_id)}
         # Files in the trash are accounted for by their trash record, not by this walk.
@@ -253,6 +326,9 @@ class Scanner:
         """Walk one root, collecting jobs; returns the folders that could not be read."""
         unreadable: list[str] = []
         skip_exact = {home_trash()}
+        # The home folder's hidden folders hold programs' caches and settings, not videos.
+        home = os.path.realpath(os.path.expanduser("~"))
+        walk = self._walk
 
         def on_error(err: OSError) -> None:
             folder = err.filename or str(root)
@@ -261,9 +337,11 @@ class Scanner:
 
         for folder, dirs, names in os.walk(root, onerror=on_error, followlinks=False):
             kept = []
+            at_home = os.path.realpath(folder) == home
             for d in sorted(dirs):
                 sub = os.path.join(folder, d)
-                if is_excluded(d, self.exclude) or is_trash_folder(d) or sub in skip_exact:
+                if is_excluded(d, self.exclude) or is_trash_folder(d) or sub in skip_exact \
+                        or (at_home and d.startswith(".")):
                     continue
                 if os.path.islink(sub):
                     # Not followed: a link can loop back or lead into another root.
@@ -276,7 +354,14 @@ class Scanner:
                 path = Path(folder) / name
                 if path.suffix.lower() in VIDEO_EXTENSIONS and not is_excluded(
                         path.relative_to(root), self.exclude):
-                    jobs += self._consider(path, root_id, report, seen, root)
+                    jobs += self._per_file(report, str(path), self._consider, path, root_id,
+                                           report, seen, root) or []
+            now = time.monotonic()
+            if now - walk["last"] >= WALK_PROGRESS_S:
+                # A first scan of a large folder: say how far the walk got, every moment.
+                walk["last"] = now
+                walk["notify"](ScanProgress(0, walk["found"] + len(jobs), folder, "walking",
+                                            now - walk["started"], None))
         return unreadable
 
     def _consider(self, path: Path, root_id: int, report: ScanReport, seen: set[str],
@@ -300,25 +385,58 @@ class Scanner:
                 report.skipped.append({"path": spath, "reason": f"a link to {target}, "
                                        "which is indexed itself"})
                 return []
+        twin = self._twin(spath, st)
+        if twin is not None:
+            # One file under two names (a folder through a link or a bind mount, a hard
+            # link): indexed once, so it is never offered as its own duplicate.
+            reason = f"the same file as {twin} (another name for it), which is indexed"
+            report.skipped.append({"path": spath, "reason": reason})
+            row = self.library.file(spath)
+            if row is not None and (row["status"], row["reason"]) != (Status.SKIPPED, reason):
+                self.library.record_problem(
+                    FileStat(spath, st.st_size, st.st_mtime, fingerprint(path, st.st_size),
+                             st.st_dev, st.st_ino), root_id, Status.SKIPPED, reason)
+            return []
+        self._identities[(st.st_dev, st.st_ino)] = spath
         row = self.library.file(spath)
         stale = row is not None and row["status"] == Status.INDEXED and (
             row["index_version"] or 0) < INDEX_VERSION
         if row and row["size"] == st.st_size and row["mtime"] == st.st_mtime and not stale:
             if row["presence"] != Presence.PRESENT:
                 self.library.mark([row["id"]], Presence.PRESENT)
+            if (row["dev"], row["ino"]) != (st.st_dev, st.st_ino):
+                self.library.set_identity(row["id"], st.st_dev, st.st_ino)
             report.changes["unchanged"] += 1
             if row["status"] == Status.INDEXED and row["location_read"] is None:
                 self._unlocated.append(row["id"])
             self._report_existing(row, report)
             return []
         try:
-            stat = FileStat(spath, st.st_size, st.st_mtime, fingerprint(path, st.st_size))
+            stat = FileStat(spath, st.st_size, st.st_mtime, fingerprint(path, st.st_size),
+                            st.st_dev, st.st_ino)
         except OSError as e:
             report.failed.append({"path": spath, "error": _file_reason(e)})
             return []
         if row is None and self._reuse_index(stat, root_id, report):
             return []
         return [_Job(spath, stat, root_id, existing=row is not None)]
+
+    def _twin(self, path: str, st: os.stat_result) -> str | None:
+        """Another name, seen in this scan or indexed before, for the file ``st``."""
+        key = (st.st_dev, st.st_ino)
+        seen = self._identities.get(key)
+        if seen is not None and seen != path:
+            return seen
+        for row in self.library.files_with_identity(*key):
+            if row["path"] == path or row["status"] == Status.SKIPPED:
+                continue
+            try:
+                other = os.stat(row["path"])
+            except OSError:
+                continue  # gone: its inode number may have been given to this new file
+            if (other.st_dev, other.st_ino) == key:
+                return row["path"]
+        return None
 
     def _reuse_index(self, stat: FileStat, root_id: int, report: ScanReport) -> bool:
         """A new path whose content is already indexed: a moved file or a byte copy."""
@@ -347,6 +465,9 @@ class Scanner:
     # ---- decoding and indexing ---------------------------------------------------
     def _run_jobs(self, jobs: list[_Job], report: ScanReport, notify, cancel, started) -> None:
         if not jobs:
+            return
+        if cancel.is_set():  # cancelled before indexing began: not even the models load
+            report.cancelled = True
             return
         by_path = {j.path: j for j in jobs}
         indexer = self.indexer  # load models before the clock for ETA starts mattering
@@ -380,8 +501,12 @@ class Scanner:
             if res is None:
                 break
             job = by_path[res.job]
-            self._finish(job, res, indexer, report, stages)
+            self._per_file(report, job.path, self._finish, job, res, indexer, report, stages,
+                           stat=job.stat, root_id=job.root_id)
             done += 1
+            # Paused: no new file starts (the pool waits for this loop); time paused is
+            # not time the remaining files will take.
+            index_started += self._wait_while_paused(cancel)
             elapsed = time.monotonic() - index_started
             notify(ScanProgress(done, len(jobs), job.path, "indexing",
                                 time.monotonic() - started, elapsed / done * (len(jobs) - done)))

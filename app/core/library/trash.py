@@ -102,10 +102,14 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _Gone(_Refused):
+    """The file is in neither place: nothing can bring it back."""
+
+
 def _trash_one(log: TrashLog, entry_id: int, row: dict, root: str | None, batch: str,
                os_trash) -> tuple[str, str | None]:
     path = row["path"]
-    _check_same_file(row)
+    _check_same_file(row, log.lib.indexed_with_fingerprint(row["fingerprint"], row["size"]))
     problems = []
     if os_trash is not None:
         before = _os_trash_entries(path)
@@ -141,8 +145,10 @@ def _trash_one(log: TrashLog, entry_id: int, row: dict, root: str | None, batch:
                    + "; ".join(problems) + ")")
 
 
-def _check_same_file(row: dict) -> None:
-    """Refuse to trash a file that is not, byte for byte as far as we can tell, the one indexed."""
+def _check_same_file(row: dict, others: list[dict] = ()) -> None:
+    """Refuse to trash a file that is not, byte for byte as far as we can tell, the one
+    indexed, or one that another row of the library names too (its "copy" is itself:
+    trashing it would leave no copy at all)."""
     path = row["path"]
     try:
         st = os.stat(path)
@@ -152,6 +158,14 @@ def _check_same_file(row: dict) -> None:
         raise _Refused(f"cannot read it ({e.strerror})") from e
     if not same:
         raise _Refused("it changed since it was indexed: scan again first")
+    for other in others:
+        try:
+            if other["id"] != row["id"] and os.path.samefile(other["path"], path):
+                raise _Refused(f"it is the same file as {other['path']} (one file under two "
+                               f"names, e.g. a link to its folder), not a copy: moving it to "
+                               f"the trash would leave no copy at all")
+        except OSError:
+            continue
 
 
 def _app_trash_bases(path: str, root: str | None) -> list[str]:
@@ -288,6 +302,11 @@ def undo(lib: Library, batch: str | None = None) -> TrashResult:
         log.set_state(e["id"], TrashState.RESTORING)
         try:
             _restore_one(e)
+        except _Gone as err:
+            # Said once: the entry is settled, and the next Undo does not try it again.
+            log.settle_gone(e["id"], err.reason)
+            result.failed.append({"path": e["path"], "reason": err.reason})
+            continue
         except _Refused as err:
             log.set_state(e["id"], TrashState.TRASHED, err.reason)
             result.failed.append({"path": e["path"], "reason": err.reason})
@@ -305,7 +324,8 @@ def _restore_one(e: dict) -> None:
     if not os.path.lexists(stored):
         if _is_back(e):
             return  # someone already put it back by hand
-        raise _Refused(f"it is no longer in the trash ({stored}): was the trash emptied?")
+        raise _Gone(f"it is no longer in the trash ({stored}; was the trash emptied?), so it "
+                    f"cannot be put back; the library forgets it with purge-missing")
     if os.path.lexists(path):
         raise _Refused("another file is now at its place: move that one first")
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -7,10 +7,9 @@ come from the shared ``ThumbCache``, which loads only what a painted tile asks f
 
 from __future__ import annotations
 
-import os
-
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 
+from app.gui import fmt
 from app.gui.models.sorting import SORTS, sorted_orders
 from app.gui.thumbs import ThumbCache
 
@@ -94,7 +93,7 @@ class LibraryModel(QAbstractListModel):
             return None
         row = self._view[index.row()]
         if role == Qt.DisplayRole:
-            return os.path.basename(row["path"])
+            return fmt.file_name(row["path"])
         if role == RowRole:
             return row
         if role == FileIdRole:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 
+from app.gui import fmt
 from app.gui.models.library_model import FileIdRole, RowRole
 from app.gui.thumbs import ThumbCache
 
@@ -66,7 +65,7 @@ class ResultsModel(QAbstractListModel):
             return None
         r = self._results[index.row()]
         if role == Qt.DisplayRole:
-            return os.path.basename(r["path"])
+            return fmt.file_name(r["path"])
         if role == ResultRole:
             return r
         if role == RowRole:

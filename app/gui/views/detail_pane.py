@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -219,7 +218,7 @@ class DetailPane(QWidget):
         if same_file:
             self._similar_timer.start()
             return
-        self.title.setText(os.path.basename(row["path"]))
+        self.title.setText(fmt.file_name(row["path"]))
         self.folder.setText(str(Path(row["path"]).parent))
         self.folder.setToolTip(row["path"])
         self._fill_facts(row)
@@ -256,7 +255,7 @@ class DetailPane(QWidget):
         v["Bitrate"].setText(fmt.bitrate(row.get("bitrate")))
         v["Size"].setText(fmt.size(row.get("size")))
         created = fmt.date(row.get("created"))
-        v["Created"].setText(created or fmt.date(row.get("file_time")))
+        v["Created"].setText(created or fmt.date(row.get("file_time")) or "unknown")
         v["Created"].setToolTip("" if created else "The file's date: the video itself does "
                                 "not say when it was shot")
         self.fact_keys["Created"].setText("Created" if created else "File date")

@@ -56,7 +56,7 @@ def match_ranges(group: dict) -> dict[str, list[tuple[float, float]]]:
 
 def _name(who, files: list[dict]) -> str:
     path = files[who]["path"] if isinstance(who, int) and 0 <= who < len(files) else str(who)
-    return os.path.basename(path)
+    return fmt.file_name(path)
 
 
 class FileCard(QWidget):
@@ -78,7 +78,7 @@ class FileCard(QWidget):
         self.picture.setAlignment(Qt.AlignCenter)
         self.picture.setStyleSheet("background: black; border-radius: 6px;")
         self.keep = QRadioButton("Keep this one")
-        name = QLabel(os.path.basename(file["path"]))
+        name = QLabel(fmt.file_name(file["path"]))
         name.setToolTip(file["path"])
         name.setStyleSheet("font-weight: 600;")
         folder = QLabel(os.path.dirname(file["path"]))

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -113,7 +114,7 @@ class ProblemsView(Page):
     def set_problems(self, problems: list[dict]) -> None:
         self.table.setRowCount(len(problems))
         for i, p in enumerate(problems):
-            name = QTableWidgetItem(os.path.basename(p["path"]))
+            name = QTableWidgetItem(fmt.file_name(p["path"]))
             name.setToolTip(p["path"])
             status = QTableWidgetItem("not a video" if p["status"] == "skipped" else "failed")
             status.setForeground(theme.color("warn" if p["status"] == "skipped" else "danger"))
@@ -168,6 +169,15 @@ class WelcomeView(QWidget):
         row.addWidget(self.add_button)
         row.addStretch(1)
         inner.addLayout(row)
+        # The first scan, from its first second: what it is doing, and how far it got.
+        self.scan_text = QLabel()
+        self.scan_text.setAlignment(Qt.AlignCenter)
+        self.scan_text.setWordWrap(True)
+        self.scan_bar = QProgressBar()
+        self.scan_bar.setTextVisible(False)
+        inner.addWidget(self.scan_text)
+        inner.addWidget(self.scan_bar)
+        self.show_scan(None)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
         line = QHBoxLayout()
@@ -176,3 +186,15 @@ class WelcomeView(QWidget):
         line.addStretch(1)
         outer.addLayout(line)
         outer.addStretch(2)
+
+    def show_scan(self, text: str | None, done: int = 0, total: int = 0) -> None:
+        """A scan's progress on this page (None: no scan running)."""
+        for w in (self.scan_text, self.scan_bar):
+            w.setVisible(text is not None)
+        self.add_button.setText("  Add a folder of videos…" if text is None else
+                                "  Add another folder…")
+        if text is None:
+            return
+        self.scan_text.setText(text)
+        self.scan_bar.setRange(0, total)  # 0, 0: busy
+        self.scan_bar.setValue(done)
