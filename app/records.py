@@ -78,3 +78,5 @@ class ClipIndex:
     strip: bytes
     strip_times: list[float]
     frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
+    # The detectors' results (app.core.indexing.indexer.ANALYSE), joined over the file.
+    analysis: object | None = None

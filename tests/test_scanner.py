@@ -152,6 +152,7 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
 
     monkeypatch.setattr(scanner, "WorkerPool", Pool)
     monkeypatch.setattr(scanner, "usable_cores", lambda: 2)
+    monkeypatch.setattr(scanner, "analysis_hook", lambda: None)  # no detectors: threads only
     folder = library.path.parent / "videos"
     folder.mkdir()
     for name in ("a.mp4", "b.mp4", "c.mp4"):
@@ -161,7 +162,7 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
     Scanner(library, indexer=idle).scan([str(folder)])
     # One file: one process with a decoder thread per core; more: a process per core.
     (one, one_size), (many, many_size) = pools
-    assert one.func is scanner.prepare_clip and one.keywords == {"threads": 2} and one_size == 1
+    assert one.func is scanner.prepare_windows and one.keywords == {"threads": 2} and one_size == 1
     assert many.keywords == {"threads": 1} and many_size == 2
 
 

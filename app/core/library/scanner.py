@@ -22,10 +22,13 @@ from stat import S_ISREG
 
 from app.core.indexing.indexer import (
     INDEX_VERSION,
+    ClipBuilder,
+    ClipSummary,
     Indexer,
     PreparedClip,
+    analysis_hook,
     default_indexer,
-    prepare_clip,
+    prepare_windows,
 )
 from app.core.library.identity import (
     content_hash,
@@ -165,7 +168,9 @@ class Scanner:
                                                            threads=model_threads(self.cores))
         self.workers = max(1, workers or default_workers(self.cores))
         self.memory_limit = default_memory_limit(self.workers)  # per decode worker, bytes
-        self.prepare = prepare  # None: prepare_clip with the decoder threads that fit
+        # None: prepare_windows with the decoder threads that fit. A function may return a
+        # PreparedClip, or be a generator of ClipWindows that returns a ClipSummary.
+        self.prepare = prepare
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
 
@@ -350,8 +355,10 @@ class Scanner:
         # Fewer files than workers (one long file): fewer processes, more threads each.
         workers = min(self.workers, len(jobs))
         # A partial of a module function: it is pickled to the worker processes.
-        prepare = self.prepare or partial(prepare_clip,
-                                          threads=decode_threads(workers, self.cores))
+        hook = analysis_hook()
+        prepare = self.prepare or partial(prepare_windows,
+                                          threads=decode_threads(workers, self.cores),
+                                          **({"analyse": hook} if hook else {}))
 
         def produce() -> None:
             # Runs the pool in its own thread so a worker gets its next file while this
@@ -369,12 +376,18 @@ class Scanner:
         producer.start()
         done = 0
         index_started = time.monotonic()
+        # Files being decoded in windows: the networks' outputs so far, per file.
+        building: dict[str, ClipBuilder] = {}
         while True:
             res: JobResult | None = results.get()
             if res is None:
                 break
             job = by_path[res.job]
-            self._finish(job, res, indexer, report, stages)
+            if res.partial:
+                building.setdefault(job.path, indexer.builder()).add(res.value)
+                continue
+            self._finish(job, res, building.pop(job.path, None) or indexer.builder(),
+                         report, stages)
             done += 1
             elapsed = time.monotonic() - index_started
             notify(ScanProgress(done, len(jobs), job.path, "indexing",
@@ -383,7 +396,7 @@ class Scanner:
         report.cancelled = cancel.is_set() and done < len(jobs)
         report.stages = {**stages, **indexer.timings}
 
-    def _finish(self, job: _Job, res: JobResult, indexer: Indexer, report: ScanReport,
+    def _finish(self, job: _Job, res: JobResult, builder: ClipBuilder, report: ScanReport,
                 stages: dict) -> None:
         if self._changed_since_walk(job):
             # Still being written (a copy in progress, a recording): whatever the decoder
@@ -399,10 +412,14 @@ class Scanner:
             else:
                 report.failed.append({"path": job.path, "error": res.error})
             return
-        prepared: PreparedClip = res.value
-        stages["decode_s"] += prepared.stats.get("decode_s", 0.0)
-        stages["prepare_s"] += prepared.stats.get("prepare_s", 0.0)
-        clip = indexer.index(prepared)
+        done: PreparedClip | ClipSummary = res.value
+        for stage in ("decode_s", "prepare_s", "analysis_s"):
+            if stage in done.stats:
+                stages[stage] = stages.get(stage, 0.0) + done.stats[stage]
+        if isinstance(done, PreparedClip):
+            clip = builder.indexer.index(done)
+        else:
+            clip = builder.finish(done)
         t0 = time.perf_counter()
         self.library.save_index(job.stat, job.root_id, clip, INDEX_VERSION)
         stages["db_s"] += time.perf_counter() - t0
