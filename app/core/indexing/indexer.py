@@ -426,9 +426,9 @@ class ClipBuilder:
         frame_vecs, flip_vecs, probs = self._frame_results()
         patch_vecs = patch_scores = patch_times = None
         if self.patch_vecs:
-            patch_vecs = l2n(np.concatenate(self.patch_vecs))
-            patch_scores = np.concatenate(self.patch_scores)
-            patch_times = np.concatenate(self.patch_times)
+            patch_vecs = l2n(_join(self.patch_vecs))
+            patch_scores = _join(self.patch_scores)
+            patch_times = _join(self.patch_times)
         clip = PreparedClip(summary.info, np.concatenate(self.times), np.empty(0), None,
                             patch_times, summary.poster, summary.strip, summary.strip_times,
                             summary.stats, join_analysis(self.analysis))
@@ -469,12 +469,14 @@ class ClipBuilder:
             self.done += len(chunk)
 
     def _frame_results(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        frame_vecs, flip_vecs = l2n(np.concatenate(self.vecs)), l2n(np.concatenate(self.flips))
-        flipped = np.concatenate(self.flipped)
+        # Each list is let go once joined: a long file's outputs exist twice at most.
+        frame_vecs = l2n(_join(self.vecs))
+        flip_vecs = l2n(_join(self.flips))
+        flipped = _join(self.flipped)
         if len(flipped) < self.done:
             times = np.concatenate(self.times)
             flip_vecs = interpolate(times[flipped], flip_vecs, times)
-        return frame_vecs, flip_vecs, np.concatenate(self.probs)
+        return frame_vecs, flip_vecs, _join(self.probs)
 
     def _run_patches(self, final: bool) -> None:
         batch = getattr(self.indexer.audio, "batch_size", None)
@@ -491,6 +493,13 @@ class ClipBuilder:
         self.indexer.timings["audio_s"] += time.perf_counter() - t0
         self.patch_vecs.append(vecs)
         self.patch_scores.append(scores)
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts concatenated; the list is emptied so they can be freed."""
+    joined = np.concatenate(parts)
+    parts.clear()
+    return joined
 
 
 def build_index(clip: PreparedClip, frame_vecs, probs, patch_vecs, patch_scores) -> ClipIndex:
