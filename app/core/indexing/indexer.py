@@ -1,9 +1,11 @@
 """From a video file to its index rows: decode (in a worker), embed and label (here).
 
-``prepare_clip`` runs in a decode worker process: it decodes, squashes frames to the
-model size, renders thumbnails and computes the audio front end, so the parent only
-runs the two networks and writes. ``Indexer`` holds the models and turns a prepared
-clip into a ``ClipIndex``.
+``prepare_windows`` runs in a decode worker process: it decodes, squashes frames to the
+model size, renders thumbnails, computes the audio front end and runs the detectors'
+analysis hook, a window at a time, so the parent only runs the two networks and writes.
+``Indexer`` holds the models; its ``ClipBuilder`` turns a file's windows into a
+``ClipIndex`` keeping only the networks' outputs. ``prepare_clip`` and ``Indexer.index``
+do the same for a whole file at once.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ VISUAL_BATCH = 32  # frames handed to the visual model at once, with their mirro
 # 0.59 -> 0.50, against a bar of 0.25), and a scan runs 25% fewer images through the
 # visual network.
 MIRROR_EVERY = 2
+INTERPOLATE_ROWS = 1024
 
 
 # The detectors' hook (faces, objects, words on screen): ``analyse(times, frames)`` runs
@@ -423,7 +426,7 @@ class ClipBuilder:
     def finish(self, summary: ClipSummary) -> ClipIndex:
         self._run_frames(final=True)
         self._run_patches(final=True)
-        frame_vecs, flip_vecs, probs = self._frame_results()
+        frame_vecs, flip_vecs, probs = self._frame_results(flips_as_stored=True)
         patch_vecs = patch_scores = patch_times = None
         if self.patch_vecs:
             patch_vecs = l2n(_join(self.patch_vecs))
@@ -468,14 +471,23 @@ class ClipBuilder:
             self.flipped.append(index[pick])
             self.done += len(chunk)
 
-    def _frame_results(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _frame_results(self, flips_as_stored: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # Each list is let go once joined: a long file's outputs exist twice at most.
         frame_vecs = l2n(_join(self.vecs))
         flip_vecs = l2n(_join(self.flips))
         flipped = _join(self.flipped)
         if len(flipped) < self.done:
+            # In slices: interpolate's temporaries are float64 copies of its rows (for a
+            # 3-hour file, ~190 MB at once), and each row depends on its neighbours only.
+            # ``flips_as_stored``: mirrored vectors are only stored, as float16; converted
+            # slice by slice as the store would convert them (the same bytes), a 3-hour
+            # file's 55 MB of float64 never exist at once.
             times = np.concatenate(self.times)
-            flip_vecs = interpolate(times[flipped], flip_vecs, times)
+            slices = (interpolate(times[flipped], flip_vecs, times[i:i + INTERPOLATE_ROWS])
+                      for i in range(0, len(times), INTERPOLATE_ROWS))
+            flip_vecs = np.concatenate([v.astype(np.float16) if flips_as_stored else v
+                                        for v in slices])
         return frame_vecs, flip_vecs, _join(self.probs)
 
     def _run_patches(self, final: bool) -> None:

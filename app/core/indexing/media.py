@@ -4,7 +4,8 @@ Only what indexing needs is decoded. The plan (``plan_samples``) starts from the
 keyframes, which decode on their own, and adds frames inside long GOPs so that no gap
 between sampled frames exceeds ``max_gap``. Those fill frames come from one forward pass
 over the GOP with non-reference frames skipped, never from a seek per sample.
-Media is opened with FFmpeg's file protocol only.
+``stream`` hands the result on in windows, so a decoder's memory does not grow with the
+file's length. Media is opened with FFmpeg's file protocol only.
 """
 
 from __future__ import annotations
