@@ -154,3 +154,19 @@ def test_window_results_are_joined_per_file():
     assert indexer.join_analysis([[1], None, [2, 3]]) == [1, 2, 3]
     joined = indexer.join_analysis([{"faces": [1], "n": np.ones(2)}, {"faces": [2], "n": np.ones(1)}])
     assert joined["faces"] == [1, 2] and len(joined["n"]) == 3
+
+
+def failing_detector(times, frames):
+    if times[0] > 4:
+        raise RuntimeError("detector broke")
+    return [len(frames)]
+
+
+def test_a_failing_hook_costs_the_analysis_not_the_file(tmp_path, monkeypatch):
+    from app.core.indexing import media
+    monkeypatch.setattr(media, "ANALYSIS_BATCH", 1)  # a call per analysis frame
+    path = make_clip(tmp_path / "a.mp4", seconds=12, fps=10, width=320, height=240)
+    prepared = indexer.prepare_clip(str(path), analyse=failing_detector)
+    assert len(prepared.times) > 6 and prepared.model_frames.shape[1:] == (224, 224, 3)
+    assert prepared.analysis is None  # not the first windows' part of it
+    assert "detector broke" in prepared.stats["analysis_error"]

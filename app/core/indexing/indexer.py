@@ -141,17 +141,20 @@ def prepare_windows(path: str, threads: int = 0, analyse: Callable | str | None 
     analysis_error = None
     while (decoded := timer.next(windows)) is not None:
         with timer.stage("prepare_s"):
-            model_frames = _model_frames(decoded, thumbs)
-            patches, patch_times = _patches(audio, decoded)
+            try:
+                model_frames = _model_frames(decoded, thumbs)
+                patches, patch_times = _patches(audio, decoded)
+            except MemoryError as e:
+                raise media.MediaError("ran out of memory preparing pictures and sound for "
+                                       f"the networks, {_position(decoded)}") from e
         result = None
         if hook is not None and decoded.analysis_frames and analysis_error is None:
             with timer.stage("analysis_s"):
                 try:
                     result = hook(decoded.analysis_times, decoded.analysis_frames)
                 except MemoryError as e:
-                    raise media.MediaError(
-                        f"ran out of memory analysing frames at "
-                        f"{media.clock(decoded.analysis_times[-1])}") from e
+                    raise media.MediaError("ran out of memory analysing frames, "
+                                           f"{_position(decoded)}") from e
                 except Exception as e:  # a detector's failure costs the analysis only
                     analysis_error = f"{type(e).__name__}: {e}"
             timer.count("analysis_frames", len(decoded.analysis_frames))
@@ -167,6 +170,13 @@ def prepare_windows(path: str, threads: int = 0, analyse: Callable | str | None 
     if analysis_error:
         stats["analysis_error"] = analysis_error
     return ClipSummary(info, poster, strip, strip_times, stats)
+
+
+def _position(decoded: media.DecodedWindow) -> str:
+    times = [*decoded.times[-1:], *decoded.analysis_times[-1:]]
+    where = f"at {media.clock(max(times))} " if times else ""
+    return (f"{where}of {media.clock(decoded.info.duration)} "
+            f"({decoded.info.width}x{decoded.info.height} pictures)")
 
 
 def _patches(audio: audio_fe.PatchStream, decoded: media.DecodedWindow
@@ -234,6 +244,7 @@ def prepare_clip(path: str, threads: int = 0, analyse: Callable | str | None = N
         np.concatenate([w.patch_times for w in windows if w.mel_patches is not None])
         if patches else None,
         summary.poster, summary.strip, summary.strip_times, summary.stats,
+        None if summary.stats.get("analysis_error") else
         join_analysis([w.analysis for w in windows]))
 
 
@@ -432,9 +443,11 @@ class ClipBuilder:
             patch_vecs = l2n(_join(self.patch_vecs))
             patch_scores = _join(self.patch_scores)
             patch_times = _join(self.patch_times)
+        # A hook that failed on a window leaves the file without analysis, not with part.
+        analysis = None if summary.stats.get("analysis_error") else join_analysis(self.analysis)
         clip = PreparedClip(summary.info, np.concatenate(self.times), np.empty(0), None,
                             patch_times, summary.poster, summary.strip, summary.strip_times,
-                            summary.stats, join_analysis(self.analysis))
+                            summary.stats, analysis)
         index = build_index(clip, frame_vecs, probs, patch_vecs, patch_scores)
         index.frame_visual_flip = flip_vecs
         return index

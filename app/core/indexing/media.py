@@ -279,10 +279,10 @@ def stream(path: str | Path, max_gap: float | None = None, threads: int = 0,
     try:
         yield from _stream(container, path, max_gap, threads, analysis, window_frames,
                            hold_frames, where)
+    except MemoryError as e:  # FFmpeg's ENOMEM included (av.error.MemoryError is one)
+        raise MediaError(f"ran out of memory decoding, {where}") from e
     except av.FFmpegError as e:
         raise MediaError(f"decoding failed ({_ffmpeg_reason(e)})") from e
-    except MemoryError as e:
-        raise MediaError(f"ran out of memory decoding, {where}") from e
     except (ValueError, OverflowError, ZeroDivisionError, IndexError) as e:
         # Damaged headers reach Python as absurd numbers (timestamps, rates, sizes).
         raise MediaError(f"damaged stream ({type(e).__name__}: {e})") from e
