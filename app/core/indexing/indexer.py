@@ -440,7 +440,7 @@ class ClipBuilder:
         frame_vecs, flip_vecs, probs = self._frame_results(flips_as_stored=True)
         patch_vecs = patch_scores = patch_times = None
         if self.patch_vecs:
-            patch_vecs = l2n(_join(self.patch_vecs))
+            patch_vecs = _join(self.patch_vecs)
             patch_scores = _join(self.patch_scores)
             patch_times = _join(self.patch_times)
         # A hook that failed on a window leaves the file without analysis, not with part.
@@ -478,17 +478,19 @@ class ClipBuilder:
             t0 = time.perf_counter()
             v, p = self.indexer.visual.run(np.concatenate([chunk, chunk[pick, :, ::-1]]))
             self.indexer.timings["visual_s"] += time.perf_counter() - t0
-            self.vecs.append(v[:len(chunk)])
-            self.probs.append(p[:len(chunk)])
-            self.flips.append(v[len(chunk):])
+            # Normalized now, row by row as at the end (the same values): a long file's
+            # vectors are never held twice for it.
+            self.vecs.append(l2n(v[:len(chunk)]))
+            self.probs.append(p[:len(chunk)].copy())  # not a view holding the mirrored rows
+            self.flips.append(l2n(v[len(chunk):]))
             self.flipped.append(index[pick])
             self.done += len(chunk)
 
     def _frame_results(self, flips_as_stored: bool = False
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # Each list is let go once joined: a long file's outputs exist twice at most.
-        frame_vecs = l2n(_join(self.vecs))
-        flip_vecs = l2n(_join(self.flips))
+        frame_vecs = _join(self.vecs)
+        flip_vecs = _join(self.flips)
         flipped = _join(self.flipped)
         if len(flipped) < self.done:
             # In slices: interpolate's temporaries are float64 copies of its rows (for a
@@ -516,7 +518,7 @@ class ClipBuilder:
         t0 = time.perf_counter()
         vecs, scores = self.indexer.audio.run(chunk)
         self.indexer.timings["audio_s"] += time.perf_counter() - t0
-        self.patch_vecs.append(vecs)
+        self.patch_vecs.append(l2n(vecs))
         self.patch_scores.append(scores)
 
 
