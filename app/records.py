@@ -81,6 +81,7 @@ class ClipIndex:
     poster: bytes
     strip: bytes
     strip_times: list[float]
-    frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames
+    frame_visual_flip: np.ndarray | None = None  # [n, 1280] of the mirrored frames (as stored)
+    # The detectors' results (app.core.indexing.indexer.ANALYSE), joined over the file.
     analysis: object | None = None
     frame_thumbnails: object | None = None  # indexing/regions.Thumbnails

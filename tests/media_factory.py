@@ -118,3 +118,46 @@ def make_audio_only(path: Path, seconds: float = 2.0) -> Path:
         a.layout = "mono"
         _write_audio(out, a, seconds, "tone", 1000.0)
     return Path(path)
+
+
+def make_long_clip(path: Path, seconds: int, width: int = 320, height: int = 240,
+                   fps: int = 1, audio: bool = True) -> Path:
+    """A long file that encodes fast: a still picture with a small square that moves each
+    second (H.264, x264's still-image tuning, keyframes every 250 frames) and a 440 Hz
+    sine at 16 kHz (AAC), interleaved second by second as a recorder writes them."""
+    rate = 16000
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"preset": "ultrafast", "tune": "stillimage"}
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=rate)
+            a.layout, a.bit_rate = "mono", 16000
+        base = np.full((height, width, 3), 96, np.uint8)
+        base[: height // 2] = (40, 90, 160)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+        sent = 0
+        for second in range(seconds):
+            for i in range(fps):
+                img = base.copy()
+                x = (second * 7) % (width - 16)
+                img[height // 2: height // 2 + 16, x:x + 16] = (220, 40, 40)
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts = second * fps + i
+                frame.time_base = Fraction(1, fps)
+                for packet in v.encode(frame):
+                    out.mux(packet)
+            if a is not None:
+                for start in range(0, rate, 1024):
+                    piece = tone[start:start + 1024]
+                    af = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="flt",
+                                                    layout="mono")
+                    af.sample_rate, af.pts, af.time_base = rate, sent, Fraction(1, rate)
+                    sent += len(piece)
+                    for packet in a.encode(af):
+                        out.mux(packet)
+        for stream in [v] + ([a] if a is not None else []):
+            for packet in stream.encode():
+                out.mux(packet)
+    return Path(path)

@@ -136,6 +136,24 @@ def test_short_clip_is_padded_only_if_it_has_sound():
 
 # --- installed model -------------------------------------------------------------------
 
+@pytest.mark.parametrize("seconds", [0.004, 0.5, 0.97, 1.5, 43.0, 90.3])
+def test_patch_stream_equals_one_pass_in_any_pieces(seconds):
+    """A soundtrack fed in pieces of any size gives the one-pass patches, value for value,
+    the tail patch and the short-clip padding included."""
+    rng = np.random.default_rng(int(seconds * 1000))
+    wave = (0.3 * rng.standard_normal(int(seconds * audio.SAMPLE_RATE))).astype(np.float32)
+    for hop in (audio.PATCH_FRAMES, 48):
+        want, want_times = audio.patches(audio.log_mel(wave), hop)
+        stream = audio.PatchStream(hop)
+        cuts = np.sort(rng.integers(0, len(wave) + 1, 7))
+        got = [stream.feed(piece) for piece in np.split(wave, cuts)] + [stream.finish()]
+        np.testing.assert_array_equal(np.concatenate([p for p, _ in got]), want)
+        np.testing.assert_array_equal(np.concatenate([t for _, t in got]), want_times)
+    # The held spectrum stays bounded: at most a chunk of samples and a patch of frames.
+    assert len(stream.mel) <= 2 * audio.PATCH_FRAMES
+    assert len(stream.wave) < audio.FRAMES_PER_CHUNK * audio.HOP_SAMPLES
+
+
 @pytest.fixture(scope="module")
 def audio_model(real_models_dir: Path) -> audio.AudioModel:
     return audio.AudioModel(real_models_dir / audio.MODEL_FILE, threads=2)

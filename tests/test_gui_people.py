@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from app.gui.library_service import LibraryService
 from app.gui.views.people_view import IdRole, PeopleView
 from app.store.library import Library
 from tests.test_people import _save
@@ -19,7 +20,7 @@ def view(qtbot, tmp_path):
     _save(lib, "/v/a2.mp4", [["anna"]] * 3, seed=2)
     _save(lib, "/v/b1.mp4", [["ben"]] * 3, seed=3)
     lib.close()
-    v = PeopleView(str(path))
+    v = PeopleView(LibraryService(str(path)))
     qtbot.addWidget(v)
     with qtbot.waitSignal(v.loaded, timeout=20_000) as blocker:
         v.load()

@@ -85,3 +85,88 @@ def test_every_other_frame_is_mirrored_through_the_network(real_indexer, monkeyp
     assert cos.min() > 0.9  # the blended ones stay near the truth on a slow pan
     for i in sorted(set(range(n)) - set(mirrored)):  # halfway between two mirrored frames
         np.testing.assert_allclose(flips[i], _unit(flips[i - 1] + flips[i + 1]), atol=1e-5)
+
+
+def _same_index(a, b) -> None:
+    for name in ("fused", "visual", "audio", "visual_probs", "audio_scores", "frame_times",
+                 "frame_visual", "frame_visual_flip", "audio_times", "audio_vectors"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.labels == b.labels
+    assert [(s.start, s.end, s.labels) for s in a.segments] == \
+        [(s.start, s.end, s.labels) for s in b.segments]
+    for s, t in zip(a.segments, b.segments, strict=True):
+        np.testing.assert_array_equal(s.fused, t.fused)
+
+
+@pytest.mark.models
+def test_windows_give_the_index_of_one_pass(tmp_path, real_indexer):
+    """A clip decoded and run through the networks 3 frames at a time gets the index a
+    one-pass run gives, value for value (the networks see the same batches)."""
+    from skimage import data
+    path = make_clip(tmp_path / "w.mp4", seconds=30, width=224, height=160, audio="tone",
+                     gop=40, scenes=[data.chelsea(), data.coffee(), data.astronaut()])
+    one_pass = real_indexer.index(indexer.prepare_clip(str(path)))
+    windows, summary = indexer.drain(indexer.prepare_windows(str(path), window_frames=3,
+                                                             hold_frames=0))
+    assert len(windows) > 5 and summary.stats["windowed"]
+    builder = real_indexer.builder()
+    for window in windows:
+        builder.add(window)
+    windowed = builder.finish(summary)
+    _same_index(one_pass, windowed)
+    assert len(windowed.segments) >= 3
+    # Thumbnails of a windowed file are chosen by time: the same kind of pictures.
+    assert windowed.poster[:2] == windowed.strip[:2] == b"\xff\xd8"
+    assert len(windowed.strip_times) == indexer.STRIP_FRAMES
+    assert windowed.strip_times[0] == 0.0 and windowed.strip_times[-1] == one_pass.strip_times[-1]
+
+
+def record_analysis_frames(times, frames):
+    """An analysis hook (module level: the decode workers import it by name)."""
+    return [{"t": float(t), "shape": f.shape, "dtype": str(f.dtype), "mean": float(f.mean())}
+            for t, f in zip(times, frames, strict=True)]
+
+
+@pytest.mark.models
+def test_the_analysis_hook_sees_hi_res_frames_and_its_result_reaches_the_index(
+        tmp_path, library, real_indexer, monkeypatch):
+    from app.core.library.scanner import Scanner
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    make_clip(folder / "hd.mp4", seconds=12, fps=10, width=1280, height=720, audio="tone",
+              pattern="moving")
+    monkeypatch.setattr(indexer, "ANALYSE", "tests.test_indexer:record_analysis_frames")
+    saved = []
+    save = library.save_index
+    monkeypatch.setattr(library, "save_index", lambda stat, root, clip, version:
+                        saved.append(clip) or save(stat, root, clip, version))
+    report = Scanner(library, indexer=real_indexer, workers=1).scan([str(folder)])
+    assert report.indexed and not report.failed
+    (clip,) = saved
+    assert [round(a["t"], 2) for a in clip.analysis] == [0.0, 5.0, 10.0]
+    assert all(a["shape"] == (540, 960, 3) and a["dtype"] == "uint8" for a in clip.analysis)
+    assert all(a["mean"] > 0 for a in clip.analysis)  # pictures, not blank buffers
+    assert report.stages["analysis_s"] > 0
+
+
+def test_window_results_are_joined_per_file():
+    assert indexer.join_analysis([None, None]) is None
+    assert indexer.join_analysis([[1], None, [2, 3]]) == [1, 2, 3]
+    joined = indexer.join_analysis([{"faces": [1], "n": np.ones(2)}, {"faces": [2], "n": np.ones(1)}])
+    assert joined["faces"] == [1, 2] and len(joined["n"]) == 3
+
+
+def failing_detector(times, frames):
+    if times[0] > 4:
+        raise RuntimeError("detector broke")
+    return [len(frames)]
+
+
+def test_a_failing_hook_costs_the_analysis_not_the_file(tmp_path, monkeypatch):
+    from app.core.indexing import media
+    monkeypatch.setattr(media, "ANALYSIS_BATCH", 1)  # a call per analysis frame
+    path = make_clip(tmp_path / "a.mp4", seconds=12, fps=10, width=320, height=240)
+    prepared = indexer.prepare_clip(str(path), analyse=failing_detector)
+    assert len(prepared.times) > 6 and prepared.model_frames.shape[1:] == (224, 224, 3)
+    assert prepared.analysis is None  # not the first windows' part of it
+    assert "detector broke" in prepared.stats["analysis_error"]

@@ -192,3 +192,69 @@ def test_long_gop_decodes_only_up_to_its_last_fill(tmp_path):
     single = media.decode(path, threads=1)
     np.testing.assert_allclose(single.times, clip.times)
     np.testing.assert_array_equal(single.frames, clip.frames)
+
+
+def test_windows_hand_on_the_frames_and_sound_of_one_pass(tmp_path):
+    path = make_clip(tmp_path / "w.mp4", seconds=12, gop=50, pattern="moving", audio="tone")
+    whole = media.decode(path)
+    windows = list(media.stream(path, window_frames=5, hold_frames=0))
+    assert len(windows) > 3 and windows[-1].final and not windows[-1].whole_file
+    assert all(w.box == (0, 160, 0, 120) for w in windows)  # no bars in any keyframe
+    framed = [w for w in windows if w.frames is not None]
+    assert all(len(w.frames) <= 5 for w in framed[:-1])
+    np.testing.assert_array_equal(np.concatenate([w.times for w in framed]), whole.times)
+    np.testing.assert_array_equal(np.concatenate([w.frames for w in framed]), whole.frames)
+    sound = np.concatenate([w.audio for w in windows if w.audio is not None])
+    np.testing.assert_array_equal(sound, whole.audio)
+    # A short file is held and handed on whole, as one pass decodes it.
+    held = list(media.stream(path))
+    assert held[-1].whole_file and all(w.frames is None for w in held[:-1])
+
+
+def test_the_box_of_a_windowed_file_comes_from_keyframes_across_it(tmp_path):
+    """Letterboxed all along: the keyframes the windowed decode looks at beforehand find
+    the same bars as all of the frames do."""
+    path = make_clip(tmp_path / "bars.mp4", seconds=8, width=320, height=240, audio=None,
+                     pattern="moving")
+    import av
+    boxed = tmp_path / "boxed.mp4"
+    with av.open(str(path)) as src, av.open(str(boxed), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
+        v.options = {"preset": "ultrafast", "keyint": "25"}
+        for frame in src.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            rgb[:40] = rgb[-40:] = 0
+            new = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            new.pts, new.time_base = frame.pts, frame.time_base
+            for packet in v.encode(new):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    windows = list(media.stream(boxed, window_frames=4, hold_frames=0))
+    whole = media.decode(boxed)
+    assert windows[0].box == media.content_box(whole.frames)
+    assert windows[0].box[2:] == (40, 200)
+
+
+def test_analysis_frames_are_sparse_hi_res_and_upright(tmp_path):
+    path = make_clip(tmp_path / "hd.mp4", seconds=21, fps=10, width=1280, height=720,
+                     rotate=90, pattern="moving", audio=None)
+    windows = list(media.stream(path, analysis=True))
+    times = np.concatenate([w.analysis_times for w in windows])
+    frames = [f for w in windows for f in w.analysis_frames]
+    sampled = np.concatenate([w.times for w in windows if w.frames is not None])
+    assert times[0] == sampled[0]  # the first sampled frame, then about one per step
+    assert np.all(np.isin(times, sampled))
+    assert np.diff(times).min() >= media.ANALYSIS_STEP - 1e-6
+    assert np.diff(times).max() <= media.ANALYSIS_STEP + 2 * media.sample_step(21)
+    assert len(frames) == len(times) == 5
+    assert all(f.shape == (960, 540, 3) and f.dtype == np.uint8 for f in frames)  # portrait
+    assert all(len(w.analysis_frames) <= media.ANALYSIS_BATCH for w in windows)
+    # Without a hook nothing is converted.
+    assert not any(w.analysis_frames for w in media.stream(path))
+
+
+def test_long_files_get_fewer_analysis_frames_per_minute():
+    assert media.analysis_step(60.0) == media.ANALYSIS_STEP <= 6.0
+    assert media.analysis_step(media.ANALYSIS_DENSE_UNTIL + 1) == media.ANALYSIS_SPARSE_STEP >= 10

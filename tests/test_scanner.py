@@ -152,6 +152,7 @@ def test_defaults_give_each_core_a_decoder(library, monkeypatch):
 
     monkeypatch.setattr(scanner, "WorkerPool", Pool)
     monkeypatch.setattr(scanner, "usable_cores", lambda: 2)
+    monkeypatch.setattr(scanner, "analysis_hook", lambda: None)  # no detectors: threads only
     folder = library.path.parent / "videos"
     folder.mkdir()
     for name in ("a.mp4", "b.mp4", "c.mp4"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from app.core.library.workers import GiB, WorkerPool, default_memory_limit
 
@@ -62,3 +63,41 @@ def test_default_memory_cap_is_half_the_memory_shared_and_bounded(monkeypatch):
 
     monkeypatch.setattr(os, "sysconf", unknown)
     assert default_memory_limit(1) is None
+
+
+def count_slowly(job):
+    """A streaming job: parts one by one (slower than the deadline in all), then a total."""
+    total = 0
+    for i in range(job):
+        time.sleep(0.5)
+        total += i
+        yield i
+    return total
+
+
+def test_a_streaming_job_sends_parts_before_its_result_and_each_resets_the_deadline():
+    with WorkerPool(count_slowly, size=1, timeout=lambda job: 1.5) as pool:
+        results = list(pool.map_unordered([6]))
+    parts = [r.value for r in results if r.partial]
+    assert parts == [0, 1, 2, 3, 4, 5]  # 3 s in all, against a 1.5 s deadline
+    assert not results[-1].partial and results[-1].value == 15 and results[-1].error is None
+
+
+class OutOfMemoryHere(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def run_out_of_memory(job):
+    try:
+        raise MemoryError
+    except MemoryError as e:
+        raise OutOfMemoryHere("ran out of memory decoding, at 0:42:00 of 2:00:00") from e
+
+
+def test_a_memory_failure_keeps_the_jobs_reason_and_names_the_cap():
+    with WorkerPool(run_out_of_memory, size=1, memory_limit=2 * GiB) as pool:
+        (result,) = pool.map_unordered(["x"])
+    assert result.error == ("ran out of memory decoding, at 0:42:00 of 2:00:00 "
+                            "(limit 2.0 GiB per decoder)")

@@ -4,12 +4,15 @@ Only what indexing needs is decoded. The plan (``plan_samples``) starts from the
 keyframes, which decode on their own, and adds frames inside long GOPs so that no gap
 between sampled frames exceeds ``max_gap``. Those fill frames come from one forward pass
 over the GOP with non-reference frames skipped, never from a seek per sample.
-Media is opened with FFmpeg's file protocol only.
+``stream`` hands the result on in windows, so a decoder's memory does not grow with the
+file's length. Media is opened with FFmpeg's file protocol only.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,32 +195,94 @@ def keyframe_times(container, vstream) -> list[float]:
     return times
 
 
-def _to_work_rgb(frame: av.VideoFrame, rotation: int, scaler: VideoReformatter) -> np.ndarray:
-    w, h = frame.width, frame.height
-    scale = WORK_SIZE / max(w, h)
-    tw = max(2, int(round(w * scale / 2)) * 2) if scale < 1 else w
-    th = max(2, int(round(h * scale / 2)) * 2) if scale < 1 else h
-    # One scaler for the whole file, on this thread: a fresh one per frame rebuilds its
-    # filters and starts its own threads each time (measured: twice the time per frame).
-    rgb = scaler.reformat(frame, width=tw, height=th, format="rgb24", threads=1,
-                          interpolation="AREA" if scale < 1 else "BILINEAR").to_ndarray()
-    k = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+# ---- streaming decode ------------------------------------------------------------------
+# A file is decoded in one forward pass and handed on in windows, so that what a decoder
+# holds does not grow with the file's length.
+#
+# Which frames a clip's box (black bars) and thumbnails come from depends on all of its
+# frames, so a file whose plan has at most HOLD_FRAMES samples keeps its frames and hands
+# them on together at the end, exactly as a one-pass decode would. A longer file's frames
+# go out every WINDOW_FRAMES samples; its box is taken beforehand from keyframes spread
+# over the whole file (``_border_box``: a seek and one keyframe each).
+HOLD_FRAMES = 256  # 44-60 MB of 320-px frames; 8.5 minutes at the long-clip step
+WINDOW_FRAMES = 64
+# Soundtrack goes out at least this often (samples at AUDIO_RATE): 64 s, about 4 MB.
+AUDIO_WINDOW = 64 * AUDIO_RATE
+
+# Analysis frames for the detectors (faces, objects, words on screen): a sparse set of
+# sampled frames at a higher resolution, converted by their own scaler (a second swscale
+# conversion for these frames only). The first sampled frame, then one every
+# ANALYSIS_STEP seconds; past ANALYSIS_DENSE_UNTIL, one every ANALYSIS_SPARSE_STEP, so a
+# film costs ~1100 of them for 3 hours, not 2200.
+ANALYSIS_SIZE = 960  # longest side; smaller pictures keep their own size
+ANALYSIS_STEP = 5.0
+ANALYSIS_SPARSE_STEP = 10.0
+ANALYSIS_DENSE_UNTIL = 600.0
+# Analysis frames go out in batches of this many (960x540 RGB: 1.5 MB each).
+ANALYSIS_BATCH = 8
+
+
+def analysis_step(t: float) -> float:
+    """Seconds from an analysis frame at ``t`` to the next one."""
+    return ANALYSIS_STEP if t < ANALYSIS_DENSE_UNTIL else ANALYSIS_SPARSE_STEP
+
+
+@dataclass
+class DecodedWindow:
+    """One part of a file, in order. Every part but the last may lack frames, sound or
+    analysis frames; the last carries the final ``info`` (rotation known) and ``stats``."""
+
+    info: MediaInfo
+    times: np.ndarray  # [k] seconds, ascending, after every earlier window's
+    frames: np.ndarray | None  # [k, WORK h, WORK w, 3] uint8 RGB, display orientation
+    audio: np.ndarray | None  # 16 kHz mono float32 that follows the previous window's
+    analysis_times: np.ndarray = field(default_factory=lambda: np.empty(0))
+    analysis_frames: list[np.ndarray] = field(default_factory=list)  # RGB uint8
+    # True when ``frames`` are all of the file's frames (a held file's last window).
+    whole_file: bool = False
+    # (x0, x1, y0, y1) of the picture inside black bars for a windowed file (None: the
+    # whole frame); a whole-file window leaves it to its frames.
+    box: tuple[int, int, int, int] | None = None
+    final: bool = False
+    stats: dict = field(default_factory=dict)
 
 
 def decode(path: str | Path, max_gap: float | None = None, threads: int = 0) -> DecodedClip:
-    """Metadata, sampled frames (display orientation, WORK_SIZE) and 16 kHz mono audio.
+    """Metadata, sampled frames (display orientation, WORK_SIZE) and 16 kHz mono audio,
+    all at once (memory grows with the file; indexing uses ``stream``).
 
     ``threads``: decoder threads (0: FFmpeg's choice, one more than the cores). Where
     several decoders run at once, one thread each wastes less on synchronization.
     """
+    times, frames, audio = [], [], []
+    for window in stream(path, max_gap, threads, hold_frames=math.inf):
+        if window.frames is not None:
+            times.append(window.times)
+            frames.append(window.frames)
+        if window.audio is not None:
+            audio.append(window.audio)
+    return DecodedClip(info=window.info, times=np.concatenate(times),
+                       frames=np.concatenate(frames),
+                       audio=np.concatenate(audio) if audio else None, stats=window.stats)
+
+
+def stream(path: str | Path, max_gap: float | None = None, threads: int = 0,
+           analysis: bool = False, window_frames: int = WINDOW_FRAMES,
+           hold_frames: float = HOLD_FRAMES) -> Iterator[DecodedWindow]:
+    """The file in windows (see DecodedWindow); raises MediaError.
+
+    ``analysis``: also convert analysis frames (see ANALYSIS_STEP). ``window_frames`` and
+    ``hold_frames``: see WINDOW_FRAMES and HOLD_FRAMES.
+    """
     container = open_container(path)
+    where = _Progress()
     try:
-        return _decode(container, path, max_gap, threads)
+        yield from _stream(container, path, max_gap, threads, analysis, window_frames,
+                           hold_frames, where)
+    except MemoryError as e:  # FFmpeg's ENOMEM included (av.error.MemoryError is one)
+        raise MediaError(f"ran out of memory decoding, {where}") from e
     except av.FFmpegError as e:
         raise MediaError(f"decoding failed ({_ffmpeg_reason(e)})") from e
-    except MemoryError as e:
-        raise MediaError("too large to decode in the memory a decoder may use") from e
     except (ValueError, OverflowError, ZeroDivisionError, IndexError) as e:
         # Damaged headers reach Python as absurd numbers (timestamps, rates, sizes).
         raise MediaError(f"damaged stream ({type(e).__name__}: {e})") from e
@@ -228,7 +293,46 @@ def decode(path: str | Path, max_gap: float | None = None, threads: int = 0) -> 
             pass  # the file is already reported; a failing close must not mask why
 
 
-def _decode(container, path, max_gap, threads) -> DecodedClip:
+@dataclass
+class _Progress:
+    """How far a decode got, for a message that names where it failed and on what."""
+
+    seconds: float = 0.0
+    duration: float = 0.0
+    size: tuple[int, int] = (0, 0)
+    held: int = 0  # frames held at once
+
+    def __str__(self) -> str:
+        return (f"at {clock(self.seconds)} of {clock(self.duration)} "
+                f"({self.size[0]}x{self.size[1]} pictures, {self.held} frames held)")
+
+
+def clock(seconds: float) -> str:
+    s = int(max(0.0, seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class _Plan:
+    """What one pass decodes: see plan_samples."""
+
+    info: MediaInfo
+    vstream: av.video.stream.VideoStream
+    astream: av.audio.stream.AudioStream | None
+    start_offset: float
+    step: float
+    max_gap: float
+    keys: list[float]  # keyframe times from the start
+    kept: list[int]
+    targets: list[float]
+    spans: dict[int, float]
+
+    @property
+    def expected_samples(self) -> int:
+        return max(1, len(self.kept)) + len(self.targets)
+
+
+def _plan(container, path, max_gap: float | None) -> _Plan:
     info = probe(container, path)
     vstream = container.streams.video[0]
     astream = container.streams.audio[0] if container.streams.audio else None
@@ -236,113 +340,279 @@ def _decode(container, path, max_gap, threads) -> DecodedClip:
     start_offset = float(vstream.start_time * tb) if vstream.start_time is not None else 0.0
     step = sample_step(info.duration)
     max_gap = max_gap if max_gap is not None else default_max_gap(info.duration)
-
     keys = [t - start_offset for t in keyframe_times(container, vstream)]
     # Long clips end a forward fill as early as the max gap allows: the decoding saved
     # is what makes their long GOPs affordable. Short clips have few samples, each of
     # which counts when matching copies, and decode fast: their fills go on at ``step``.
     tail_gap = max_gap if step >= MAX_STEP else step
     kept, targets, spans = plan_samples(keys, info.duration, step, max_gap, tail_gap)
-    kept_set = set(kept) or {0}
+    return _Plan(info, vstream, astream, start_offset, step, max_gap, keys, kept, targets,
+                 spans)
 
+
+def _stream(container, path, max_gap, threads, analysis, window_frames, hold_frames,
+            where: _Progress) -> Iterator[DecodedWindow]:
+    plan = _plan(container, path, max_gap)
+    where.duration = plan.info.duration
+    vstream = plan.vstream
     vstream.thread_type = "AUTO"
     if threads:
         vstream.thread_count = threads
+    windowed = plan.expected_samples > hold_frames
+    box = _border_box(path, plan, threads) if windowed else None
     # Reference frames are all a forward fill needs; B-frames are skipped undecoded.
-    vstream.codec_context.skip_frame = "NONREF" if spans else "NONKEY"
-    streams = [vstream] + ([astream] if astream is not None else [])
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE) if astream else None
-    audio_chunks: list[np.ndarray] = []
+    vstream.codec_context.skip_frame = "NONREF" if plan.spans else "NONKEY"
+    sampler = _Sampler(plan, analysis, where)
+    sound = _Soundtrack(plan.astream)
+    streams = [vstream] + ([plan.astream] if plan.astream is not None else [])
 
-    times: list[float] = []
-    frames: list[np.ndarray] = []
-    pending = list(targets)  # fill targets not yet served, ascending
-    scaler = VideoReformatter()
-    state = {"rotation": None, "last": -1.0, "decoded": 0}
+    for packet in container.demux(streams):
+        if packet.stream is plan.astream:
+            sound.feed(packet)
+        else:
+            sampler.feed(packet)
+        if not windowed and len(sampler.frames) >= 2 * hold_frames:
+            # A plan can undercount (keyframes met inside fill spans are free samples):
+            # from twice the planned limit on, windows, and the bars of the frames held
+            # so far stand for the file's.
+            windowed, box = True, content_box(_stack(sampler.frames, sampler.size))
+        if (windowed and len(sampler.frames) >= window_frames
+                or len(sampler.analysis_frames) >= ANALYSIS_BATCH
+                or sound.samples >= AUDIO_WINDOW):
+            yield _window(plan.info, sampler, sound, windowed, box)
+    sampler.flush()
+    sound.flush()
+    sampler.check_complete()
+    info = plan.info
+    info.rotation = sampler.rotation or 0
+    if info.rotation in (90, 270):
+        info.width, info.height = info.height, info.width
+    last = _window(info, sampler, sound, True, box)
+    last.final, last.whole_file = True, not windowed
+    last.stats = {"decoded_frames": sampler.decoded, "keyframes": len(plan.keys),
+                  "fills": len(plan.targets), "windowed": windowed}
+    yield last
 
-    def take(frame: av.VideoFrame) -> None:
-        state["decoded"] += 1
+
+def _window(info, sampler: _Sampler, sound: _Soundtrack, with_frames: bool,
+            box) -> DecodedWindow:
+    """What the sampler and soundtrack hold, handed on (the frames if ``with_frames``)."""
+    times, frames = sampler.take_frames() if with_frames else (np.empty(0), None)
+    atimes, aframes = sampler.take_analysis()
+    return DecodedWindow(info=info, times=times, frames=frames, audio=sound.take(),
+                         analysis_times=atimes, analysis_frames=aframes, box=box)
+
+
+class _Sampler:
+    """Feeds the planned packets to the decoder and keeps the planned frames.
+
+    Only kept keyframes and fill spans are fed to the decoder; a fill span is decoded
+    forward from its keyframe until a frame reaches its last target.
+    """
+
+    def __init__(self, plan: _Plan, analysis: bool, where: _Progress):
+        self.plan = plan
+        self.tb = plan.vstream.time_base
+        self.kept = set(plan.kept) or {0}
+        self.pending = deque(plan.targets)  # fill targets not yet served, ascending
+        self.scaler = VideoReformatter()
+        self.analysis_scaler = VideoReformatter() if analysis else None
+        self.next_analysis = -math.inf
+        self.where = where
+        self.rotation: int | None = None
+        self.size: tuple[int, int] | None = None  # (h, w) of the first work frame
+        self.last = -1.0  # latest frame time seen
+        self.decoded = 0
+        self.flushed_until = -math.inf  # time of the last frame handed on
+        self.times: list[float] = []
+        self.frames: list[np.ndarray] = []
+        self.analysis_times: list[float] = []
+        self.analysis_frames: list[np.ndarray] = []
+        self.sampled = 0
+        # The fill span being decoded: its last target, and whether a frame reached it.
+        self.span_until: float | None = None
+        self.span_served = True
+        self.key_index = -1  # keyframes are matched to the plan by order, not timestamp
+
+    def feed(self, packet: av.Packet) -> None:
+        if packet.size == 0:
+            return
+        if packet.is_keyframe:
+            self.key_index += 1
+            if self.key_index in self.kept:
+                self.span_until = self.plan.spans.get(self.key_index)
+                self.span_served = self.span_until is None
+            elif self.span_served:
+                return
+            # A dropped keyframe inside an unfinished span is decoded: the frames after
+            # it need it as their reference.
+        elif self.span_served:
+            return  # past the span's last target: the rest of this GOP stays undecoded
+        for frame in packet.decode():
+            self._take(frame)
+
+    def flush(self) -> None:
+        for frame in self.plan.vstream.decode(None):
+            self._take(frame)
+
+    def _take(self, frame: av.VideoFrame) -> None:
+        self.decoded += 1
         # From pts, not frame.time: PyAV reports NaN times for frames that come out of a
         # threaded decoder's final flush, which would silently drop the file's tail.
         stamp = frame.pts if frame.pts is not None else frame.dts
-        t = float(stamp * tb) - start_offset if stamp is not None else state["last"]
-        if state["rotation"] is None:
-            state["rotation"] = int(round(getattr(frame, "rotation", 0) or 0)) % 360
-        state["last"] = max(state["last"], t)
-        # Only kept keyframes and fill spans are fed to the decoder, so any keyframe
-        # that comes out is wanted (one inside a span is a free sample).
+        t = float(stamp * self.tb) - self.plan.start_offset if stamp is not None else self.last
+        if self.rotation is None:
+            self.rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+        self.last = max(self.last, t)
+        self.where.seconds = self.last
+        # Any keyframe that comes out is wanted (one inside a span is a free sample).
         want = frame.key_frame
-        while pending and pending[0] <= t + 1e-3:
-            pending.pop(0)
+        while self.pending and self.pending[0] <= t + 1e-3:
+            self.pending.popleft()
             want = True
-        if span["until"] is not None and t >= span["until"] - 1e-3:
+        if self.span_until is not None and t >= self.span_until - 1e-3:
             # Reached the span's last target: stop feeding the decoder. A threaded decoder
             # lags a few packets behind, so this costs those few frames, no more.
-            span["served"] = True
-        if want and (not times or t - times[-1] > 1e-3):
-            times.append(t)
-            frames.append(_to_work_rgb(frame, state["rotation"], scaler))
+            self.span_served = True
+        if not want or (self.times and t - self.times[-1] <= 1e-3):
+            return
+        if t <= self.flushed_until + 1e-3:
+            return  # behind a window already handed on (a damaged stream's order)
+        rgb = _to_work_rgb(frame, self.rotation, self.scaler)
+        if self.size is None:
+            self.size = rgb.shape[:2]
+            self.where.size = (frame.width, frame.height)
+        self.times.append(t)
+        self.frames.append(rgb)
+        self.where.held = len(self.frames)
+        if self.analysis_scaler is not None and t >= self.next_analysis:
+            self.analysis_times.append(t)
+            self.analysis_frames.append(
+                _to_rgb(frame, self.rotation, self.analysis_scaler, ANALYSIS_SIZE))
+            self.next_analysis = t + analysis_step(t)
 
-    # The fill span being decoded: its last target, and whether a frame reached it.
-    span = {"until": None, "served": True}
-    key_index = -1  # keyframes are matched to the plan by their order, not by timestamp
-    for packet in container.demux(streams):
-        if packet.stream is astream:
-            _decode_audio(packet, resampler, audio_chunks)
-            continue
-        if packet.size == 0:
-            continue
-        if packet.is_keyframe:
-            key_index += 1
-            if key_index in kept_set:
-                span["until"] = spans.get(key_index)
-                span["served"] = span["until"] is None
-            elif span["served"]:
-                continue
-            # A dropped keyframe inside an unfinished span is decoded: the frames after
-            # it need it as their reference.
-        elif span["served"]:
-            continue  # past the span's last target: the rest of this GOP stays undecoded
-        for frame in packet.decode():
-            take(frame)
-    for frame in vstream.decode(None):
-        take(frame)
-    if resampler is not None:
-        for rf in resampler.resample(None):
-            audio_chunks.append(rf.to_ndarray().reshape(-1))
+    def take_frames(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.frames:
+            return np.empty(0), None
+        order = np.argsort(self.times)
+        times = np.asarray(self.times, dtype=np.float64)[order]
+        frames = _stack(self.frames, self.size)[order]
+        self.flushed_until = float(times[-1])
+        self.times, self.frames = [], []
+        return times, frames
 
-    if not frames:
-        raise MediaError("no picture could be decoded")
-    covered = max(state["last"], times[-1])
-    if info.duration > 2.0 and covered < info.duration * TRUNCATION_TOLERANCE - max_gap:
-        raise MediaError(f"truncated or damaged: pictures stop at {max(0.0, covered):.1f} s "
-                         f"of {info.duration:.1f} s")
-    info.rotation = state["rotation"] or 0
-    if info.rotation in (90, 270):
-        info.width, info.height = info.height, info.width
-    audio = np.concatenate(audio_chunks).astype(np.float32) if audio_chunks else None
-    order = np.argsort(times)
-    return DecodedClip(
-        info=info, times=np.asarray(times, dtype=np.float64)[order],
-        frames=_stack(frames)[order], audio=audio,
-        stats={"decoded_frames": state["decoded"], "keyframes": len(keys), "fills": len(targets)},
-    )
+    def take_analysis(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        order = np.argsort(self.analysis_times)
+        times = np.asarray(self.analysis_times, dtype=np.float64)[order]
+        frames = [self.analysis_frames[i] for i in order]
+        self.analysis_times, self.analysis_frames = [], []
+        return times, frames
+
+    def check_complete(self) -> None:
+        if self.size is None:
+            raise MediaError("no picture could be decoded")
+        covered = max(self.last, self.flushed_until)
+        duration = self.plan.info.duration
+        if duration > 2.0 and covered < duration * TRUNCATION_TOLERANCE - self.plan.max_gap:
+            raise MediaError(f"truncated or damaged: pictures stop at {max(0.0, covered):.1f} s "
+                             f"of {duration:.1f} s")
 
 
-def _decode_audio(packet, resampler, chunks: list[np.ndarray]) -> None:
-    if not packet.size:
-        return
+class _Soundtrack:
+    """The audio stream resampled to 16 kHz mono float32, handed on in pieces."""
+
+    def __init__(self, astream):
+        self.resampler = (av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+                          if astream is not None else None)
+        self.chunks: list[np.ndarray] = []
+        self.samples = 0
+
+    def feed(self, packet: av.Packet) -> None:
+        if not packet.size:
+            return
+        try:
+            for af in packet.decode():
+                self._add(self.resampler.resample(af))
+        except av.FFmpegError:
+            pass  # a damaged audio packet costs a few ms of sound, not the whole file
+
+    def flush(self) -> None:
+        if self.resampler is not None:
+            self._add(self.resampler.resample(None))
+
+    def _add(self, frames) -> None:
+        for rf in frames:
+            chunk = rf.to_ndarray().reshape(-1)
+            self.chunks.append(chunk)
+            self.samples += len(chunk)
+
+    def take(self) -> np.ndarray | None:
+        if not self.chunks:
+            return None
+        audio = np.concatenate(self.chunks).astype(np.float32)
+        self.chunks, self.samples = [], 0
+        return audio
+
+
+def _border_box(path, plan: _Plan, threads: int) -> tuple[int, int, int, int] | None:
+    """The content box of up to BORDER_FRAMES kept keyframes spread over the whole file,
+    each reached by a seek; None (no crop) when none of them decodes.
+
+    A container of its own: seeking the main one would change how its soundtrack starts
+    (the decoder's priming samples are only dropped at the true start)."""
+    container = open_container(path)
     try:
-        for af in packet.decode():
-            for rf in resampler.resample(af):
-                chunks.append(rf.to_ndarray().reshape(-1))
-    except av.FFmpegError:
-        pass  # a damaged audio packet costs a few ms of sound, not the whole file
+        vstream = container.streams.video[0]
+        vstream.thread_type = "AUTO"
+        if threads:
+            vstream.thread_count = threads
+        vstream.codec_context.skip_frame = "NONKEY"
+        tb = vstream.time_base
+        kept = plan.kept or [0]
+        picks = np.unique(np.linspace(0, len(kept) - 1, min(len(kept), BORDER_FRAMES)).round())
+        scaler = VideoReformatter()
+        frames, size = [], None
+        for i in picks.astype(int):
+            t = (plan.keys[kept[i]] if plan.keys else 0.0) + plan.start_offset
+            try:
+                container.seek(int(t / tb), stream=vstream, backward=True, any_frame=False)
+                frame = next(container.decode(vstream), None)
+            except av.FFmpegError:
+                continue  # a keyframe that does not decode here is met again in the pass
+            if frame is not None:
+                rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+                rgb = _to_work_rgb(frame, rotation, scaler)
+                size = size or rgb.shape[:2]
+                frames.append(rgb)
+    finally:
+        container.close()
+    return content_box(_stack(frames, size)) if frames else None
 
 
-def _stack(frames: list[np.ndarray]) -> np.ndarray:
-    """Stack frames of one clip; VFR or odd streams may change size mid-file."""
-    h, w = frames[0].shape[:2]
+def _to_rgb(frame: av.VideoFrame, rotation: int, scaler: VideoReformatter,
+            longest: int) -> np.ndarray:
+    """RGB of the frame with its longest side at most ``longest``, display orientation."""
+    w, h = frame.width, frame.height
+    scale = longest / max(w, h)
+    tw = max(2, int(round(w * scale / 2)) * 2) if scale < 1 else w
+    th = max(2, int(round(h * scale / 2)) * 2) if scale < 1 else h
+    # One scaler per size for the whole file, on this thread: a fresh one per frame
+    # rebuilds its filters and starts its own threads each time (measured: twice the
+    # time per frame).
+    rgb = scaler.reformat(frame, width=tw, height=th, format="rgb24", threads=1,
+                          interpolation="AREA" if scale < 1 else "BILINEAR").to_ndarray()
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _to_work_rgb(frame: av.VideoFrame, rotation: int, scaler: VideoReformatter) -> np.ndarray:
+    return _to_rgb(frame, rotation, scaler, WORK_SIZE)
+
+
+def _stack(frames: list[np.ndarray], size: tuple[int, int] | None = None) -> np.ndarray:
+    """Stack frames of one clip at ``size`` (h, w; default the first frame's): VFR or odd
+    streams may change size mid-file."""
+    h, w = size or frames[0].shape[:2]
     same = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
             for f in frames]
     return np.stack(same)

@@ -59,6 +59,23 @@ def thumbnails(frames: np.ndarray) -> Thumbnails:
     return Thumbnails(whole, region, box)
 
 
+def join(parts: list[Thumbnails | None]) -> Thumbnails | None:
+    """One file's thumbnails from its windows' (a long file is decoded in windows). The
+    inner picture counts only when every window found it in the same place; a short file
+    is one window, found as a whole."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    whole = np.concatenate([p.frames for p in parts])
+    boxes = {p.box for p in parts}
+    if len(boxes) == 1 and None not in boxes and \
+            len({p.region.shape[1:] for p in parts}) == 1:
+        return Thumbnails(whole, np.concatenate([p.region for p in parts]), parts[0].box)
+    return Thumbnails(whole, None, None)
+
+
 def shrink(grey: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
     """Grey frames [n, h, w] scaled (area averaging) so the long side is ``side``."""
     n, h, w = grey.shape

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.indexing.indexer import PreparedClip, prepare_clip
+from app.core.indexing.indexer import ClipSummary, ClipWindow, prepare_windows
 from app.core.indexing.media import MediaError, open_container
 from app.core.library.workers import WorkerPool
 from app.core.places import (
@@ -54,16 +54,17 @@ def read_location(path: str) -> tuple[float, float] | None:
         return location_from_container(container)
 
 
-def prepare_located(path: str, threads: int = 0) -> PreparedClip:
-    """``prepare_clip`` plus the file's location in ``info["lat"]``/``info["lon"]`` (None
-    when it has none). Runs in a decode worker, like ``prepare_clip``."""
-    prepared = prepare_clip(path, threads=threads)
+def prepare_located(path: str, threads: int = 0, analyse=None
+                    ) -> Generator[ClipWindow, None, ClipSummary]:
+    """``prepare_windows`` plus the file's location in ``info["lat"]``/``info["lon"]``
+    (None when it has none). Runs in a decode worker, like ``prepare_windows``."""
+    summary = yield from prepare_windows(path, threads=threads, analyse=analyse)
     try:
         found = read_location(path)
     except MediaError:  # it decoded a moment ago; a second open failing means no location
         found = None
-    prepared.info["lat"], prepared.info["lon"] = found if found else (None, None)
-    return prepared
+    summary.info["lat"], summary.info["lon"] = found if found else (None, None)
+    return summary
 
 
 def locate_unread(lib: Library, file_ids: Iterable[int], workers: int = 1,

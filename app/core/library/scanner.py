@@ -22,8 +22,11 @@ from stat import S_ISREG
 
 from app.core.indexing.indexer import (
     INDEX_VERSION,
+    ClipBuilder,
+    ClipSummary,
     Indexer,
     PreparedClip,
+    analysis_hook,
     default_indexer,
 )
 from app.core.library.identity import (
@@ -191,7 +194,9 @@ class Scanner:
                                                            threads=model_threads(self.cores))
         self.workers = max(1, workers or default_workers(self.cores))
         self.memory_limit = default_memory_limit(self.workers)  # per decode worker, bytes
-        # None: prepare_clip (with the file's location) with the decoder threads that fit
+        # None: prepare_windows (and the file's location: prepare_located) with the decoder
+        # threads that fit. A function may return a PreparedClip, or be a generator of
+        # ClipWindows that returns a ClipSummary.
         self.prepare = prepare
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
@@ -477,8 +482,10 @@ class Scanner:
         # Fewer files than workers (one long file): fewer processes, more threads each.
         workers = min(self.workers, len(jobs))
         # A partial of a module function: it is pickled to the worker processes.
+        hook = analysis_hook()
         prepare = self.prepare or partial(prepare_located,
-                                          threads=decode_threads(workers, self.cores))
+                                          threads=decode_threads(workers, self.cores),
+                                          **({"analyse": hook} if hook else {}))
 
         def produce() -> None:
             # Runs the pool in its own thread so a worker gets its next file while this
@@ -496,12 +503,19 @@ class Scanner:
         producer.start()
         done = 0
         index_started = time.monotonic()
+        # Files being decoded in windows: the networks' outputs so far, per file.
+        building: dict[str, ClipBuilder] = {}
         while True:
             res: JobResult | None = results.get()
             if res is None:
                 break
             job = by_path[res.job]
-            self._per_file(report, job.path, self._finish, job, res, indexer, report, stages,
+            if res.partial:  # one window of a file: its networks run while it decodes on
+                builder = building.setdefault(job.path, indexer.builder())
+                self._per_file(report, job.path, builder.add, res.value)
+                continue
+            self._per_file(report, job.path, self._finish, job, res,
+                           building.pop(job.path, None) or indexer.builder(), report, stages,
                            stat=job.stat, root_id=job.root_id)
             done += 1
             # Paused: no new file starts (the pool waits for this loop); time paused is
@@ -514,7 +528,7 @@ class Scanner:
         report.cancelled = cancel.is_set() and done < len(jobs)
         report.stages = {**stages, **indexer.timings}
 
-    def _finish(self, job: _Job, res: JobResult, indexer: Indexer, report: ScanReport,
+    def _finish(self, job: _Job, res: JobResult, builder: ClipBuilder, report: ScanReport,
                 stages: dict) -> None:
         if self._changed_since_walk(job):
             # Still being written (a copy in progress, a recording): whatever the decoder
@@ -530,10 +544,14 @@ class Scanner:
             else:
                 report.failed.append({"path": job.path, "error": res.error})
             return
-        prepared: PreparedClip = res.value
-        stages["decode_s"] += prepared.stats.get("decode_s", 0.0)
-        stages["prepare_s"] += prepared.stats.get("prepare_s", 0.0)
-        clip = indexer.index(prepared)
+        done: PreparedClip | ClipSummary = res.value
+        for stage in ("decode_s", "prepare_s", "analysis_s"):
+            if stage in done.stats:
+                stages[stage] = stages.get(stage, 0.0) + done.stats[stage]
+        if isinstance(done, PreparedClip):
+            clip = builder.indexer.index(done)
+        else:
+            clip = builder.finish(done)
         t0 = time.perf_counter()
         self.library.save_index(job.stat, job.root_id, clip, INDEX_VERSION)
         stages["db_s"] += time.perf_counter() - t0

@@ -4,10 +4,16 @@ FFmpeg can segfault or spin on a damaged file. Each job runs in a child process;
 parent waits on the result pipe with a deadline. A child that dies is reported as a
 failure with its exit signal, one that overruns its deadline is killed, and in both
 cases a fresh child takes its place and the scan goes on.
+
+A job whose function returns a generator streams: each item it yields reaches the
+parent as a partial result as soon as it is made (the pipe blocks the child while the
+parent is busy, so nothing piles up), and its return value is the job's result. Each
+part resets the job's deadline: a long file that keeps going is not a hung decoder.
 """
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing as mp
 import os
 import signal
@@ -32,6 +38,8 @@ class JobResult:
     error: str | None = None
     # True when the job itself declined the file as valid-but-unsupported (skip, not fail).
     skipped: bool = False
+    # True for one item a streaming job yielded; its final result follows.
+    partial: bool = False
 
 
 GiB = 1 << 30
@@ -72,17 +80,33 @@ def _worker_main(conn: Connection, func: Callable, memory_limit: int | None = No
             return
         if job is None:
             return
+        limit = f" (limit {memory_limit / GiB:.1f} GiB per decoder)" if memory_limit else ""
         try:
-            conn.send(("ok", func(job)))
+            value = func(job)
+            if inspect.isgenerator(value):
+                value = _send_parts(conn, value)
+            conn.send(("ok", value))
         except MemoryError:
-            limit = f" (limit {memory_limit / GiB:.1f} GiB per decoder)" if memory_limit else ""
             conn.send(("error", f"ran out of memory decoding this file{limit}"))
         except Exception as e:  # reported to the parent as this file's failure
             reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}"
             skip = bool(getattr(e, "skip", False))
-            if not hasattr(e, "reason"):
+            if isinstance(e.__cause__, MemoryError):
+                reason += limit  # the job named where and on what; the cap is ours to say
+            elif not hasattr(e, "reason"):
                 reason += "\n" + traceback.format_exc(limit=3)
             conn.send(("skip" if skip else "error", reason))
+
+
+def _send_parts(conn: Connection, parts) -> Any:
+    """Send each item a generator yields as a part; its return value is the result."""
+    while True:
+        try:
+            part = next(parts)
+        except StopIteration as stop:
+            return stop.value
+        conn.send(("part", part))
+        del part  # sent: the next window need not wait beside it
 
 
 class _Worker:
@@ -180,6 +204,11 @@ class WorkerPool:
                         kind, value = w.conn.recv()
                     except (EOFError, OSError):
                         kind, value = "crash", None
+                    if kind == "part":
+                        # Progress: the deadline counts from the latest part.
+                        w.deadline = time.monotonic() + self._timeout(w.job)
+                        yield JobResult(w.job, value=value, partial=True)
+                        continue
                     if kind != "crash":
                         job, w.job = w.job, None
                         if kind == "ok":
