@@ -177,3 +177,10 @@ def test_one_factory_builds_the_scanner_from_settings_for_cli_and_app(library):
     assert chosen._indexer_factory.keywords == {"threads": 2}
     flagged = Scanner.from_settings(library, Settings(workers=3), workers=1, threads=1)
     assert flagged.workers == 1 and flagged._indexer_factory.keywords == {"threads": 1}
+
+
+def test_face_recognition_off_in_settings_means_no_face_is_looked_for(library):
+    from app.settings import Settings
+    assert Scanner.from_settings(library, Settings()).analyse is None  # the default hook
+    off = Scanner.from_settings(library, Settings(faces=False))
+    assert off.analyse == "app.core.indexing.analysis:analyse_without_faces"

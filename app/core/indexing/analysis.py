@@ -27,6 +27,7 @@ Per analysed frame (costs are CPU time on one thread, measured by ``bench/analys
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -233,12 +234,19 @@ def reset_models() -> None:
 
 # --- the analysis ---------------------------------------------------------------------
 
-def analyse(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
+def analyse_without_faces(times: np.ndarray, frames: list[np.ndarray]) -> FrameAnalysis:
+    """``analyse`` with face recognition off (Settings.faces): no face is looked for."""
+    return analyse(times, frames, faces=False)
+
+
+def analyse(times: np.ndarray, frames: list[np.ndarray], faces: bool = True) -> FrameAnalysis:
     """Faces, objects, words and colours of sparse frames of one clip (see the module
     docstring). ``times`` in seconds, ``frames`` HxWx3 uint8 RGB, in time order."""
     from app.inference import ocr
 
     models = _load_models()
+    if not faces:
+        models = dataclasses.replace(models, detector=None, embedder=None)
     out = FrameAnalysis(missing=list(models.missing))
     cost = {"looks_s": 0.0, "faces_s": 0.0, "objects_s": 0.0, "text_s": 0.0}
     counts = {"frames": len(frames), "analysed": 0, "faces_embedded": 0, "objects_frames": 0,

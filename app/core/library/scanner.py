@@ -198,6 +198,8 @@ class Scanner:
         # threads that fit. A function may return a PreparedClip, or be a generator of
         # ClipWindows that returns a ClipSummary.
         self.prepare = prepare
+        # The detectors' hook in the workers (None: indexer.analysis_hook()).
+        self.analyse: str | None = None
         # Generous per-file deadline: a hung decoder is the only thing it should catch.
         self.timeout = timeout or (lambda size: 120.0 + size / 2**20)
         self._pause = threading.Event()
@@ -214,7 +216,10 @@ class Scanner:
         threads = threads or settings.threads or None
         if threads and "indexer_factory" not in kwargs and "indexer" not in kwargs:
             kwargs["indexer_factory"] = partial(default_indexer, threads=threads)
-        return cls(library, workers=workers, exclude=settings.exclude, **kwargs)
+        scanner = cls(library, workers=workers, exclude=settings.exclude, **kwargs)
+        if not settings.faces and analysis_hook() is not None:
+            scanner.analyse = "app.core.indexing.analysis:analyse_without_faces"
+        return scanner
 
     @property
     def indexer(self) -> Indexer:
@@ -482,7 +487,7 @@ class Scanner:
         # Fewer files than workers (one long file): fewer processes, more threads each.
         workers = min(self.workers, len(jobs))
         # A partial of a module function: it is pickled to the worker processes.
-        hook = analysis_hook()
+        hook = self.analyse or analysis_hook()
         prepare = self.prepare or partial(prepare_located,
                                           threads=decode_threads(workers, self.cores),
                                           **({"analyse": hook} if hook else {}))
