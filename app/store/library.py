@@ -294,7 +294,8 @@ class Library:
                           [(file_id, *lab) for lab in clip.labels])
             c.execute("INSERT INTO thumbs VALUES (?, ?, ?, ?)",
                       (file_id, clip.poster, clip.strip, json.dumps(clip.strip_times)))
-            if clip.analysis is not None:
+            # The picture analysis's results (a hook of another kind stores nothing here).
+            if clip.analysis is not None and hasattr(clip.analysis, "frames"):
                 analysis.write_analysis(c, file_id, clip.analysis)
             if clip.frame_thumbnails is not None:
                 frame_thumbs.write_thumbnails(c, file_id, clip.frame_thumbnails)

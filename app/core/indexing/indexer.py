@@ -269,10 +269,14 @@ def drain(gen: Generator) -> tuple[list, object]:
 def join_analysis(parts: list) -> object | None:
     """One file's analysis from its windows' results: lists and tuples are concatenated,
     arrays stacked along their first axis, dicts joined key by key; other results are
-    kept as the list of them. None when no window had a result."""
+    kept as the list of them. A result type with a ``concat`` class method (the picture
+    analysis's FrameAnalysis) joins itself. None when no window had a result."""
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
+    concat = getattr(type(parts[0]), "concat", None)
+    if concat is not None and all(type(p) is type(parts[0]) for p in parts):
+        return concat(parts)
     if all(isinstance(p, list | tuple) for p in parts):
         return [x for p in parts for x in p]
     if all(isinstance(p, np.ndarray) for p in parts):

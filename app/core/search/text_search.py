@@ -33,6 +33,10 @@ MIN_SHARE = 0.02
 # query adds the bonus, so "black cup" puts black cups above cups and black things.
 PICTURE_WEIGHT = 0.5
 ALL_PARTS_BONUS = 0.5
+# The words' labels count as a part to meet once some file's evidence reaches
+# LABEL_PART_MIN; a file meets it with LABEL_PART_SHARE of the best file's evidence.
+LABEL_PART_MIN = 0.05
+LABEL_PART_SHARE = 0.3
 # A clip shot at the place a query names counts like a name match.
 PLACE_WEIGHT = 1.0
 
@@ -99,6 +103,9 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         keep |= person_mask  # a name alone: every clip showing them
     score = evidence.astype(np.float64) + NAME_WEIGHT * names + (1.0 if when is not None else 0.0) \
         + PLACE_WEIGHT * at_place + picture.score + PERSON_WEIGHT * person_mask * (people is not None)
+    # Meeting every part ranks first: the picture's parts and, when the query's words
+    # mean something to the labels ("people talking": speech), those words too.
+    score += ALL_PARTS_BONUS * (picture.all_met & _labels_met(evidence))
     rows = np.flatnonzero(keep)
     unmatched = [f"{said} ({kind})" for kind, said in picture.unmatched]
     if not len(rows):
@@ -152,6 +159,7 @@ class _Picture:
     time: np.ndarray  # [n] when the strongest part is best met
     why: dict[int, list[str]]  # row -> what matched
     unmatched: list[tuple[str, str]]  # (kind, said) of parts no file met
+    all_met: np.ndarray = None  # [n] every picture part met
 
 
 def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
@@ -159,7 +167,7 @@ def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
     light, words on screen): each part adds up to PICTURE_WEIGHT, and a file that meets
     every part gets ALL_PARTS_BONUS on top, so it ranks above files that meet some."""
     n = len(tx.file_ids)
-    out = _Picture(np.zeros(n), np.zeros(n), {}, [])
+    out = _Picture(np.zeros(n), np.zeros(n), {}, [], np.zeros(n, bool))
     parts = picture_search.score_parts(lib, parsed)
     if not parts:
         return out
@@ -181,7 +189,7 @@ def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
             out.why.setdefault(int(row), []).append(said)
             if value > strongest[row]:
                 strongest[row], out.time[row] = value, t
-    out.score[met == len(parts)] += ALL_PARTS_BONUS
+    out.all_met = met == len(parts)
     return out
 
 
@@ -200,6 +208,15 @@ def _person_moment(times: list[float] | None, duration: float) -> tuple[float, f
         return None
     start = max(0.0, times[0] - PERSON_LEAD)
     return start, min(duration, max(times[0] + PERSON_SPAN, start))
+
+
+def _labels_met(evidence: np.ndarray) -> np.ndarray:
+    """[n] whether the labels part of a query is met: files whose evidence is a fair
+    share of the best file's (all files when the words mean little to the labels)."""
+    top = float(evidence.max()) if len(evidence) else 0.0
+    if top < LABEL_PART_MIN:
+        return np.ones(len(evidence), bool)
+    return evidence >= LABEL_PART_SHARE * top
 
 
 def _moment_at(tx, row: int, t: float) -> tuple[float, float] | None:
