@@ -36,6 +36,8 @@ ALL_PARTS_BONUS = 0.5
 # The words' labels count as a part to meet once some file's evidence reaches
 # LABEL_PART_MIN; a file meets it with LABEL_PART_SHARE of the best file's evidence.
 LABEL_PART_MIN = 0.05
+# A picture part met by every clip still counts this much (see _rarity).
+MIN_RARITY = 0.2
 LABEL_PART_SHARE = 0.3
 # A clip shot at the place a query names counts like a name match.
 PLACE_WEIGHT = 1.0
@@ -180,11 +182,12 @@ def _picture(lib: Library, tx, parsed: query_parser.ParsedQuery) -> _Picture:
         ids = np.fromiter(part.files, np.int64, len(part.files))
         rows = np.searchsorted(tx.file_ids, ids)
         inside = rows < n
+        weight = PICTURE_WEIGHT * _rarity(len(part.files), n)
         for file_id, row in zip(ids[inside], rows[inside], strict=True):
             if tx.file_ids[row] != file_id:
                 continue
             value, t, said = part.files[int(file_id)]
-            out.score[row] += PICTURE_WEIGHT * value
+            out.score[row] += weight * value
             met[row] += 1
             out.why.setdefault(int(row), []).append(said)
             if value > strongest[row]:
@@ -208,6 +211,14 @@ def _person_moment(times: list[float] | None, duration: float) -> tuple[float, f
         return None
     start = max(0.0, times[0] - PERSON_LEAD)
     return start, min(duration, max(times[0] + PERSON_SPAN, start))
+
+
+def _rarity(matched: int, files: int) -> float:
+    """How much a part tells files apart, 0..1 (inverse document frequency): "people"
+    met by most clips of a family library says less than "talking" heard in a few."""
+    if files < 2 or matched <= 0:
+        return 1.0
+    return float(np.clip(np.log(files / matched) / np.log(files), MIN_RARITY, 1.0))
 
 
 def _labels_met(evidence: np.ndarray) -> np.ndarray:
