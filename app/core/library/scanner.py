@@ -501,11 +501,30 @@ class Scanner:
                                 memory_limit=self.memory_limit) as pool:
                     for res in pool.map_unordered([j.path for j in jobs], cancel.is_set):
                         results.put(res)
+            except Exception:
+                if not cancel.is_set():  # a pool torn down by a stop (Ctrl-C) is no news
+                    raise
             finally:
                 results.put(None)
 
         producer = threading.Thread(target=produce, name="decode-pool", daemon=True)
         producer.start()
+        try:
+            done = self._consume(results, by_path, jobs, indexer, report, stages, notify,
+                                 cancel, started)
+        except BaseException:
+            # Ctrl-C or a failing library: stop the pool before the exception leaves,
+            # so its thread ends quietly instead of during interpreter shutdown.
+            cancel.set()
+            producer.join(timeout=10)
+            raise
+        producer.join()
+        report.cancelled = cancel.is_set() and done < len(jobs)
+        report.stages = {**stages, **indexer.timings}
+
+    def _consume(self, results, by_path, jobs, indexer, report, stages, notify, cancel,
+                 started) -> int:
+        """Index what the decode workers hand over, as it comes; returns the files done."""
         done = 0
         index_started = time.monotonic()
         # Files being decoded in windows: the networks' outputs so far, per file.
@@ -529,9 +548,7 @@ class Scanner:
             elapsed = time.monotonic() - index_started
             notify(ScanProgress(done, len(jobs), job.path, "indexing",
                                 time.monotonic() - started, elapsed / done * (len(jobs) - done)))
-        producer.join()
-        report.cancelled = cancel.is_set() and done < len(jobs)
-        report.stages = {**stages, **indexer.timings}
+        return done
 
     def _finish(self, job: _Job, res: JobResult, builder: ClipBuilder, report: ScanReport,
                 stages: dict) -> None:
