@@ -459,19 +459,26 @@ def _library_commands(add) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if present")
 
 
-def _album_commands(add) -> None:
-    p = add("albums", cmd_albums, "Group new clips into event albums and list the albums; "
-            "or edit an album (ACTION).")
-    p.add_argument("--rebuild", action="store_true",
-                   help="re-cluster the automatic albums (keeps your titles and edits)")
-    actions = p.add_subparsers(dest="album_action", metavar="ACTION")
+def _actions(parser, dest: str, required: bool = False):
+    """Sub-commands of a command (``albums rename ...``): returns ``action(name, help)``,
+    which adds one taking --json and --library too."""
+    actions = parser.add_subparsers(dest=dest, metavar="ACTION", required=required)
 
-    def album_action(name, help_text):
+    def action(name: str, help_text: str):
         q = actions.add_parser(name, help=help_text, description=help_text)
         # SUPPRESS: `albums --json rename ...` must not be reset by the action's default.
         q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
         q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
         return q
+    return action
+
+
+def _album_commands(add) -> None:
+    p = add("albums", cmd_albums, "Group new clips into event albums and list the albums; "
+            "or edit an album (ACTION).")
+    p.add_argument("--rebuild", action="store_true",
+                   help="re-cluster the automatic albums (keeps your titles and edits)")
+    album_action = _actions(p, "album_action")
 
     q = album_action("rename", "Give an album your own title (kept by every re-run).")
     q.add_argument("id", type=int)
@@ -498,13 +505,7 @@ def _people_commands(add) -> None:
             "faces first; or tell who is who (ACTION).")
     p.add_argument("--rebuild", action="store_true",
                    help="re-group every face (keeps your names, merges and removals)")
-    people_actions = p.add_subparsers(dest="people_action", metavar="ACTION")
-
-    def people_action(name, help_text):
-        q = people_actions.add_parser(name, help=help_text, description=help_text)
-        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-        q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
-        return q
+    people_action = _actions(p, "people_action")
 
     q = people_action("name", "Name a person (search finds them by it).")
     q.add_argument("id", type=int)
@@ -553,13 +554,7 @@ def _trash_commands(add) -> None:
 def _place_commands(add) -> None:
     """Where clips were shot: set or correct a place, name a spot, list places."""
     p = add("place", cmd_place, "Set, correct or clear a clip's place, or name a spot.")
-    actions = p.add_subparsers(dest="place_action", metavar="ACTION", required=True)
-
-    def place_action(name, help_text):
-        q = actions.add_parser(name, help=help_text, description=help_text)
-        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-        q.add_argument("--library", default=argparse.SUPPRESS, help="library database file")
-        return q
+    place_action = _actions(p, "place_action", required=True)
 
     q = place_action("set", "Set a clip's place: LAT LON, or a place or spot name "
                      "(kept by every rescan).")
