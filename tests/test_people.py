@@ -267,3 +267,25 @@ def test_real_faces_of_one_person_in_two_clips_are_one_person(library, real_mode
     (person,) = people.refresh_people(library)
     assert sorted(person["files"]) == ["/v/far.mp4", "/v/near.mp4"]
     assert person["faces"] == 6
+
+
+def test_similar_weighs_the_people_of_the_clip(library, monkeypatch):
+    """Clips showing the target's people gain PEOPLE_WEIGHT per share of its people, rank
+    above look-alikes without them, and say who."""
+    from app.core.search import similar, similar_search
+    target = _save(library, "/v/anna_beach.mp4", [["anna"]] * 3, seed=11)
+    _save(library, "/v/anna_home.mp4", [["anna"]] * 3, seed=12)
+    for i in range(4):
+        _save(library, f"/v/strangers_{i}.mp4", [["ben"]] * 3, seed=20 + i)
+    found = people.refresh_people(library)
+    anna = next(p["id"] for p in found if "/v/anna_home.mp4" in p["files"])
+    people.name_person(library, anna, "Anna")
+    with_people = {r.path: r for r in similar(library, target, limit=10)}
+    monkeypatch.setattr(similar_search, "PEOPLE_WEIGHT", 0.0)
+    plain = {r.path: r for r in similar(library, target, limit=10)}
+    home = with_people["/v/anna_home.mp4"]
+    assert home.score == pytest.approx(plain["/v/anna_home.mp4"].score + 0.15, abs=1e-5)
+    assert home.why == ["person: Anna"]
+    assert all(with_people[p].score == pytest.approx(plain[p].score, abs=1e-6)
+               for p in plain if p != "/v/anna_home.mp4")
+    assert max(with_people.values(), key=lambda r: r.score).path == "/v/anna_home.mp4"

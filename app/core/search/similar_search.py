@@ -12,6 +12,7 @@ from app.core.search.results import Result, SearchError, best_per_file, results_
 from app.core.search.vector_index import top_rows, vector_index
 from app.core.vectors import l2n
 from app.records import Status
+from app.store import people as people_store
 from app.store import search as store
 from app.store import vectors as store_vectors
 from app.store.library import Library
@@ -26,6 +27,11 @@ SHORTLIST_MIN = 2000
 SHORTLIST_SHARE = 20  # or 1 file in this many, on larger libraries
 CANDIDATES_MIN = 100
 CANDIDATES_PER_RESULT = 4
+# Similar clips weigh people: a clip showing all of the target's people gains this much
+# (likeness itself is a cosine, 0.5-0.9 between clips of one event); at most
+# PEOPLE_CANDIDATES such clips join the candidates.
+PEOPLE_WEIGHT = 0.15
+PEOPLE_CANDIDATES = 200
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
 
@@ -110,6 +116,10 @@ def _similar_clip(lib: Library, probe: _Probe, limit: int) -> list[Result]:
     finer = blend(vx.fine_clip_scores(rows, probe.fused), moment[rows])
     finer[~np.isfinite(rough[rows])] = -np.inf
     picked = vx.file_ids[rows[top_rows(finer, candidate_count(limit))]]
+    # Clips showing the same people are candidates too, however they look.
+    together = _same_people(lib, probe.file_id)
+    if together:
+        picked = np.union1d(picked, np.fromiter(together, np.int64, len(together)))
     # ...and those exactly, on their stored vectors.
     clips = store_vectors.clip_vectors(lib, picked, "fused")
     segs = store_vectors.segment_vectors(lib, picked, "fused")
@@ -122,8 +132,32 @@ def _similar_clip(lib: Library, probe: _Probe, limit: int) -> list[Result]:
             continue
         k = best.get(file_id)
         moment = float(seg_sim[k]) if k is not None else float(clip_sim[i])
-        scores[file_id] = (CLIP_SHARE * float(clip_sim[i]) + (1 - CLIP_SHARE) * moment, k)
-    return results_for(lib, scores, segs, limit)
+        score = CLIP_SHARE * float(clip_sim[i]) + (1 - CLIP_SHARE) * moment
+        share, _ = together.get(file_id, (0.0, []))
+        scores[file_id] = (score + PEOPLE_WEIGHT * share, k)
+    why = {f: [f"person: {name}" for name in names] for f, (_, names) in together.items()}
+    return results_for(lib, scores, segs, limit, why)
+
+
+def _same_people(lib: Library, file_id: int | None) -> dict[int, tuple[float, list[str]]]:
+    """Files showing people of ``file_id``: {file id: (share of its people they show,
+    the names shown)}; people without a name count but are not named."""
+    if file_id is None:
+        return {}
+    shown = people_store.file_people(lib, file_id)
+    if not shown:
+        return {}
+    names = {p["id"]: p["name"] for p in shown}
+    found: dict[int, list[int]] = {}
+    for pid, files in people_store.files_with_people(lib, names).items():
+        for fid in files:
+            if fid != file_id:
+                found.setdefault(fid, []).append(pid)
+    # The most shared first, a bounded number: a person seen in every clip of a big
+    # library must not make every clip a candidate.
+    best = sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:PEOPLE_CANDIDATES]
+    return {fid: (len(pids) / len(names), [names[p] for p in pids if names[p]])
+            for fid, pids in best}
 
 
 def _moment_candidates(vx, moment_best: np.ndarray, clip_rough: np.ndarray,
