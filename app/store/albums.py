@@ -9,13 +9,11 @@ and does not bring the deleted album back under a new id.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 
-import numpy as np
-
+from app.store import marks
 from app.store.library import Library
 
 AUTO, USER, DISMISSED = "auto", "user", "dismissed"
@@ -144,29 +142,21 @@ def state_mark(lib: Library, index_changes: int) -> int:
     """A number for what placing clips in albums reads: the index (its change counter,
     ``index_changes``) and the albums, their clips and the user's exclusions. Any edit,
     by any writer, gives another number (a 63-bit hash)."""
-    h = hashlib.blake2b(str(index_changes).encode(), digest_size=8)
-    cur = lib.conn.cursor()
-    cur.row_factory = None
-    for sql in ("SELECT id, origin = 'dismissed', renamed, edited FROM albums ORDER BY id",
-                "SELECT album_id, file_id FROM album_files ORDER BY album_id, file_id",
-                "SELECT album_id, file_id FROM album_exclusions ORDER BY album_id, file_id",
-                # Titles name the named people (schema 5): a name given changes them.
-                "SELECT id, length(name), hidden FROM people WHERE name IS NOT NULL "
-                "ORDER BY id"):
-        h.update(np.array(cur.execute(sql).fetchall(), np.int64).tobytes())
-        h.update(b"|")
-    return int.from_bytes(h.digest(), "little") >> 1
+    return marks.state_mark(lib, index_changes, (
+        "SELECT id, origin = 'dismissed', renamed, edited FROM albums ORDER BY id",
+        "SELECT album_id, file_id FROM album_files ORDER BY album_id, file_id",
+        "SELECT album_id, file_id FROM album_exclusions ORDER BY album_id, file_id",
+        # Titles name the named people (schema 6): a name given changes them.
+        "SELECT id, length(name), hidden FROM people WHERE name IS NOT NULL ORDER BY id"))
 
 
 def placed_mark(lib: Library) -> int | None:
-    row = lib.conn.execute("SELECT n FROM changes WHERE scope = ?", (_PLACED,)).fetchone()
-    return None if row is None else row[0]
+    return marks.read_mark(lib, _PLACED)
 
 
 # ---- writes (callers group them with ``lib.transaction()``) ------------------------
 def set_placed_mark(lib: Library, mark: int) -> None:
-    lib.conn.execute("INSERT INTO changes(scope, n) VALUES (?, ?) "
-                     "ON CONFLICT(scope) DO UPDATE SET n = excluded.n", (_PLACED, mark))
+    marks.write_mark(lib, _PLACED, mark)
 
 
 def insert_album(lib: Library, title: str, origin: str, auto_title: str | None = None,

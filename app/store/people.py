@@ -10,12 +10,12 @@ Face vectors and crops never leave this file except to the clustering in the cor
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from app.store import marks
 from app.store.library import Library
 
 FACE_DIM = 1024
@@ -238,27 +238,20 @@ def anchors(lib: Library, person_id: int | None = None) -> Anchors:
 def state_mark(lib: Library, index_changes: int) -> int:
     """A number for what placing faces into people reads: the index's change counter,
     the faces (ids and people), the people and the anchors. Any change gives another."""
-    h = hashlib.blake2b(str(index_changes).encode(), digest_size=8)
-    cur = lib.conn.cursor()
-    cur.row_factory = None
-    for sql in ("SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(person_id), 0), "
-                "COUNT(person_id) FROM faces WHERE embedding IS NOT NULL",
-                "SELECT id, hidden FROM people ORDER BY id",
-                "SELECT id, person_id, kind = 'must' FROM person_anchors ORDER BY id"):
-        h.update(np.array(cur.execute(sql).fetchall(), np.int64).tobytes())
-        h.update(b"|")
-    return int.from_bytes(h.digest(), "little") >> 1
+    return marks.state_mark(lib, index_changes, (
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(person_id), 0), "
+        "COUNT(person_id) FROM faces WHERE embedding IS NOT NULL",
+        "SELECT id, hidden FROM people ORDER BY id",
+        "SELECT id, person_id, kind = 'must' FROM person_anchors ORDER BY id"))
 
 
 def placed_mark(lib: Library) -> int | None:
-    row = lib.conn.execute("SELECT n FROM changes WHERE scope = ?", (_PLACED,)).fetchone()
-    return None if row is None else row[0]
+    return marks.read_mark(lib, _PLACED)
 
 
 # ---- writes (callers group them with ``lib.transaction()``) ------------------------
 def set_placed_mark(lib: Library, mark: int) -> None:
-    lib.conn.execute("INSERT INTO changes(scope, n) VALUES (?, ?) "
-                     "ON CONFLICT(scope) DO UPDATE SET n = excluded.n", (_PLACED, mark))
+    marks.write_mark(lib, _PLACED, mark)
 
 
 def insert_person(lib: Library) -> int:
