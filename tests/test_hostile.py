@@ -332,19 +332,6 @@ def test_a_library_with_a_second_hard_link_is_refused_for_writing(tmp_path):
 
 # ---- 1: one folder under two names ----------------------------------------------------
 @pytest.fixture
-def xdg_trash(tmp_path, monkeypatch) -> Path:
-    """The real send2trash, with its home trash inside the test folder (as test_trash)."""
-    from send2trash import plat_other
-    data = tmp_path / "xdg-data"
-    monkeypatch.setenv("XDG_DATA_HOME", str(data))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
-    monkeypatch.setattr(plat_other, "get_dev", lambda path: 0)
-    return data / "Trash"
-
-
-@pytest.fixture
 def one_folder_two_names(tmp_path) -> Path:
     base = tmp_path / "r1"
     (base / "real").mkdir(parents=True)

@@ -53,21 +53,6 @@ def index_file(lib: Library, path: Path, root: Path, seed: int = 0) -> int:
 
 
 @pytest.fixture
-def xdg_trash(tmp_path, monkeypatch) -> Path:
-    """A freedesktop home trash inside the test folder, used by the real send2trash."""
-    from send2trash import plat_other
-    data = tmp_path / "xdg-data"
-    monkeypatch.setenv("XDG_DATA_HOME", str(data))
-    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data))
-    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data / "Trash"))
-    monkeypatch.setattr(plat_other, "HOMETRASH", str(data / "Trash"))
-    # Every path counts as on the home volume, so the home trash above is the one used
-    # whatever device /tmp is on.
-    monkeypatch.setattr(plat_other, "get_dev", lambda path: 0)
-    return data / "Trash"
-
-
-@pytest.fixture
 def videos(tmp_path) -> Path:
     root = tmp_path / "videos"
     (root / "trip").mkdir(parents=True)
