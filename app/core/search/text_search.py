@@ -51,8 +51,8 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     files returned get their explanation ("why") built."""
     when, words_text = datequery.extract(query)
     # Names of people the user named come out first: "anna beach" is Anna at a beach.
-    people = peoplequery.extract(lib, namematch.words(words_text)) \
-        if namematch.words(words_text) else None
+    said = namematch.words(words_text)
+    people = peoplequery.extract(lib, said) if said else None
     if people is not None and people.names:
         words_text = " ".join(people.rest)
     else:
