@@ -32,11 +32,18 @@ def _emit(args, data: dict, text: str) -> None:
 
 def _open_library(args, must_exist: bool = False, readonly: bool = False):
     """``readonly``: commands that only read never wait for, or block, a running scan."""
-    from app.store.library import Library
+    from app.store.library import Library, NeedsUpgrade
     path = Path(args.library) if args.library else config.default_library()
     if (must_exist or readonly) and not path.exists():
         raise CliError(f"no library at {path}: run `reelvault scan FOLDER` first")
-    return Library(path, readonly=readonly)
+    try:
+        return Library(path, readonly=readonly)
+    except NeedsUpgrade:
+        # After an update the first command a person types is often a search: upgrade
+        # (with the usual backup) as a writer would, then read. A running scan of the
+        # old version holds the lock: that is reported as LibraryLocked.
+        Library(path).close()
+        return Library(path, readonly=readonly)
 
 
 def _indexed_file(lib, path: str) -> dict:

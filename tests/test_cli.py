@@ -58,6 +58,29 @@ def test_unknown_file_is_a_clean_error(capsys, tmp_path):
     assert code == 1 and "nope.mp4 is not in the library" in err
 
 
+def test_a_reader_upgrades_a_library_written_by_an_older_version(capsys, tmp_path):
+    """The first command after an update is often a search or info: it answers, and the
+    upgrade keeps its backup, instead of a traceback telling the user to open it first."""
+    import sqlite3
+
+    from app.store import migrations
+    path = tmp_path / "lib.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(f"BEGIN;\n{migrations.MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    old.execute("INSERT INTO roots(id, path) VALUES (1, ?)", (str(tmp_path),))
+    old.execute("INSERT INTO files(id, path, root_id, size, mtime, fingerprint, status) "
+                "VALUES (1, ?, 1, 10, 1.5, 'fp', 'failed')", (str(tmp_path / "a.mp4"),))
+    old.commit()
+    old.close()
+    code, out, err = run(capsys, "--library", str(path), "info", "--json", str(tmp_path / "a.mp4"))
+    assert code == 0, err
+    assert json.loads(out)["status"] == "failed"
+    assert (tmp_path / "lib.sqlite.v1.bak").exists()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+    check.close()
+
+
 def test_models_verify_reports_missing(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("REELVAULT_DATA", str(tmp_path))
     code, out, _ = run(capsys, "models", "verify", "--json")

@@ -75,6 +75,11 @@ INFO_COLUMNS = ("duration", "width", "height", "fps", "video_codec", "audio_code
                 "has_audio", "rotation", "bitrate", "container", "created", "lat", "lon")
 
 
+class NeedsUpgrade(RuntimeError):
+    """A reader met a library written by an older version: a reader never migrates
+    (it takes no lock), so a writer has to open it once first."""
+
+
 class Library:
     def __init__(self, path: Path | str, readonly: bool = False):
         """Open (and create or upgrade) a library.
@@ -112,7 +117,7 @@ class Library:
             if readonly:
                 self.conn.execute("PRAGMA query_only=ON")
                 if migrations.pending(self.conn):
-                    raise RuntimeError(f"the library {self.path} needs an upgrade: open it "
+                    raise NeedsUpgrade(f"the library {self.path} needs an upgrade: open it "
                                        f"once for writing (a scan or the app)")
             else:
                 self.conn.execute("PRAGMA journal_mode=WAL")
