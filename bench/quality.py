@@ -72,6 +72,7 @@ VOCABULARY_QUERIES: dict[str, dict[str, list[str]]] = {
     "black cup": {"events": ["cup"]},
     "a tree": {"events": ["tree"]},
     "person speaking": {"events": ["Megamind"]},
+    "a man talking": {"events": ["Megamind"]},
     "text on screen": {"files": ["box_2_wide.mp4"]},  # the one copy with a burned-in title
     '"my trip"': {"files": ["box_2_wide.mp4"]},
 }

@@ -70,3 +70,26 @@ def test_no_results_say_which_part_matched_nothing(pictures):
     assert list(results) == [] and results.unmatched == ["ZEBRA CROSSING (text)"]
     results = search.search_text(pictures, "purple car")
     assert "purple car (object)" in results.unmatched
+
+
+@pytest.mark.models
+def test_words_for_people_are_left_to_the_person_detector_not_the_labels(library):
+    """"man talking": the detector answers "man"; "talking" still reaches the soundtrack's
+    speech, so the one person speaking ranks above a crowd in silence."""
+    import numpy as np
+    _save(library, "crowd.mp4", [_look(0.0, [("grey", 0.8)])],
+          [_thing(0.0, "person") for _ in range(3)])
+    clip = _clip(1)
+    clip.visual_probs[:] = 0
+    clip.labels = [("audio", 0, "Speech", 0.9)]
+    clip.audio_scores = np.zeros(521)
+    clip.audio_scores[0] = 0.9
+    for seg in clip.segments:
+        seg.labels = {"visual": [], "audio": [[0, "Speech", 0.9]]}
+    clip.analysis = FrameAnalysis(frames=[_look(0.0, [("black", 0.5)])],
+                                  objects=[_thing(0.0, "person", area=0.3)], texts=[])
+    library.save_index(FileStat("/v/interview.mp4", 10, 1.5, "interview"), None, clip)
+    for query in ("man talking", "a woman talking", "person talking"):
+        top = search.search_text(library, query)
+        assert _names(top)[0] == "interview.mp4", query
+        assert "1 person" in top[0].why and any("Speech" in w for w in top[0].why), query

@@ -169,6 +169,9 @@ class ParsedQuery:
     screen_text: list[str] = field(default_factory=list)  # quoted or after "text"
     any_screen_text: bool = False  # "text on screen", "subtitles"
     words: str = ""  # left for labels, sounds and names
+    # Words read as people and nothing else ("man", "kids"): the person detector answers
+    # them; to the labels they are noise that drowns the rest ("man talking": speech).
+    person_words: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -206,6 +209,8 @@ def parse(query: str) -> ParsedQuery:
         took = None if tok in COLOUR_WORDS and _object_at(tokens, i + 1) else _object_at(tokens, i)
         if took:
             classes, n, said, plural = took
+            if classes == ["person"]:
+                parsed.person_words += tokens[i:i + n]
             for cls in classes:
                 want = ObjectWant(cls, said=said)
                 if tok in CROWD_WORDS or said in CROWD_WORDS:
