@@ -73,6 +73,7 @@ VOCABULARY_QUERIES: dict[str, dict[str, list[str]]] = {
     "a tree": {"events": ["tree"]},
     "person speaking": {"events": ["Megamind"]},
     "a man talking": {"events": ["Megamind"]},
+    "city": {"events": ["vtest"]},
     "text on screen": {"files": ["box_2_wide.mp4"]},  # the one copy with a burned-in title
     '"my trip"': {"files": ["box_2_wide.mp4"]},
 }

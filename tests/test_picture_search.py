@@ -93,3 +93,20 @@ def test_words_for_people_are_left_to_the_person_detector_not_the_labels(library
         top = search.search_text(library, query)
         assert _names(top)[0] == "interview.mp4", query
         assert "1 person" in top[0].why and any("Speech" in w for w in top[0].why), query
+
+
+@pytest.mark.models
+def test_a_place_word_finds_what_such_a_place_shows(library):
+    """"city" names no kind of thing: it reaches street signs and traffic lights."""
+    from app.inference.labels import imagenet_labels
+    names = imagenet_labels()
+    for name, label in (("downtown.mp4", "street sign"), ("home.mp4", "refrigerator")):
+        clip = _clip(2)
+        clip.visual_probs[:] = 0
+        clip.visual_probs[names.index(label)] = 0.6
+        clip.labels = [("visual", names.index(label), label, 0.6)]
+        for seg in clip.segments:
+            seg.labels = {"visual": [[names.index(label), label, 0.6]], "audio": []}
+        library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, clip)
+    assert _names(search.search_text(library, "city")) == ["downtown.mp4"]
+    assert _names(search.search_text(library, "kitchen")) == ["home.mp4"]

@@ -72,3 +72,21 @@ def test_detail_chips_read_as_a_person_would_say_them():
                             "text": ["TAXI"], "colours": [{"colour": "yellow", "moments": 2}]}}
     assert [text for text, _ in see_chips(details)] == ["people", "dog", "“TAXI”", "yellow"]
     assert see_chips({}) == []
+
+
+def test_places_and_occasions_reach_what_they_show_and_sound_like():
+    names = {"visual": imagenet_labels(), "audio": audioset_labels()}
+
+    def labels(text):
+        return [{kind: {names[kind][i] for i in cls} for kind, cls in scene.items()}
+                for scene in vocabulary.scenes_in(text)]
+    (city,) = labels("a city at night")
+    assert {"street sign", "traffic light"} <= city["visual"]
+    assert "Traffic noise, roadway noise" in city["audio"]
+    (beach,) = labels("Beaches")  # case and plural folded
+    assert "seashore" in beach["visual"] and "Ocean" in beach["audio"]
+    (room,) = labels("our living room")  # a two-word place
+    assert "studio couch" in room["visual"]
+    assert labels("a yellow box") == []
+    # Every label the file names exists (loading checks it).
+    assert len(vocabulary.scene_words()) > 40

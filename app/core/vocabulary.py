@@ -126,6 +126,42 @@ def caution() -> dict[tuple[str, str], float]:
     return out
 
 
+@cache
+def scene_words() -> dict[str, dict[str, np.ndarray]]:
+    """Word (or two-word phrase) for a place or occasion -> {"visual"|"audio": class
+    indices} (resources/scene_words.tsv); an unknown label name is an error."""
+    index = {"visual": {n: i for i, n in enumerate(imagenet_labels())},
+             "audio": {n: i for i, n in enumerate(audioset_labels())}}
+    found: dict[str, dict[str, set[int]]] = {}
+    with open(config.resources_dir() / "scene_words.tsv", encoding="utf-8", newline="") as f:
+        for row in csv.reader(f, delimiter="\t"):
+            if not row or row[0].startswith("#"):
+                continue
+            words, kind, labels = row
+            classes = {index[kind][name] for name in labels.split("|")}
+            for word in words.split(","):
+                found.setdefault(word.strip(), {}).setdefault(kind, set()).update(classes)
+    return {w: {k: np.array(sorted(c), np.int64) for k, c in kinds.items()}
+            for w, kinds in found.items()}
+
+
+def scenes_in(text: str) -> list[dict[str, np.ndarray]]:
+    """The classes of each place or occasion ``text`` names ("city", "living room",
+    "beaches"), two-word phrases first."""
+    words = [singular(w) for w in re.findall(r"[a-z]+", text.lower())]
+    table, out, i = scene_words(), [], 0
+    while i < len(words):
+        pair = " ".join(words[i:i + 2])
+        if i + 1 < len(words) and pair in table:
+            out.append(table[pair])
+            i += 2
+            continue
+        if words[i] in table:
+            out.append(table[words[i]])
+        i += 1
+    return out
+
+
 def describe(visual_probs: np.ndarray | None, audio_scores: np.ndarray | None,
              limit: int = 6) -> list[Word]:
     """The confident everyday words for a clip or moment, strongest first.

@@ -118,6 +118,10 @@ class LabelMatcher:
             out[kind] = np.where(w >= MIN_WEIGHT, w, 0.0).astype(np.float32)
         for cls in kind_classes(text):
             out["visual"][cls] = 1.0
+        # A place or occasion ("city", "kitchen") asks for what one shows and sounds like.
+        for scene in vocabulary.scenes_in(text):
+            for kind, cls in scene.items():
+                out[kind][cls] = 1.0
         return LabelQuery(out["visual"], out["audio"])
 
 
