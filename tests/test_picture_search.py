@@ -110,3 +110,11 @@ def test_a_place_word_finds_what_such_a_place_shows(library):
         library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, clip)
     assert _names(search.search_text(library, "city")) == ["downtown.mp4"]
     assert _names(search.search_text(library, "kitchen")) == ["home.mp4"]
+
+
+@pytest.mark.models
+def test_what_people_do_asks_for_people_when_the_labels_know_nothing_of_it(pictures):
+    """"walking" names no thing and no label: the clips with people answer it."""
+    top = search.search_text(pictures, "walking")
+    assert set(_names(top)) == {"street.mp4", "kitchen.mp4"}
+    assert any(w.endswith(("person", "people")) for w in top[0].why)

@@ -46,3 +46,11 @@ def test_words_on_screen_dates_and_the_rest():
     assert parse("speech").words == "speech" and parse("a tree").words == "tree"
     assert parse("").empty and not parse("dog").empty
     assert parse("two dogs 2023").parts() == [("date", "2023"), ("object", "dogs")]
+
+
+def test_words_for_people_and_what_people_do_are_kept_apart():
+    q = parse("a man talking")
+    assert q.person_words == ["man"] and q.words == "talking" and q.activity_words == ["talking"]
+    assert parse("cyclist").person_words == []  # a person on a bicycle: both classes
+    assert parse("two dogs running").activity_words == ["running"]
+    assert parse("yellow box").activity_words == []

@@ -137,6 +137,14 @@ SIZE_WORDS = {"close": "large", "closeup": "large", "close-up": "large", "big": 
               "distant": "small", "far": "small"}
 TEXT_WORDS = frozenset({"text", "words", "word", "writing", "written", "caption", "captions",
                         "subtitle", "subtitles", "title", "sign", "signs", "lettering"})
+# What people do: with no thing named and nothing the labels know in the words
+# ("walking", "dancing"), such a word asks for people in the picture.
+ACTIVITY_WORDS = frozenset({
+    "walking", "walk", "running", "run", "jogging", "dancing", "dance", "sitting", "standing",
+    "playing", "play", "talking", "speaking", "chatting", "singing", "laughing", "smiling",
+    "waving", "hugging", "kissing", "eating", "drinking", "cooking", "working", "shopping",
+    "swimming", "skating", "skiing", "cycling", "riding", "jumping", "climbing", "hiking",
+    "reading", "posing", "celebrating", "exercising", "training", "fighting", "crying"})
 # Words that only glue a query together ("someone holding a box", "text on screen").
 FILLER = frozenset({"the", "of", "on", "in", "at", "with", "and", "or", "some", "up", "screen",
                     "holding", "showing", "shot", "video", "clip", "clips", "videos", "photo",
@@ -172,6 +180,7 @@ class ParsedQuery:
     # Words read as people and nothing else ("man", "kids"): the person detector answers
     # them; to the labels they are noise that drowns the rest ("man talking": speech).
     person_words: list[str] = field(default_factory=list)
+    activity_words: list[str] = field(default_factory=list)  # also left in ``words``
 
     @property
     def empty(self) -> bool:
@@ -246,6 +255,8 @@ def parse(query: str) -> ParsedQuery:
             parsed.any_screen_text = True
         elif tok not in FILLER:
             left.append(tok)
+            if tok in ACTIVITY_WORDS:
+                parsed.activity_words.append(tok)
         i += 1
     if pending_colour:
         parsed.colours.append(pending_colour)

@@ -82,6 +82,10 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     labels = _label_matches(tx, label_text, label_words, matcher_of) if label_words else None
     names = _name_scores(tx, query_words, albums)
     evidence = labels.evidence if labels else np.zeros(n, np.float32)
+    if (parsed.activity_words and not parsed.objects and people is None
+            and (labels is None or float(labels.evidence.max(initial=0.0)) < LABEL_PART_MIN)):
+        # "walking": the labels know no walking; the person detector knows who could be.
+        parsed.objects.append(query_parser.ObjectWant("person", said=parsed.activity_words[0]))
     picture = _picture(lib, tx, parsed)
     keep = np.ones(n, bool)
     if when is not None:
