@@ -85,6 +85,17 @@ def test_yellow_box_on_grey():
     assert shares["yellow"] == pytest.approx(360 * 240 / (W * H), abs=0.02)
 
 
+def test_a_small_true_colour_is_named_where_grey_of_that_size_is_not():
+    from app.core.indexing.analysis import _frame_look
+    frame = np.full((200, 200, 3), (128, 128, 128), np.uint8)
+    frame[:160, :40] = (250, 250, 250)  # white, 16%
+    frame[160:, :20] = (20, 20, 20)  # black, 2%
+    frame[180:, 100:200] = (250, 210, 20)  # yellow, 5%
+    frame[140:180, 180:200] = (40, 170, 60)  # green, 2%
+    names = [name for name, _ in _frame_look(frame)[2]]
+    assert names == ["grey", "white", "yellow"]
+
+
 def test_black_cup_is_black():
     frame = _black_cup()
     assert box_colour(frame, (380 / W, 160 / H, 630 / W, 420 / H)) == "black"

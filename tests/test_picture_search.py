@@ -118,3 +118,11 @@ def test_what_people_do_asks_for_people_when_the_labels_know_nothing_of_it(pictu
     top = search.search_text(pictures, "walking")
     assert set(_names(top)) == {"street.mp4", "kitchen.mp4"}
     assert any(w.endswith(("person", "people")) for w in top[0].why)
+
+
+@pytest.mark.models
+def test_a_small_true_colour_answers_but_a_small_grey_does_not(library):
+    _save(library, "box.mp4", [_look(0.0, [("grey", 0.6), ("yellow", 0.07)])])
+    _save(library, "wall.mp4", [_look(0.0, [("yellow", 0.9), ("white", 0.08)])])
+    assert _names(search.search_text(library, "yellow")) == ["wall.mp4", "box.mp4"]
+    assert _names(search.search_text(library, "white")) == []

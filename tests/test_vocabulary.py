@@ -90,3 +90,12 @@ def test_places_and_occasions_reach_what_they_show_and_sound_like():
     assert labels("a yellow box") == []
     # Every label the file names exists (loading checks it).
     assert len(vocabulary.scene_words()) > 40
+
+
+def test_a_word_that_names_a_sound_does_not_reach_a_kind_it_is_only_a_second_name_of():
+    names = imagenet_labels()
+    assert not {"flute", "trombone", "sax"} & {names[i] for i in vocabulary.kinds_of("wind")}
+    assert not {"steam locomotive"} & {names[i] for i in vocabulary.kinds_of("engine")}
+    assert {"flute", "trombone"} <= {names[i] for i in vocabulary.kinds_of("wind instrument")}
+    assert {"tabby", "Persian cat"} <= {names[i] for i in vocabulary.kinds_of("cats")}
+    assert "mountain bike" in {names[i] for i in vocabulary.kinds_of("bike")}

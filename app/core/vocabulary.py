@@ -70,10 +70,14 @@ class Word:
 class Hierarchy:
     everyday: tuple[str, ...]  # per ImageNet class: its everyday word (or its own name)
     kinds: tuple[frozenset[str], ...]  # per class: its lemmas and every ancestor's, lowercase
+    # Per class: its own lemmas and each ancestor's first one. An ancestor's other lemmas
+    # are often another sense's everyday word: "wind instrument, wind", "big cat, cat".
+    main_kinds: tuple[frozenset[str], ...] = ()
 
-    def classes_of(self, word: str) -> np.ndarray:
+    def classes_of(self, word: str, main_only: bool = False) -> np.ndarray:
         """Indices of the classes that are a kind of ``word`` (or are it)."""
-        return np.array([i for i, k in enumerate(self.kinds) if word in k], np.int64)
+        kinds = self.main_kinds if main_only else self.kinds
+        return np.array([i for i, k in enumerate(kinds) if word in k], np.int64)
 
 
 def short_name(label: str) -> str:
@@ -86,7 +90,7 @@ def short_name(label: str) -> str:
 def hierarchy() -> Hierarchy:
     names = imagenet_labels()
     path = config.resources_dir() / "imagenet_hypernyms.tsv"
-    everyday, kinds = [], []
+    everyday, kinds, main_kinds = [], [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         index, _wnid, _lexfile, *rest = line.split("\t")
         chain = [[w.strip().lower() for w in synset.split(",")]
@@ -98,9 +102,11 @@ def hierarchy() -> Hierarchy:
         word = next((w for w in (_everyday_word(s) for s in [own, *chain]) if w in is_a), None)
         everyday.append(word or short_name(names[int(index)]))
         kinds.append(is_a)
+        main_kinds.append(frozenset(w for w in [*own, *(synset[0] for synset in chain if synset)]
+                                    if w not in ABSTRACT_KINDS))
     if len(everyday) != len(names):
         raise RuntimeError(f"{path.name} has {len(everyday)} classes, the labels {len(names)}")
-    return Hierarchy(tuple(everyday), tuple(kinds))
+    return Hierarchy(tuple(everyday), tuple(kinds), tuple(main_kinds))
 
 
 def _everyday_word(lemmas: list[str]) -> str | None:
@@ -244,7 +250,16 @@ def kinds_of(word: str) -> np.ndarray:
     if not w or w in ABSTRACT_KINDS:
         return np.zeros(0, np.int64)
     h = hierarchy()
-    found = h.classes_of(w)
+    # A word that is itself the name of a sound or a class ("wind", "engine") means that,
+    # not a kind it is only a second name of ("wind instrument, wind"; "locomotive, engine").
+    main_only = bool(label_names() & {w, singular(w)})
+    found = h.classes_of(w, main_only)
     if not len(found) and singular(w) != w:
-        found = h.classes_of(singular(w))
+        found = h.classes_of(singular(w), main_only)
     return found
+
+
+@cache
+def label_names() -> frozenset[str]:
+    """Every ImageNet and AudioSet label's short name, lowercase ("wind", "engine")."""
+    return frozenset(short_name(n).lower() for n in (*imagenet_labels(), *audioset_labels()))

@@ -105,7 +105,11 @@ TRACK_GAP = 12.0  # seconds between two analysed frames beyond which no track co
 COLOUR_NAMES = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
                 "black", "white", "grey")
 FRAME_COLOUR_SHARE = 0.1  # a colour is named for a frame when it covers this much of it
-MAX_FRAME_COLOURS = 4
+# A true colour stands out from grey, white and black well below that: a yellow box
+# filling a twentieth of a dim room is what a person calls the yellow thing.
+CHROMATIC_COLOUR_SHARE = 0.05
+ACHROMATIC = frozenset({"black", "white", "grey"})
+MAX_FRAME_COLOURS = 5
 DARK_LUMA = 0.25  # mean luma 0..1 below which a frame is "dark" (night, a dim room)
 BRIGHT_LUMA = 0.7  # and above which it is "bright" (snow, beach, overexposed)
 
@@ -147,7 +151,7 @@ class FrameLook:
     until: float  # later frames, nearly identical, were not analysed up to this time
     brightness: float  # mean luma 0..1
     light: str | None  # "dark" | "bright" | None
-    colours: list[tuple[str, float]]  # named colours covering >= FRAME_COLOUR_SHARE
+    colours: list[tuple[str, float]]  # named colours covering enough (see _frame_look)
     faces_seen: int  # faces found, whether good enough for identity or not
     text_score: float  # text_presence 0..1
     objects_run: bool  # the object detector looked at this frame
@@ -379,7 +383,8 @@ def _frame_look(small: np.ndarray) -> tuple[float, str | None, list[tuple[str, f
     light = "dark" if luma < DARK_LUMA else "bright" if luma > BRIGHT_LUMA else None
     shares = colour_shares(small)
     named = [(name, round(share, 3)) for name, share in shares
-             if share >= FRAME_COLOUR_SHARE][:MAX_FRAME_COLOURS]
+             if share >= (FRAME_COLOUR_SHARE if name in ACHROMATIC else CHROMATIC_COLOUR_SHARE)
+             ][:MAX_FRAME_COLOURS]
     return round(luma, 3), light, named
 
 

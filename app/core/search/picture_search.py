@@ -20,8 +20,10 @@ from app.store.library import Library
 # distance": at most this one.
 LARGE_SHARE = 0.15
 SMALL_SHARE = 0.02
-# A colour names the picture when it covers at least this share of the frame.
+# A colour names the picture when it covers at least this share of the frame; a true
+# colour (not grey, white or black) stands out at a smaller share (a yellow box).
 COLOUR_SHARE = 0.15
+CHROMATIC_COLOUR_SHARE = 0.05
 # Words on screen: fuzzy matches allow one edit in words of this length or more (OCR
 # drops or swaps a letter: "C0FFEE").
 FUZZY_MIN_LEN = 4
@@ -70,8 +72,9 @@ def _objects(lib: Library, want: ObjectWant) -> PartScore:
 
 def _colour(lib: Library, colour: str) -> PartScore:
     part = PartScore("colour", colour)
+    need = COLOUR_SHARE if colour in ("black", "white", "grey") else CHROMATIC_COLOUR_SHARE
     for file_id, t, share in store.colour_frames(lib, colour):
-        if share >= COLOUR_SHARE:
+        if share >= need:
             part.offer(file_id, min(1.0, 0.5 + share), t, colour)
     return part
 
