@@ -10,6 +10,7 @@ text search runs the real text model.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from app.core import search
 from app.core.albums import clustering as ac
 from app.core.indexing.indexer import fuse
 from app.core.search import datequery, namematch, results, similar_search, text_search
+from app.core.search import query as query_parser
 from app.core.search.cached_index import CachedIndex
 from app.core.vectors import l2n
 from app.inference import AUDIO_DIM, VISUAL_DIM
@@ -148,7 +150,11 @@ def _exhaustive_text(lib: Library, query: str, matcher, limit: int = 20) -> list
     when, words_text = datequery.extract(query)
     query_words = namematch.words(words_text)
     files = search_store.search_files(lib)
-    lq = matcher.query(words_text) if query_words else None
+    # Words read as people go to the person detector, not to the labels.
+    person = set(query_parser.parse(words_text).person_words)
+    label_text = " ".join(w for w in re.findall(r"[\w'-]+", words_text)
+                          if w.lower() not in person)
+    lq = matcher.query(label_text) if query_words else None
     albums = search_store.album_titles(lib)
     scored = []
     for f in files:

@@ -226,14 +226,24 @@ def is_shown(kind: str, label: str, score: float) -> bool:
     return score >= max(floor, caution().get((kind, label), 0.0))
 
 
+# Plurals no suffix rule folds: kept to the words people name things with.
+_IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child",
+              "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot",
+              "knives": "knife", "leaves": "leaf", "wolves": "wolf", "shelves": "shelf",
+              "wives": "wife", "lives": "life", "halves": "half", "calves": "calf",
+              "loaves": "loaf", "scarves": "scarf", "thieves": "thief", "buses": "bus",
+              "busses": "bus", "gases": "gas", "lenses": "lens", "potatoes": "potato",
+              "tomatoes": "tomato", "heroes": "hero", "echoes": "echo", "volcanoes": "volcano",
+              "oxen": "ox", "dice": "die"}
+
+
 def singular(word: str) -> str:
-    """Plain English plural forms to the word WordNet lists ("boxes" -> "box")."""
+    """Plain English plural forms to the singular ("boxes" -> "box", "houses" -> "house",
+    "cities" -> "city"); a word that is no plural comes back as it is ("glass", "bus").
+    The one plural fold for query words, names and labels alike."""
     w = word.lower()
-    irregular = {"people": "person", "men": "man", "women": "woman", "children": "child",
-                 "mice": "mouse", "geese": "goose", "teeth": "tooth", "feet": "foot",
-                 "knives": "knife", "leaves": "leaf", "wolves": "wolf", "shelves": "shelf"}
-    if w in irregular:
-        return irregular[w]
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
     if len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes", "zes")):

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from app.core.vocabulary import singular
+
 # Words that say nothing about which clip is meant, in a query or in a name.
 STOPWORDS = frozenset(
     "a an the of in on at with and or from to for by my our your some this that these "
@@ -28,24 +30,13 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-def stem(word: str) -> str:
-    """A light plural fold: boxes -> box, cities -> city, cats -> cat (not glass -> glas)."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("ses", "xes", "zes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def words(text: str) -> list[str]:
     """Stemmed, case- and accent-folded words of a name or query, without stopwords."""
     out = []
     for token in _WORD.findall(_CAMEL.sub(" ", text)):
         token = _fold(token)
         if token and token not in STOPWORDS:
-            out.append(stem(token))
+            out.append(singular(token))
     return out
 
 

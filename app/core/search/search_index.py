@@ -233,7 +233,7 @@ _STORED = ("file_ids", "durations", "days", "day_order", "path_rank", "visual", 
 
 class SearchIndex(CachedIndex[Texts]):
     KIND = "texts"
-    RECIPE = 1
+    RECIPE = 2  # 2: name words folded by vocabulary.singular ("houses" -> "house")
 
     def arrays(self, snap: Texts) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {name: getattr(snap, name) for name in _STORED}
