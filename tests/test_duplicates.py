@@ -52,6 +52,55 @@ def test_a_sped_up_trimmed_copy_aligns_with_its_speed_and_offset():
     assert finder.is_copy(al, copy)
 
 
+def test_a_short_agreement_at_half_speed_is_not_enough_for_a_copy():
+    """The pattern of a false pair: two compilations holding different moments of one
+    street lined up at half speed, over a stretch where the slower side has only eight
+    frames. Its coherence clears the bar a 1x alignment would need, yet so few samples
+    cannot carry the claim of a speed change: no copy, and 1x is what is judged."""
+    rng = np.random.default_rng(0)
+    b_times = np.arange(0, 10.8, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times)))
+    a_times = np.arange(0, 6.7, 1 / 3)
+    half = interpolate(b_times, b.visual, 0.5 * a_times + 4.2)
+    a = _track(a_times, l2n(half + 0.01 * rng.standard_normal(half.shape)))
+    ca, cb = alignment._compact(a, b)
+    at_half = alignment._score(ca, ca.visual, cb, 0.5, 4.2, False)
+    assert at_half.samples < alignment.OFF_SPEED_MIN_SAMPLES
+    plain_bar = max(finder.MIN_COHERENCE, alignment.chance_coherence(at_half.samples)) \
+        + finder.RATE_PENALTY
+    assert at_half.coherence >= plain_bar  # what paired them before
+    al = align(a, b)
+    assert al is None or al.rate == 1.0
+    assert not finder.is_copy(al, a)
+
+
+def test_a_long_copy_at_double_speed_is_still_found():
+    rng = np.random.default_rng(6)
+    b_times = np.arange(0, 20, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times)))
+    a_times = np.arange(0, 9.8, 1 / 3)  # B played twice as fast, sampled at its own times
+    fast = interpolate(b_times, b.visual, 2 * a_times)
+    a = _track(a_times, l2n(fast + 0.01 * rng.standard_normal(fast.shape)))
+    al = align(a, b)
+    assert al.rate == pytest.approx(2.0, abs=0.05)
+    assert al.samples >= alignment.OFF_SPEED_MIN_SAMPLES
+    assert finder.is_copy(al, a)
+
+
+def test_a_short_copy_at_1x_is_not_given_another_speed():
+    """On a clip of two seconds 0.9x and 1x lay nearly the same frames side by side:
+    the copy keeps its true speed (and the evidence a 1x claim needs)."""
+    rng = np.random.default_rng(7)
+    b_times = np.arange(0, 8, 0.3)
+    b = _track(b_times, _walk(rng, len(b_times), step=0.5))
+    a_times = np.arange(0, 2.0, 0.25)
+    same = interpolate(b_times, b.visual, a_times + 3.0)
+    a = _track(a_times, l2n(same + 0.01 * rng.standard_normal(same.shape)))
+    al = align(a, b)
+    assert al.rate == 1.0 and al.b_start == pytest.approx(3.0, abs=0.1)
+    assert finder.is_copy(al, a)
+
+
 def test_another_moment_of_the_same_scene_is_alike_but_not_coherent():
     rng = np.random.default_rng(2)
     times = np.arange(0, 10, 0.4)

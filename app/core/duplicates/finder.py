@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from app.core.duplicates import pictures, screening
-from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
+from app.core.duplicates.alignment import (
+    Alignment,
+    Track,
+    align,
+    chance_coherence,
+    off_speed_bar,
+)
 from app.core.library.identity import content_hash
 from app.store.library import Library
 
@@ -135,9 +141,10 @@ class _Edge:
 # ---- verification ------------------------------------------------------------------
 def coherence_needed(al: Alignment) -> float | None:
     """The coherence an alignment must reach to count as a copy; None: it cannot."""
-    if al.samples < MIN_SAMPLES:
+    off_speed = off_speed_bar(al)
+    if al.samples < MIN_SAMPLES or off_speed is None:
         return None
-    need = max(MIN_COHERENCE, chance_coherence(al.samples))
+    need = max(MIN_COHERENCE, chance_coherence(al.samples), off_speed)
     need += RATE_PENALTY * abs(math.log2(al.rate))
     has_sound = al.audio_similarity is not None and al.audio_pairs >= AUDIO_MIN_PAIRS
     witness = (has_sound and al.audio_coherence is not None

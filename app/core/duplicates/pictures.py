@@ -26,7 +26,13 @@ import cv2
 import numpy as np
 
 from app.core.duplicates import screening
-from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
+from app.core.duplicates.alignment import (
+    Alignment,
+    Track,
+    align,
+    chance_coherence,
+    off_speed_bar,
+)
 from app.store.frame_thumbs import iter_thumbnails
 from app.store.library import Library
 
@@ -212,9 +218,10 @@ def compare(px: Pictures, py: Pictures, combo: tuple[int, int, int]
 
 
 def is_copy(al: Alignment | None, a_duration: float) -> bool:
-    if al is None or al.samples < MIN_SAMPLES:
+    off_speed = None if al is None else off_speed_bar(al)
+    if al is None or al.samples < MIN_SAMPLES or off_speed is None:
         return False
-    need = max(MIN_COHERENCE, CHANCE_FACTOR * chance_coherence(al.samples))
+    need = max(MIN_COHERENCE, CHANCE_FACTOR * chance_coherence(al.samples), off_speed)
     need += RATE_PENALTY * abs(np.log2(al.rate))
     return (al.a_span >= MIN_COVER * a_duration and al.similarity >= MIN_SIMILARITY
             and al.coherence >= need and al.variation >= MIN_VARIATION
