@@ -166,8 +166,8 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     return x[order], y[order], t[order]
 
 
-def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track,
-                       limit: int = HYPOTHESES_KEPT) -> list[tuple[float, float, float]]:
+def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track, limit: int = HYPOTHESES_KEPT,
+                       rates: tuple[float, ...] = RATES) -> list[tuple[float, float, float]]:
     """(score, rate, offset) from offset votes, best first, scored cheaply on the
     similarity matrix with each row's and column's mean taken out (the scene-wide
     likeness of the two clips), at B's frame nearest each mapped frame of A."""
@@ -175,13 +175,13 @@ def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track,
     centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
     k = min(VOTES_PER_FRAME, s.shape[1])
     top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    rates, offsets = [], []
-    for rate in RATES:
+    per_rate, offsets = [], []
+    for rate in rates:
         votes = (b.times[top] - rate * a.times[:, None]).ravel()
         found = np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP
-        rates.append(np.full(len(found), rate))
+        per_rate.append(np.full(len(found), rate))
         offsets.append(found)
-    rate, offset = np.concatenate(rates)[:, None], np.concatenate(offsets)[:, None]
+    rate, offset = np.concatenate(per_rate)[:, None], np.concatenate(offsets)[:, None]
     # All hypotheses at once: [hypotheses, frames of A].
     lo = np.maximum(0.0, -offset / rate)
     hi = np.minimum(a.duration, (b.duration - offset) / rate)
@@ -274,13 +274,15 @@ def _selection(al: Alignment, a_dur: float) -> float:
             - RATE_PRIOR * abs(float(np.log2(al.rate))))
 
 
-def align(a: Track, b: Track) -> Alignment | None:
-    """The best alignment of A over B (A is normally the shorter clip), or None."""
+def align(a: Track, b: Track, rates: tuple[float, ...] = RATES) -> Alignment | None:
+    """The best alignment of A over B (A is normally the shorter clip), or None; at the
+    playback speeds ``rates`` (and refined around them)."""
     a, b = _compact(a, b)
     orientations = [(False, a.visual)]
     if a.visual_flip is not None:
         orientations.append((True, a.visual_flip))
-    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b)) for mirrored, va in orientations]
+    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b, rates=rates))
+              for mirrored, va in orientations]
     if not _worth_scoring(a, b, coarse):
         return None
     scored = []
