@@ -184,6 +184,38 @@ def test_keeper_is_the_longest_then_sharpest_then_richest():
     assert duplicates.choose_keeper([4, 5], rows) == 5  # a tie: the one with its date
 
 
+def test_keeper_is_the_whole_landscape_picture_over_a_reframe_or_a_recording():
+    """A phone's vertical reframe and a screen recording are re-encoded at a higher
+    bitrate than the original, at the same length and about its pixels: the original,
+    which shows the whole picture, is still the one to keep."""
+    rows = {1: _row(1, "/original.mp4", 8.0, 640, 360, 900_000, size=1),
+            2: _row(2, "/vertical.mp4", 8.0, 360, 640, 1_400_000, size=2),
+            3: _row(3, "/screen.mkv", 8.0, 640, 360, 1_600_000, size=3)}
+    assert duplicates.choose_keeper([1, 2], rows) == 1  # upright beside landscape
+    assert duplicates.choose_keeper([1, 3], rows, {3}) == 1  # shows 1 inside a frame
+    assert duplicates.choose_keeper([1, 3], rows) == 3  # without that, the bitrate decides
+    assert duplicates.choose_keeper([1, 2, 3], rows, {3}) == 1
+    # Length still comes first: a longer upright file holds footage the others lack.
+    rows[4] = _row(4, "/vertical_long.mp4", 12.0, 360, 640, 800_000)
+    assert duplicates.choose_keeper([1, 4], rows) == 4
+    group = finder._group("full", [1, 2, 3], [
+        finder._Edge(2, 1, "full", (0, 8), (0, 8), 0.9, lesser=2),
+        finder._Edge(1, 3, "full", (0, 8), (0, 8), 0.9, lesser=3)], rows)
+    kept = next(f for f in group.files if f.keep)
+    assert kept.path == "/original.mp4" and "whole picture" in kept.reason
+    assert all("less of the picture" in f.reason for f in group.files if not f.keep)
+
+
+def test_which_file_holds_less_of_the_picture_follows_the_views_that_met():
+    from app.core.duplicates import pictures
+    # x's middle slice is y's whole: y is the reframe.
+    assert finder._lesser(1, 2, (pictures.SLICE, pictures.WHOLE, 0)) == 2
+    # x's inner picture is y's whole: x is the recording.
+    assert finder._lesser(1, 2, (pictures.REGION, pictures.WHOLE, 0)) == 1
+    assert finder._lesser(1, 2, (pictures.WHOLE, pictures.REGION, 0)) == 2
+    assert finder._lesser(1, 2, (pictures.WHOLE, pictures.WHOLE, 2)) is None
+
+
 # ---- generated clips through the real models ---------------------------------------
 
 FPS = 25
