@@ -72,3 +72,58 @@ def test_rotated_and_windowed_copies_are_found_and_other_moments_are_not():
         assert (1, other) in found
         assert pictures.verify(pics, 1, other, found[(1, other)]) is not None
     assert (1, 4) not in found or pictures.verify(pics, 1, 4, found[(1, 4)]) is None
+
+
+def _crop(frames: np.ndarray, share: float, fx: float, fy: float) -> np.ndarray:
+    n, h, w = frames.shape[:3]
+    cw, ch = int(w * share) // 2 * 2, int(h * share) // 2 * 2
+    x0, y0 = int((w - cw) * fx), int((h - ch) * fy)
+    return np.ascontiguousarray(frames[:, y0:y0 + ch, x0:x0 + cw])
+
+
+def _bordered(frames: np.ndarray, share: float, colour: tuple[int, int, int]) -> np.ndarray:
+    n, h, w = frames.shape[:3]
+    bw, bh = int(w * share), int(h * share)
+    out = np.empty((n, h + 2 * bh, w + 2 * bw, 3), np.uint8)
+    out[:] = colour
+    out[:, bh:bh + h, bw:bw + w] = frames
+    return out
+
+
+def test_heavy_crops_and_borders_are_found_in_a_fitted_window():
+    """A crop keeping 65% of each side, off-centre, and the picture inside a border:
+    found through a window of the larger picture fitted in scale and place; the same
+    crop of another moment of the scene is not a copy. (This scene's texture is fine, so
+    the crop sits near one of the windows the candidates look in; real footage meets
+    them further off, see WINDOW_SIMILARITY.)"""
+    scene = _moving_scene(24, 180, 320, seed=2)
+    pics = {1: _pictures(scene),
+            2: _pictures(_crop(scene, 0.66, 0.45, 0.92)),
+            3: _pictures(_bordered(scene, 0.1, (90, 110, 70))),
+            4: _pictures(_crop(_moving_scene(24, 180, 320, seed=3), 0.66, 0.45, 0.92))}
+    found = pictures.candidates(pics)
+    for other in (2, 3):
+        assert (1, other) in found
+        assert pictures.verify(pics, 1, other, found[(1, other)]) is not None
+    crop_hit = pictures.verify(pics, 1, 2, found[(1, 2)])
+    assert max(crop_hit.combo[:2]) >= pictures.WINDOW
+    for pair in ((1, 4), (2, 4)):
+        assert pair not in found or pictures.verify(pics, *pair, found[pair]) is None
+
+
+def test_a_fitted_window_lands_on_the_crop():
+    """Off the windows' grid and at another share of the sides, the fitted window is the
+    crop's, given frames paired in time."""
+    from app.core.duplicates.alignment import Alignment
+    scene = _moving_scene(24, 180, 320, seed=5)
+    outer, inner = _pictures(scene), _pictures(_crop(scene, 0.62, 0.8, 0.15))
+    same_time = Alignment(rate=1.0, offset=0.0, mirrored=False, a_start=0.0, a_end=6.0,
+                          b_start=0.0, b_end=6.0, similarity=1.0, coherence=1.0, pairs=24,
+                          samples=48, variation=0.1)
+    view = pictures._fit_window(outer, inner, inner.whole, 0.65, same_time, outer_is_a=False)
+    h, w = outer.whole.shape[1:]
+    assert abs(view.shape[2] / w - 0.62) < 0.05 and abs(view.shape[1] / h - 0.62) < 0.05
+    # Where it sits: the window's pixels are the crop's, frame for frame.
+    small = np.stack([cv2.resize(f, (view.shape[2], view.shape[1]), interpolation=cv2.INTER_AREA)
+                      for f in inner.whole])
+    assert np.abs(small - view).mean() < 12

@@ -52,6 +52,55 @@ def test_a_sped_up_trimmed_copy_aligns_with_its_speed_and_offset():
     assert finder.is_copy(al, copy)
 
 
+def test_a_short_agreement_at_half_speed_is_not_enough_for_a_copy():
+    """The pattern of a false pair: two compilations holding different moments of one
+    street lined up at half speed, over a stretch where the slower side has only eight
+    frames. Its coherence clears the bar a 1x alignment would need, yet so few samples
+    cannot carry the claim of a speed change: no copy, and 1x is what is judged."""
+    rng = np.random.default_rng(0)
+    b_times = np.arange(0, 10.8, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times)))
+    a_times = np.arange(0, 6.7, 1 / 3)
+    half = interpolate(b_times, b.visual, 0.5 * a_times + 4.2)
+    a = _track(a_times, l2n(half + 0.01 * rng.standard_normal(half.shape)))
+    ca, cb = alignment._compact(a, b)
+    at_half = alignment._score(ca, ca.visual, cb, 0.5, 4.2, False)
+    assert at_half.samples < alignment.OFF_SPEED_MIN_SAMPLES
+    plain_bar = max(finder.MIN_COHERENCE, alignment.chance_coherence(at_half.samples)) \
+        + finder.RATE_PENALTY
+    assert at_half.coherence >= plain_bar  # what paired them before
+    al = align(a, b)
+    assert al is None or al.rate == 1.0
+    assert not finder.is_copy(al, a)
+
+
+def test_a_long_copy_at_double_speed_is_still_found():
+    rng = np.random.default_rng(6)
+    b_times = np.arange(0, 20, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times)))
+    a_times = np.arange(0, 9.8, 1 / 3)  # B played twice as fast, sampled at its own times
+    fast = interpolate(b_times, b.visual, 2 * a_times)
+    a = _track(a_times, l2n(fast + 0.01 * rng.standard_normal(fast.shape)))
+    al = align(a, b)
+    assert al.rate == pytest.approx(2.0, abs=0.05)
+    assert al.samples >= alignment.OFF_SPEED_MIN_SAMPLES
+    assert finder.is_copy(al, a)
+
+
+def test_a_short_copy_at_1x_is_not_given_another_speed():
+    """On a clip of two seconds 0.9x and 1x lay nearly the same frames side by side:
+    the copy keeps its true speed (and the evidence a 1x claim needs)."""
+    rng = np.random.default_rng(7)
+    b_times = np.arange(0, 8, 0.3)
+    b = _track(b_times, _walk(rng, len(b_times), step=0.5))
+    a_times = np.arange(0, 2.0, 0.25)
+    same = interpolate(b_times, b.visual, a_times + 3.0)
+    a = _track(a_times, l2n(same + 0.01 * rng.standard_normal(same.shape)))
+    al = align(a, b)
+    assert al.rate == 1.0 and al.b_start == pytest.approx(3.0, abs=0.1)
+    assert finder.is_copy(al, a)
+
+
 def test_another_moment_of_the_same_scene_is_alike_but_not_coherent():
     rng = np.random.default_rng(2)
     times = np.arange(0, 10, 0.4)
@@ -133,6 +182,38 @@ def test_keeper_is_the_longest_then_sharpest_then_richest():
     assert duplicates.choose_keeper([1, 3], rows) == 1  # longer beats sharper
     rows[5] = {**_row(5, "/e.mp4", 10.0, 1280, 720, 790_000), "created": "2024-03-09T10:00:00Z"}
     assert duplicates.choose_keeper([4, 5], rows) == 5  # a tie: the one with its date
+
+
+def test_keeper_is_the_whole_landscape_picture_over_a_reframe_or_a_recording():
+    """A phone's vertical reframe and a screen recording are re-encoded at a higher
+    bitrate than the original, at the same length and about its pixels: the original,
+    which shows the whole picture, is still the one to keep."""
+    rows = {1: _row(1, "/original.mp4", 8.0, 640, 360, 900_000, size=1),
+            2: _row(2, "/vertical.mp4", 8.0, 360, 640, 1_400_000, size=2),
+            3: _row(3, "/screen.mkv", 8.0, 640, 360, 1_600_000, size=3)}
+    assert duplicates.choose_keeper([1, 2], rows) == 1  # upright beside landscape
+    assert duplicates.choose_keeper([1, 3], rows, {3}) == 1  # shows 1 inside a frame
+    assert duplicates.choose_keeper([1, 3], rows) == 3  # without that, the bitrate decides
+    assert duplicates.choose_keeper([1, 2, 3], rows, {3}) == 1
+    # Length still comes first: a longer upright file holds footage the others lack.
+    rows[4] = _row(4, "/vertical_long.mp4", 12.0, 360, 640, 800_000)
+    assert duplicates.choose_keeper([1, 4], rows) == 4
+    group = finder._group("full", [1, 2, 3], [
+        finder._Edge(2, 1, "full", (0, 8), (0, 8), 0.9, lesser=2),
+        finder._Edge(1, 3, "full", (0, 8), (0, 8), 0.9, lesser=3)], rows)
+    kept = next(f for f in group.files if f.keep)
+    assert kept.path == "/original.mp4" and "whole picture" in kept.reason
+    assert all("less of the picture" in f.reason for f in group.files if not f.keep)
+
+
+def test_which_file_holds_less_of_the_picture_follows_the_views_that_met():
+    from app.core.duplicates import pictures
+    # x's middle slice is y's whole: y is the reframe.
+    assert finder._lesser(1, 2, (pictures.SLICE, pictures.WHOLE, 0)) == 2
+    # x's inner picture is y's whole: x is the recording.
+    assert finder._lesser(1, 2, (pictures.REGION, pictures.WHOLE, 0)) == 1
+    assert finder._lesser(1, 2, (pictures.WHOLE, pictures.REGION, 0)) == 2
+    assert finder._lesser(1, 2, (pictures.WHOLE, pictures.WHOLE, 2)) is None
 
 
 # ---- generated clips through the real models ---------------------------------------

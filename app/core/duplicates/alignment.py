@@ -53,6 +53,21 @@ PART_MIN_PAIRS = 5  # fewer pairs in a half of the span: too few to judge it
 # match; more than RUN_GAP such pairs in a row end the matching run.
 RUN_DROP = 0.15
 RUN_GAP = 2
+# Copies at another speed are rare (a slow-motion re-export); other moments of a scene
+# lined up at another speed are a common coincidence, and on a short clip the coherence
+# at 0.9x or 1.1x differs from that at 1x by noise. So among hypotheses nearly as good,
+# normal speed wins: the selection loses this much per octave away from it.
+# Measured on bench/copies.py's tune split (every copy there plays at 1x): at 0.2 the
+# copies of 1-3 s clips matched at 0.9x or 1.1x fall from 121 to 17 pairs.
+RATE_PRIOR = 0.2
+NORMAL_SPEED_STEPS = 4  # OFFSET_STEPs either side tried for the 1x hypothesis
+# A hypothesis at another speed (beyond a re-encode's drift) claims an unusual edit, so
+# it needs more evidence than one at 1x: at least this many independent samples and a
+# coherence this many times chance (a false pair of two compilations' different street
+# moments at 0.5x rested on 16 samples, 0.68 coherent, where chance is 0.30).
+OFF_SPEED = 0.06  # octaves: |log2 rate| beyond this is another speed
+OFF_SPEED_MIN_SAMPLES = 24
+OFF_SPEED_CHANCE_FACTOR = 1.5
 
 
 @dataclass
@@ -151,8 +166,8 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     return x[order], y[order], t[order]
 
 
-def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track,
-                       limit: int = HYPOTHESES_KEPT) -> list[tuple[float, float, float]]:
+def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track, limit: int = HYPOTHESES_KEPT,
+                       rates: tuple[float, ...] = RATES) -> list[tuple[float, float, float]]:
     """(score, rate, offset) from offset votes, best first, scored cheaply on the
     similarity matrix with each row's and column's mean taken out (the scene-wide
     likeness of the two clips), at B's frame nearest each mapped frame of A."""
@@ -160,13 +175,13 @@ def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track,
     centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
     k = min(VOTES_PER_FRAME, s.shape[1])
     top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    rates, offsets = [], []
-    for rate in RATES:
+    per_rate, offsets = [], []
+    for rate in rates:
         votes = (b.times[top] - rate * a.times[:, None]).ravel()
         found = np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP
-        rates.append(np.full(len(found), rate))
+        per_rate.append(np.full(len(found), rate))
         offsets.append(found)
-    rate, offset = np.concatenate(rates)[:, None], np.concatenate(offsets)[:, None]
+    rate, offset = np.concatenate(per_rate)[:, None], np.concatenate(offsets)[:, None]
     # All hypotheses at once: [hypotheses, frames of A].
     lo = np.maximum(0.0, -offset / rate)
     hi = np.minimum(a.duration, (b.duration - offset) / rate)
@@ -214,6 +229,16 @@ def chance_coherence(samples: int) -> float:
     return COHERENCE_NOISE / np.sqrt(max(samples, 1))
 
 
+def off_speed_bar(al: Alignment) -> float | None:
+    """For an alignment at another speed, the least coherence it needs for that claim
+    (None: it rests on too few samples to make it); 0.0 for one at about 1x."""
+    if abs(float(np.log2(al.rate))) <= OFF_SPEED:
+        return 0.0
+    if al.samples < OFF_SPEED_MIN_SAMPLES:
+        return None
+    return OFF_SPEED_CHANCE_FACTOR * chance_coherence(al.samples)
+
+
 def _matching_run(a: Track, va: np.ndarray, b: Track, al: Alignment) -> tuple[float, float]:
     """The stretch of A's span where the frames really pair up: the longest run of pairs
     that stay near the typical pair similarity, allowing a short dip (a flash, a
@@ -245,16 +270,19 @@ def _selection(al: Alignment, a_dur: float) -> float:
     # Coherence above chance decides; a hypothesis laying only part of A over B earns
     # less; the level of similarity only breaks near-ties.
     margin = al.coherence - chance_coherence(al.samples)
-    return margin * min(1.0, al.a_span / max(a_dur, 1e-6)) + 0.1 * al.similarity
+    return (margin * min(1.0, al.a_span / max(a_dur, 1e-6)) + 0.1 * al.similarity
+            - RATE_PRIOR * abs(float(np.log2(al.rate))))
 
 
-def align(a: Track, b: Track) -> Alignment | None:
-    """The best alignment of A over B (A is normally the shorter clip), or None."""
+def align(a: Track, b: Track, rates: tuple[float, ...] = RATES) -> Alignment | None:
+    """The best alignment of A over B (A is normally the shorter clip), or None; at the
+    playback speeds ``rates`` (and refined around them)."""
     a, b = _compact(a, b)
     orientations = [(False, a.visual)]
     if a.visual_flip is not None:
         orientations.append((True, a.visual_flip))
-    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b)) for mirrored, va in orientations]
+    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b, rates=rates))
+              for mirrored, va in orientations]
     if not _worth_scoring(a, b, coarse):
         return None
     scored = []
@@ -276,6 +304,14 @@ def align(a: Track, b: Track) -> Alignment | None:
     if best is None:
         return None
     va = a.visual_flip if best.mirrored else a.visual
+    if best.rate != 1.0:
+        # 1x when it is as good, or when the other speed lacks the evidence that claim
+        # needs (``off_speed_bar``): then 1x is the hypothesis left to judge.
+        normal = _at_normal_speed(a, va, b, best)
+        bar = off_speed_bar(best)
+        if normal is not None and (bar is None or best.coherence < bar or _selection(
+                normal, a.duration) >= _selection(best, a.duration)):
+            best = normal
     lo, hi = _matching_run(a, va, b, best)
     if (lo, hi) != (best.a_start, best.a_end):
         best = _score(a, va, b, best.rate, best.offset, best.mirrored, within=(lo, hi)) or best
@@ -362,6 +398,21 @@ def _compact(a: Track, b: Track) -> tuple[Track, Track]:
 
     return (Track(a.duration, a.times, coords(0), coords(2), a.audio_times, a.audio),
             Track(b.duration, b.times, coords(1), None, b.audio_times, b.audio))
+
+
+def _at_normal_speed(a: Track, va: np.ndarray, b: Track, al: Alignment) -> Alignment | None:
+    """The best 1x hypothesis near another speed's: the middle of its span kept in
+    place, offsets around it tried. The votes rarely propose it on a short clip (a
+    second or two at 0.9x or 1x lay nearly the same frames side by side)."""
+    mid = (al.a_start + al.a_end) / 2
+    centre = al.rate * mid + al.offset - mid
+    best = None
+    for d in range(-NORMAL_SPEED_STEPS, NORMAL_SPEED_STEPS + 1):
+        found = _score(a, va, b, 1.0, round(centre / OFFSET_STEP + d) * OFFSET_STEP, al.mirrored)
+        if found is not None and (best is None or _selection(found, a.duration)
+                                  > _selection(best, a.duration)):
+            best = found
+    return best
 
 
 def _refine(a: Track, va: np.ndarray, b: Track, al: Alignment) -> Alignment:

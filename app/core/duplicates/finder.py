@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from app.core.duplicates import pictures, screening
-from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
+from app.core.duplicates.alignment import (
+    Alignment,
+    Track,
+    align,
+    chance_coherence,
+    off_speed_bar,
+)
 from app.core.library.identity import content_hash
 from app.store.library import Library
 
@@ -130,14 +136,18 @@ class _Edge:
     similarity: float
     mirrored: bool = False
     rate: float = 1.0
+    # The file of the two that holds less of the picture, when the match says so: a
+    # vertical slice or crop of the other, or the other shown inside a larger frame.
+    lesser: int | None = None
 
 
 # ---- verification ------------------------------------------------------------------
 def coherence_needed(al: Alignment) -> float | None:
     """The coherence an alignment must reach to count as a copy; None: it cannot."""
-    if al.samples < MIN_SAMPLES:
+    off_speed = off_speed_bar(al)
+    if al.samples < MIN_SAMPLES or off_speed is None:
         return None
-    need = max(MIN_COHERENCE, chance_coherence(al.samples))
+    need = max(MIN_COHERENCE, chance_coherence(al.samples), off_speed)
     need += RATE_PENALTY * abs(math.log2(al.rate))
     has_sound = al.audio_similarity is not None and al.audio_pairs >= AUDIO_MIN_PAIRS
     witness = (has_sound and al.audio_coherence is not None
@@ -353,8 +363,22 @@ def verify_pictures(pics: dict[int, pictures.Pictures], tracks: _Tracks, known: 
         tb = tracks.get(found.b)
         kind = relation(al, tb) if tb is not None else "partial"
         edges.append(_Edge(found.a, found.b, kind, (al.a_start, al.a_end), (al.b_start, al.b_end),
-                           al.similarity, al.mirrored, al.rate))
+                           al.similarity, al.mirrored, al.rate, _lesser(x, y, found.combo)))
     return edges
+
+
+def _lesser(x: int, y: int, combo: tuple[int, int, int]) -> int | None:
+    """Which of x and y holds less of the picture, from the views that matched: the one
+    that is the other's middle vertical slice, or the one that shows the other inside a
+    frame (its inner picture). Not from windows: a middle window met by a central crop
+    looks the same as one met by the picture inside a border."""
+    sx, sy, _ = combo
+    for this, other, source in ((x, y, sx), (y, x, sy)):
+        if source == pictures.SLICE:
+            return other  # this one's slice is the other's whole: the other is cut from it
+        if source == pictures.REGION:
+            return this
+    return None
 
 
 def _split_joins(edges: list[_Edge]) -> None:
@@ -423,16 +447,19 @@ def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGro
 
 
 def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict]) -> DuplicateGroup:
-    keeper = choose_keeper(ids, rows)
+    lesser = {e.lesser for e in edges if e.lesser is not None}
+    keeper = choose_keeper(ids, rows, lesser)
+    framed_less = _framed_less(ids, rows, lesser)
     contained: dict[int, _Edge] = {}  # clip -> where it sits, preferably in the keeper
     for e in edges:
         if e.kind == "partial" and (e.a not in contained or e.b == keeper):
             contained[e.a] = e
-    files = [DuplicateFile(rows[keeper]["path"], True, _keep_reason(rows[keeper], ids, rows))]
+    files = [DuplicateFile(rows[keeper]["path"], True,
+                           _keep_reason(rows[keeper], ids, rows, framed_less))]
     for i in sorted((i for i in ids if i != keeper), key=lambda i: rows[i]["path"]):
         files.append(DuplicateFile(rows[i]["path"], False,
                                    _drop_reason(rows[i], rows[keeper], contained.get(i), edges,
-                                                rows)))
+                                                rows, i in framed_less)))
     matches = [Match(rows[e.a]["path"], rows[e.b]["path"], round(e.a_range[0], 2),
                      round(e.a_range[1], 2), round(e.b_range[0], 2), round(e.b_range[1], 2),
                      round(float(e.similarity), 3))
@@ -440,13 +467,16 @@ def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict])
     return DuplicateGroup(kind, files, matches)
 
 
-def choose_keeper(ids: list[int], rows: dict[int, dict]) -> int:
-    """The longest file; among those of about its length, the most pixels, then the
-    highest bitrate; then one that still carries its camera's creation time (copies
-    usually lose it), then the first path."""
+def choose_keeper(ids: list[int], rows: dict[int, dict], lesser: set[int] | frozenset = frozenset()
+                  ) -> int:
+    """The longest file; among those of about its length, one that shows the whole
+    picture (not in ``lesser``: a phone's upright slice of landscape footage, or another
+    shown inside a frame), then the most pixels, then the highest bitrate; then one that still carries its camera's creation time
+    (copies usually lose it), then the first path."""
     longest = max(rows[i]["duration"] or 0.0 for i in ids)
     # Re-encoding moves the end by a frame or two: lengths within SAME_LENGTH are equal.
     near = [i for i in ids if (rows[i]["duration"] or 0.0) >= longest * (1 - SAME_LENGTH)]
+    near = [i for i in near if i not in _framed_less(near, rows, lesser)] or near
     most = max((rows[i]["width"] or 0) * (rows[i]["height"] or 0) for i in near)
     near = [i for i in near if (rows[i]["width"] or 0) * (rows[i]["height"] or 0) == most]
     richest = max(rows[i]["bitrate"] or 0 for i in near)
@@ -454,17 +484,37 @@ def choose_keeper(ids: list[int], rows: dict[int, dict]) -> int:
     return min(near, key=lambda i: (not rows[i].get("created"), rows[i]["path"]))
 
 
+def _framed_less(ids: list[int], rows: dict[int, dict], lesser: set[int] | frozenset) -> set[int]:
+    """Files holding less of the picture than another among ``ids``: those the matches
+    say so of, and upright files beside landscape ones (a phone's vertical reframe or a
+    copy turned a quarter: the landscape file is the one with the whole picture)."""
+    out = set(lesser) & set(ids)
+    if any(_landscape(rows[i]) for i in ids):
+        out |= {i for i in ids if _portrait(rows[i])}
+    return out
+
+
+def _landscape(row: dict) -> bool:
+    return (row["width"] or 0) > 1.1 * (row["height"] or 0)
+
+
+def _portrait(row: dict) -> bool:
+    return (row["height"] or 0) > 1.1 * (row["width"] or 0)
+
+
 def _same_length(x: dict, y: dict) -> bool:
     dx, dy = float(x["duration"] or 0.0), float(y["duration"] or 0.0)
     return abs(dx - dy) <= SAME_LENGTH * max(dx, dy, 1e-3)
 
 
-def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict]) -> str:
+def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict], framed_less: set[int]) -> str:
     others = [rows[i] for i in ids if i != row["id"]]
     if all(_identical(row, o) for o in others):
         return "identical copies: kept the first by name"
     if not all(_same_length(row, o) for o in others):
         return f"the longest ({row['duration']:.1f} s)"
+    if any(o["id"] in framed_less for o in others):
+        return "same length; the whole picture (others are upright slices or show it in a frame)"
     if any(_pixels(o) != _pixels(row) for o in others):
         return f"same length; the highest resolution ({row['width']}x{row['height']})"
     if not all(_same_bitrate(row, o) for o in others):
@@ -475,7 +525,7 @@ def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict]) -> str:
 
 
 def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edge],
-                 rows: dict[int, dict]) -> str:
+                 rows: dict[int, dict], framed_less: bool = False) -> str:
     name = Path(keeper["path"]).name
     if _identical(row, keeper):
         return f"identical bytes to {name}"
@@ -484,6 +534,8 @@ def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edg
         return f"contained in {Path(rows[inside.b]['path']).name} at {lo:.1f}-{hi:.1f} s"
     if not _same_length(row, keeper):
         notes = [f"shorter ({row['duration']:.1f} s vs {keeper['duration']:.1f} s)"]
+    elif framed_less:
+        notes = ["shows less of the picture (an upright slice, or inside a frame)"]
     elif _pixels(row) != _pixels(keeper):
         notes = [f"lower resolution ({row['width']}x{row['height']} vs "
                  f"{keeper['width']}x{keeper['height']})"]

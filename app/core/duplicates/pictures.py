@@ -26,7 +26,14 @@ import cv2
 import numpy as np
 
 from app.core.duplicates import screening
-from app.core.duplicates.alignment import Alignment, Track, align, chance_coherence
+from app.core.duplicates.alignment import (
+    RATES,
+    Alignment,
+    Track,
+    align,
+    chance_coherence,
+    off_speed_bar,
+)
 from app.store.frame_thumbs import iter_thumbnails
 from app.store.library import Library
 
@@ -52,6 +59,26 @@ CHANCE_FACTOR = 2.0
 RATE_PENALTY = 0.1
 
 WHOLE, REGION, SLICE = 0, 1, 2
+# Windows: parts of a file's frames that may be the whole of another file. A heavy crop
+# keeps 60-70% of each side anywhere in the frame; a border (solid or blurred, where no
+# edge outlines the picture) shows the picture at 72-88% in the middle. Each window is
+# (share of each side, x, y of its top-left in the free room, 0-1); a grid of positions
+# lands within a few thumbnail pixels of any crop, which the candidates' 12-pixel
+# squares do not see, and verification then fits the window exactly (``_fit_window``).
+WINDOW = 3  # views WINDOW + i are WINDOWS[i]
+WINDOWS = tuple((0.65, fx, fy) for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0)) + \
+    ((0.83, 0.5, 0.5),)
+# Fitting: shares of each side tried, and how far (thumbnail pixels) from the window
+# the candidates met in.
+FIT_SCALES = (0.56, 0.6, 0.63, 0.66, 0.7, 0.74, 0.78, 0.81, 0.84, 0.87, 0.9)
+FIT_SCALE_RANGE = 0.12
+# Windows meet whole frames at this similarity (the grid is off by up to 4 thumbnail
+# pixels: crops on the tune split meet their original's nearest window at 0.61-0.93).
+WINDOW_SIMILARITY = 0.9
+# A window fitted in scale and place is a search of its own, and one clip of a locked-
+# off street then lines up with another moment of it: the bar is this many times chance
+# (such pairs on the tune split reach 2.42 times chance, crops and borders 2.0-5).
+WINDOW_CHANCE_FACTOR = 2.5
 
 
 @dataclass
@@ -66,7 +93,18 @@ class Pictures:
             return self.whole
         if source == REGION:
             return self.region
+        if source >= WINDOW:
+            return window(self.whole, *WINDOWS[source - WINDOW])
         return middle_slice(self.whole)
+
+
+def window(frames: np.ndarray, share: float, fx: float, fy: float) -> np.ndarray:
+    """The part of frames [n, h, w] ``share`` of each side wide, at (fx, fy) in the room
+    left around it."""
+    h, w = frames.shape[1:]
+    cw, ch = max(2, int(round(w * share))), max(2, int(round(h * share)))
+    x0, y0 = int(round((w - cw) * fx)), int(round((h - ch) * fy))
+    return frames[:, y0:y0 + ch, x0:x0 + cw]
 
 
 def middle_slice(frames: np.ndarray) -> np.ndarray | None:
@@ -110,11 +148,16 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     for file_id, p in pics.items():
         pick = np.unique(np.linspace(0, len(p.times) - 1,
                                      min(len(p.times), CANDIDATE_FRAMES)).round().astype(int))
-        for source in (WHOLE, REGION, SLICE):
+        for source in (WHOLE, REGION, SLICE, *range(WINDOW, WINDOW + len(WINDOWS))):
             view = p.view(source)
             if view is None:
                 continue
             sq = _squares(view[pick])
+            if source >= WINDOW:  # asked about, upright only: a crop keeps its frame's turn
+                rows.append(_normed(sq))
+                owners.append(np.full(len(pick), file_id))
+                codes.append(np.full(len(pick), source * 4))
+                continue
             # Rotated copies of landscape footage are upright portrait (a quarter turn
             # back) or upside down (a half turn): other turns would only cost rows.
             portrait = view.shape[1] > 1.1 * view.shape[2]
@@ -129,11 +172,17 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     code = np.concatenate(codes).astype(np.int64)
     if len(x) > EXACT_ROWS:
         return _large_candidates(x, owner, code)
-    # Rows of the unrotated views are the base; every view asks about them.
-    base = np.flatnonzero(code % 4 == 0)
-    qi, bi = screening._nearest(x, x[base], owner, owner[base], CANDIDATES_PER_FRAME,
-                                CANDIDATE_SIMILARITY, b_rows=base)
-    return _combos(qi, bi, owner, code)
+    # Rows of the unrotated views are the base; every other view asks about them. A
+    # window asks only about whole frames, with a lower bar: its grid is a few pixels
+    # off the copy's crop.
+    base = np.flatnonzero(_is_base(code))
+    asks = np.flatnonzero(code // 4 < WINDOW)
+    qi, bi = screening._nearest(x[asks], x[base], owner[asks], owner[base],
+                                CANDIDATES_PER_FRAME, CANDIDATE_SIMILARITY, asks, base)
+    windows, wholes = np.flatnonzero(code // 4 >= WINDOW), np.flatnonzero(code == WHOLE * 4)
+    wq, wb = screening._nearest(x[windows], x[wholes], owner[windows], owner[wholes],
+                                CANDIDATES_PER_FRAME, WINDOW_SIMILARITY, windows, wholes)
+    return _combos(np.concatenate([qi, wq]), np.concatenate([bi, wb]), owner, code)
 
 
 def _large_candidates(x: np.ndarray, owner: np.ndarray, code: np.ndarray
@@ -152,13 +201,17 @@ def _large_candidates(x: np.ndarray, owner: np.ndarray, code: np.ndarray
         fx, fy = key >> 32, key & 0xFFFFFFFF
         rx = order[slice(*bounds[fx])]
         ry = order[slice(*bounds[fy])]
-        ry = ry[code[ry] % 4 == 0]
+        ry = ry[_is_base(code[ry])]
         q, b = np.nonzero(x[rx] @ x[ry].T >= CANDIDATE_SIMILARITY)
         qs.append(rx[q])
         bs.append(ry[b])
     if not qs:
         return {}
     return _combos(np.concatenate(qs), np.concatenate(bs), owner, code)
+
+
+def _is_base(code: np.ndarray) -> np.ndarray:
+    return (code % 4 == 0) & (code // 4 < WINDOW)
 
 
 def _combos(qi: np.ndarray, bi: np.ndarray, owner: np.ndarray, code: np.ndarray
@@ -204,17 +257,76 @@ def compare(px: Pictures, py: Pictures, combo: tuple[int, int, int]
     (hx, wx), (hy, wy) = vx.shape[1:], vy.shape[1:]
     if abs(hx / wx - hy / wy) > SHAPE_TOLERANCE * (hy / wy):
         return None, True
-    shape = (min(hx, hy), min(wx, wy))
+    if (sx >= WINDOW and sy != WHOLE) or (sy >= WINDOW and sx != WHOLE):
+        return None, True  # a window is the whole of the other file or nothing
     x_first = px.duration <= py.duration
+    windowed = sx >= WINDOW or sy >= WINDOW
+    # The window the candidates met in is near the copy's, not on it: it is fitted on
+    # the frames a first, quick alignment pairs (1x, as it is), then aligned again.
+    al = _align_views(px, vx, py, vy, x_first, quick=windowed)
+    if al is not None and windowed:
+        if sx >= WINDOW:
+            vx = _fit_window(px, py, vy, WINDOWS[sx - WINDOW][0], al, outer_is_a=x_first)
+        else:
+            vy = _fit_window(py, px, vx, WINDOWS[sy - WINDOW][0], al, outer_is_a=not x_first)
+        al = _align_views(px, vx, py, vy, x_first)
+    return al, x_first
+
+
+def _align_views(px: Pictures, vx: np.ndarray, py: Pictures, vy: np.ndarray, x_first: bool,
+                 quick: bool = False) -> Alignment | None:
+    (hx, wx), (hy, wy) = vx.shape[1:], vy.shape[1:]
+    shape = (min(hx, hy), min(wx, wy))
+    rates = (1.0,) if quick else RATES
     if x_first:
-        return align(_track(px, vx, shape, True), _track(py, vy, shape, False)), True
-    return align(_track(py, vy, shape, True), _track(px, vx, shape, False)), False
+        return align(_track(px, vx, shape, not quick), _track(py, vy, shape, False), rates)
+    return align(_track(py, vy, shape, not quick), _track(px, vx, shape, False), rates)
 
 
-def is_copy(al: Alignment | None, a_duration: float) -> bool:
-    if al is None or al.samples < MIN_SAMPLES:
+def _fit_window(outer: Pictures, inner: Pictures, inner_view: np.ndarray, share: float,
+                al: Alignment, outer_is_a: bool) -> np.ndarray:
+    """The part of ``outer``'s frames that best matches ``inner_view`` (template
+    matching summed over the frames the alignment pairs, over shares of each side near
+    ``share``): the window ``outer`` is cut to."""
+    def to_outer(t):
+        return (t - al.offset) / al.rate if outer_is_a else al.rate * t + al.offset
+    span = (al.a_start, al.a_end) if not outer_is_a else (al.b_start, al.b_end)
+    keep = (inner.times >= span[0] - 1e-6) & (inner.times <= span[1] + 1e-6)
+    t_outer = to_outer(inner.times[keep])
+    j = np.clip(np.searchsorted(outer.times, t_outer), 0, len(outer.times) - 1)
+    j_prev = np.clip(j - 1, 0, len(outer.times) - 1)
+    j = np.where(np.abs(outer.times[j_prev] - t_outer) < np.abs(outer.times[j] - t_outer), j_prev, j)
+    frames_in, frames_out = inner_view[keep], outer.whole[j]
+    h, w = outer.whole.shape[1:]
+    best, best_box = -np.inf, None
+    for s in FIT_SCALES:
+        if abs(s - share) > FIT_SCALE_RANGE:
+            continue
+        cw, ch = max(2, int(round(w * s))), max(2, int(round(h * s)))
+        if cw >= w and ch >= h:
+            continue
+        total = 0.0
+        for fi, fo in zip(frames_in, frames_out, strict=True):
+            tpl = cv2.resize(fi, (cw, ch), interpolation=cv2.INTER_AREA)
+            total = total + cv2.matchTemplate(fo, tpl, cv2.TM_CCOEFF_NORMED)
+        if not len(frames_in):
+            break
+        y, x = np.unravel_index(int(np.argmax(total)), total.shape)
+        if total[y, x] > best:
+            best, best_box = float(total[y, x]), (x, y, cw, ch)
+    if best_box is None:
+        return window(outer.whole, *WINDOWS[0]) if share == WINDOWS[0][0] else \
+            window(outer.whole, share, 0.5, 0.5)
+    x, y, cw, ch = best_box
+    return outer.whole[:, y:y + ch, x:x + cw]
+
+
+def is_copy(al: Alignment | None, a_duration: float, windowed: bool = False) -> bool:
+    off_speed = None if al is None else off_speed_bar(al)
+    if al is None or al.samples < MIN_SAMPLES or off_speed is None:
         return False
-    need = max(MIN_COHERENCE, CHANCE_FACTOR * chance_coherence(al.samples))
+    factor = WINDOW_CHANCE_FACTOR if windowed else CHANCE_FACTOR
+    need = max(MIN_COHERENCE, factor * chance_coherence(al.samples), off_speed)
     need += RATE_PENALTY * abs(np.log2(al.rate))
     return (al.a_span >= MIN_COVER * a_duration and al.similarity >= MIN_SIMILARITY
             and al.coherence >= need and al.variation >= MIN_VARIATION
@@ -224,12 +336,31 @@ def is_copy(al: Alignment | None, a_duration: float) -> bool:
 def verify(pics: dict[int, Pictures], x: int, y: int,
            combos: set[tuple[int, int, int]]) -> Found | None:
     best: Found | None = None
-    for combo in sorted(combos):
+    for combo in _worth_trying(combos):
+        if best is not None and (combo[0] >= WINDOW or combo[1] >= WINDOW):
+            break  # found without a window: fitting one costs more and adds nothing
         al, x_first = compare(pics[x], pics[y], combo)
         a, b = (x, y) if x_first else (y, x)
-        if is_copy(al, pics[a].duration) and (best is None or al.coherence > best.alignment.coherence):
+        windowed = combo[0] >= WINDOW or combo[1] >= WINDOW
+        if is_copy(al, pics[a].duration, windowed) and (
+                best is None or al.coherence > best.alignment.coherence):
             best = Found(al, a, b, combo)
     return best
+
+
+def _worth_trying(combos: set[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The combos in order, plain views first; of windows of one size on one side only
+    the first, since fitting searches every place (``_fit_window``)."""
+    out, sizes = [], set()
+    for combo in sorted(combos, key=lambda c: (max(c[0], c[1]) >= WINDOW, c)):
+        sx, sy, _ = combo
+        if sx >= WINDOW or sy >= WINDOW:
+            size = (sx >= WINDOW, WINDOWS[max(sx, sy) - WINDOW][0])
+            if size in sizes:
+                continue
+            sizes.add(size)
+        out.append(combo)
+    return out
 
 
 # The network's vectors of two moments of one locked-off scene (the same tree a second
