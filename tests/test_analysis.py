@@ -256,6 +256,23 @@ def test_person_colours_words_and_light(analysed):
 
 
 @pytest.mark.models
+def test_detectors_keep_no_arena_and_repeat_their_results(real_models_dir):
+    """The detectors run now and then on one frame in each decode worker: their
+    sessions free what a run needed (no ONNX Runtime arena, see open_session), and a
+    second run on the same frames finds the same things."""
+    analysis.reset_models()
+    models = analysis._load_models()
+    sessions = [models.detector.session, models.embedder.session, models.objects.session,
+                models.reader.det, models.reader.rec]
+    assert not any(s.get_session_options().enable_cpu_mem_arena for s in sessions)
+    frames = [_astronaut_frame(200), _taxi()]
+    first, again = (analysis.analyse(np.array([0.0, 30.0]), frames) for _ in range(2))
+    assert [(o.label, o.box) for o in first.objects] == [(o.label, o.box) for o in again.objects]
+    assert [f.box for f in first.faces] == [f.box for f in again.faces] and first.faces
+    assert [t.tokens for t in first.texts] == [t.tokens for t in again.texts] == [["taxi"]]
+
+
+@pytest.mark.models
 def test_a_crowd_is_capped(real_models_dir):
     face = data.astronaut()[60:260, 150:330]
     tile = cv2.resize(face, (64, 72), interpolation=cv2.INTER_AREA)

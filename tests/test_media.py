@@ -45,6 +45,24 @@ def test_decode_reads_metadata_frames_and_audio(tmp_path):
     assert clip.audio is not None and abs(len(clip.audio) / AUDIO_RATE - 3.0) < 0.15
 
 
+def test_soundtrack_resampled_in_pieces_is_the_frame_by_frame_resample(tmp_path):
+    """The soundtrack is resampled about a second of source at a time: the same samples
+    as resampling each decoded frame on its own, to the last one."""
+    import av
+
+    path = make_clip(tmp_path / "s.mp4", seconds=3.5, width=64, height=48, audio="tone",
+                     tone_hz=440.0)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+    pieces = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.audio[0]):
+            pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    expected = np.concatenate(pieces)
+    assert len(expected) > 3 * AUDIO_RATE * media.RESAMPLE_SECONDS  # several pieces
+    np.testing.assert_array_equal(media.decode(path).audio, expected)
+
+
 def test_single_keyframe_file_is_sampled_densely(tmp_path):
     path = make_clip(tmp_path / "gop.mp4", seconds=12, gop=1000, pattern="moving", audio=None)
     clip = media.decode(path)

@@ -6,7 +6,12 @@ import os
 import threading
 import time
 
-from app.core.library.workers import GiB, WorkerPool, default_memory_limit
+from app.core.library.workers import (
+    WORKER_ENVIRONMENT,
+    GiB,
+    WorkerPool,
+    default_memory_limit,
+)
 
 
 def square_or_misbehave(job):
@@ -101,3 +106,19 @@ def test_a_memory_failure_keeps_the_jobs_reason_and_names_the_cap():
         (result,) = pool.map_unordered(["x"])
     assert result.error == ("ran out of memory decoding, at 0:42:00 of 2:00:00 "
                             "(limit 2.0 GiB per decoder)")
+
+
+def worker_environment(keys):
+    return {key: os.environ.get(key) for key in keys}
+
+
+def test_workers_run_single_threaded_libraries_and_leave_the_parent_as_it_was():
+    """One worker per core: each one's numerical libraries get one thread (see
+    WORKER_ENVIRONMENT), unless the user chose otherwise; the parent's environment is
+    not changed."""
+    keys = sorted(WORKER_ENVIRONMENT)
+    before = dict(os.environ)
+    with WorkerPool(worker_environment, size=1) as pool:
+        [result] = list(pool.map_unordered([keys]))
+    assert dict(os.environ) == before
+    assert result.value == {k: before.get(k, WORKER_ENVIRONMENT[k]) for k in keys}

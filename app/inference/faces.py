@@ -100,7 +100,7 @@ class FaceDetector:
                  threshold: float = SCORE_THRESHOLD):
         if session is None:
             session = open_session(path if path is not None else model_path(DETECTOR_FILE),
-                                   threads)
+                                   threads, arena=False)
         self.session = session
         self.max_faces = max_faces
         self.threshold = threshold
@@ -199,7 +199,7 @@ class FaceEmbedder:
     def __init__(self, path: Path | None = None, threads: int | None = None, *, session=None):
         if session is None:
             session = open_session(path if path is not None else model_path(EMBEDDER_FILE),
-                                   threads)
+                                   threads, arena=False)
         self.session = session
 
     def embed_aligned(self, crops: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ class ObjectDetector:
                  threshold: float = SCORE_THRESHOLD):
         if session is None:
             session = open_session(path if path is not None else model_path(MODEL_FILE),
-                                   threads)
+                                   threads, arena=False)
         self.session = session
         self.threshold = threshold
 

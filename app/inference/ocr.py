@@ -285,8 +285,9 @@ class TextReader:
                  max_side: int = DET_MAX_SIDE, max_lines: int = MAX_LINES,
                  min_score: float = MIN_SCORE):
         models_dir = models_dir or config.models_dir()
-        self.det = open_session(model_path(DET_FILE, models_dir), threads=threads)
-        self.rec = open_session(model_path(REC_FILE, models_dir), threads=threads)
+        # No arena: see open_session (the detector's input size varies with the frame).
+        self.det = open_session(model_path(DET_FILE, models_dir), threads=threads, arena=False)
+        self.rec = open_session(model_path(REC_FILE, models_dir), threads=threads, arena=False)
         self.keys = load_keys(model_path(KEYS_FILE, models_dir))
         classes = self.rec.get_outputs()[0].shape[-1]
         if isinstance(classes, int) and classes != len(self.keys) + 2:
