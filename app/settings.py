@@ -93,6 +93,8 @@ def _sanitized(s: Settings) -> Settings:
         workers=_clamp(s.workers, 0, max(1, os.cpu_count() or 1), 0),
         threads=_clamp(s.threads, 0, 64, 0),
         theme=s.theme if s.theme in THEMES else "dark",
+        # Only a real false turns faces off: a damaged file never stops recognition.
+        faces=s.faces is not False,
     )
 
 

@@ -526,6 +526,16 @@ def test_settings_with_huge_infinite_or_deep_values_fall_back_to_defaults(tmp_pa
     assert isinstance(loaded.workers, int) and isinstance(loaded.threads, int)
 
 
+def test_turning_faces_off_survives_saving_and_loading(tmp_path):
+    from app import settings
+    path = tmp_path / "settings.json"
+    settings.save(settings.Settings(faces=False, theme="light"), path)
+    loaded = settings.load(path)
+    assert loaded.faces is False and loaded.theme == "light"
+    path.write_text('{"faces": "no"}', encoding="utf-8")  # not a boolean: the default
+    assert settings.load(path).faces is True
+
+
 def test_names_with_direction_controls_show_them_escaped():
     from app.gui import fmt
     posing = "/v/holiday\u202e4pm.exe"  # shows as "holidayexe.mp4" when rendered
