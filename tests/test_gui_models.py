@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -278,3 +279,35 @@ def test_what_the_person_waits_for_does_not_queue_behind_start_up_work(qtbot, tm
     finally:
         release.set()
     qtbot.waitUntil(lambda: bool(albums), timeout=10_000)
+
+
+def test_start_up_work_holds_back_while_the_person_waits_for_an_answer(qtbot, monkeypatch):
+    """A search running: album grouping (or the duplicates comparison) starts after it
+    answers, not beside it; and never waits longer than YIELD_SECONDS."""
+    from app.gui import tasks
+    release, order = threading.Event(), []
+
+    def search():
+        order.append("search started")
+        release.wait(10)
+        order.append("search answered")
+
+    tasks.run_task(search, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    time.sleep(0.5)
+    assert order == ["search started"]
+    release.set()
+    qtbot.waitUntil(lambda: len(order) == 3, timeout=10_000)
+    assert order == ["search started", "search answered", "albums started"]
+
+    monkeypatch.setattr(tasks, "YIELD_SECONDS", 0.3)
+    release.clear()
+    order.clear()
+    tasks.run_task(search, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    qtbot.waitUntil(lambda: "albums started" in order, timeout=10_000)
+    assert order == ["search started", "albums started"]  # held back, not starved
+    release.set()
+    qtbot.waitUntil(lambda: "search answered" in order, timeout=10_000)

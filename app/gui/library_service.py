@@ -43,7 +43,10 @@ class DuplicatesSearch(QObject):
 
     def _report(self, done: int, total: int) -> None:
         """On the pool thread; the signal reaches the GUI thread queued. At most one per
-        percent: the comparison calls this for every pair."""
+        percent: the comparison calls this for every pair, and between pairs it holds
+        back while a search or anything else the person waits for runs."""
+        if tasks.foreground.busy:
+            tasks.foreground.wait_idle()
         percent = done * 100 // total if total else 100
         if percent != self._percent:
             self._percent = percent
