@@ -347,6 +347,28 @@ def test_a_query_asked_before_needs_no_text_model(tmp_path, monkeypatch, real_mo
         again.encode(["a dog in the snow"])  # never asked: needs the model
 
 
+@pytest.mark.models
+def test_the_warm_up_and_a_first_search_share_one_text_model(real_models_dir):
+    """Both ask for the model at once (the app's start): it is loaded once, not twice."""
+    import threading
+
+    from app.core.search import labelquery
+    labelquery._text_model.cache_clear()
+    start, got = threading.Barrier(2), []
+
+    def ask():
+        start.wait()
+        got.append(labelquery.QueryEncoder(real_models_dir).load())
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] is got[1]
+    assert labelquery._text_model.cache_info().misses == 1
+
+
 # ---- a command-line process: only what the command needs -----------------------------
 HEAVY = ("onnxruntime", "av", "cv2", "scipy", "multiprocessing")
 # The CLI as `python -m app` runs it; what it imported is reported at exit, on stderr.
