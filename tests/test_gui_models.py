@@ -311,3 +311,29 @@ def test_start_up_work_holds_back_while_the_person_waits_for_an_answer(qtbot, mo
     assert order == ["search started", "albums started"]  # held back, not starved
     release.set()
     qtbot.waitUntil(lambda: "search answered" in order, timeout=10_000)
+
+
+def test_the_warm_up_loads_the_text_model_after_what_the_person_asked(qtbot, tmp_path,
+                                                                     monkeypatch):
+    """The indexes are mapped at once; the text model, which a similar strip does not
+    need, waits for the similar search asked meanwhile to answer."""
+    from app.gui import services, tasks
+    from app.gui.library_service import LibraryService
+    order, release = [], threading.Event()
+    monkeypatch.setattr(services, "warm", lambda path, text_model=True: order.append("indexes"))
+    monkeypatch.setattr(services, "warm_text_model", lambda: order.append("text model"))
+
+    def similar():
+        order.append("similar asked")
+        release.wait(10)
+        order.append("similar answered")
+
+    tasks.run_task(similar, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["similar asked"], timeout=10_000)
+    LibraryService(str(tmp_path / "lib.sqlite")).warm()
+    qtbot.waitUntil(lambda: "indexes" in order, timeout=10_000)
+    time.sleep(0.3)
+    assert "text model" not in order
+    release.set()
+    qtbot.waitUntil(lambda: "text model" in order, timeout=10_000)
+    assert order == ["similar asked", "indexes", "similar answered", "text model"]

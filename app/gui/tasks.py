@@ -79,14 +79,14 @@ class Foreground:
     def leave(self) -> None:
         with self._cond:
             self._running -= 1
-            if not self._running:
-                self._cond.notify_all()
+            self._cond.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block (a background thread) until no foreground task runs, at most
-        ``timeout`` (default YIELD_SECONDS) seconds; whether it is idle."""
+    def wait_idle(self, timeout: float | None = None, allowed: int = 0) -> bool:
+        """Block until at most ``allowed`` foreground tasks run (a foreground task
+        waiting for the others allows itself), at most ``timeout`` (default
+        YIELD_SECONDS) seconds; whether that was reached."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._running,
+            return self._cond.wait_for(lambda: self._running <= allowed,
                                        YIELD_SECONDS if timeout is None else timeout)
 
 
