@@ -230,9 +230,12 @@ def clip_places(lib: Library, file_ids: Iterable[int] | None = None,
         stale = [r for r in rows if r.geo_version != version]
         for r, p in zip(stale, geo.nearest_many([(r.lat, r.lon) for r in stale]), strict=True):
             places[r.file_id] = p
+        known: dict[int, Place | None] = {}  # many clips share a place: one look-up each
         for r in rows:
             if r.file_id not in places and r.geoname_id is not None:
-                places[r.file_id] = _place_by_id(geo, r.geoname_id)
+                if r.geoname_id not in known:
+                    known[r.geoname_id] = _place_by_id(geo, r.geoname_id)
+                places[r.file_id] = known[r.geoname_id]
     out = {}
     for r in rows:
         if not valid_latlon(r.lat, r.lon):
@@ -328,6 +331,11 @@ def name_spot(lib: Library, name: str, lat: float, lon: float,
 
 def forget_spot(lib: Library, name: str) -> bool:
     return store.delete_spot(lib, name)
+
+
+def any_located(lib: Library) -> bool:
+    """Whether any present indexed clip has a location (its own or the user's)."""
+    return store.any_located(lib)
 
 
 def spots(lib: Library) -> list[store.Spot]:
