@@ -223,8 +223,8 @@ class _CountingConnection:
         self.statements.append(sql)
         return self.conn.execute(sql, *args)
 
-    def set_progress_handler(self, *args):
-        self.conn.set_progress_handler(*args)
+    def interrupt(self):
+        self.conn.interrupt()
 
 
 def _quick_checks_at_open(path: Path) -> int:
