@@ -337,3 +337,22 @@ def test_the_warm_up_loads_the_text_model_after_what_the_person_asked(qtbot, tmp
     release.set()
     qtbot.waitUntil(lambda: "text model" in order, timeout=10_000)
     assert order == ["similar asked", "indexes", "similar answered", "text model"]
+
+
+def test_background_work_queued_right_after_the_warm_up_waits_for_it(qtbot):
+    """The window starts its warm-up, then album grouping, in one go: the grouping must
+    not slip in before a thread has picked the warm-up up."""
+    from app.gui import tasks
+    release, order = threading.Event(), []
+
+    def warm():
+        release.wait(10)
+        order.append("warm-up done")
+
+    tasks.run_task(warm, pool_name="warm")
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    time.sleep(0.3)
+    assert order == []
+    release.set()
+    qtbot.waitUntil(lambda: len(order) == 2, timeout=10_000)
+    assert order == ["warm-up done", "albums started"]

@@ -140,10 +140,8 @@ class _Task(QRunnable):
         self.pool_name = pool_name
 
     def run(self) -> None:
-        ahead = self.pool_name in FOREGROUND_POOLS
-        if ahead:
-            foreground.enter()
-        elif self.pool_name == BACKGROUND_POOL:
+        ahead = self.pool_name in FOREGROUND_POOLS  # counted since run_task queued it
+        if self.pool_name == BACKGROUND_POOL:
             foreground.wait_idle()
         try:
             result, error = self.func(), None
@@ -174,6 +172,10 @@ def run_task(func: Callable, on_done: Callable | None = None,
             on_done(result=result) if error is None else on_done(error=error)
 
     relay.finished.connect(deliver)
+    if pool_name in FOREGROUND_POOLS:
+        # From the moment it is asked, not when a thread picks it up: background work
+        # queued just after (the start's album grouping after its warm-up) must see it.
+        foreground.enter()
     pool(pool_name).start(_Task(func, relay, pool_name))
 
 
