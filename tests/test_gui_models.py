@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -278,3 +279,80 @@ def test_what_the_person_waits_for_does_not_queue_behind_start_up_work(qtbot, tm
     finally:
         release.set()
     qtbot.waitUntil(lambda: bool(albums), timeout=10_000)
+
+
+def test_start_up_work_holds_back_while_the_person_waits_for_an_answer(qtbot, monkeypatch):
+    """A search running: album grouping (or the duplicates comparison) starts after it
+    answers, not beside it; and never waits longer than YIELD_SECONDS."""
+    from app.gui import tasks
+    release, order = threading.Event(), []
+
+    def search():
+        order.append("search started")
+        release.wait(10)
+        order.append("search answered")
+
+    tasks.run_task(search, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    time.sleep(0.5)
+    assert order == ["search started"]
+    release.set()
+    qtbot.waitUntil(lambda: len(order) == 3, timeout=10_000)
+    assert order == ["search started", "search answered", "albums started"]
+
+    monkeypatch.setattr(tasks, "YIELD_SECONDS", 0.3)
+    release.clear()
+    order.clear()
+    tasks.run_task(search, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    qtbot.waitUntil(lambda: "albums started" in order, timeout=10_000)
+    assert order == ["search started", "albums started"]  # held back, not starved
+    release.set()
+    qtbot.waitUntil(lambda: "search answered" in order, timeout=10_000)
+
+
+def test_the_warm_up_loads_the_text_model_after_what_the_person_asked(qtbot, tmp_path,
+                                                                     monkeypatch):
+    """The indexes are mapped at once; the text model, which a similar strip does not
+    need, waits for the similar search asked meanwhile to answer."""
+    from app.gui import services, tasks
+    from app.gui.library_service import LibraryService
+    order, release = [], threading.Event()
+    monkeypatch.setattr(services, "warm", lambda path, text_model=True: order.append("indexes"))
+    monkeypatch.setattr(services, "warm_text_model", lambda: order.append("text model"))
+
+    def similar():
+        order.append("similar asked")
+        release.wait(10)
+        order.append("similar answered")
+
+    tasks.run_task(similar, pool_name="work")
+    qtbot.waitUntil(lambda: order == ["similar asked"], timeout=10_000)
+    LibraryService(str(tmp_path / "lib.sqlite")).warm()
+    qtbot.waitUntil(lambda: "indexes" in order, timeout=10_000)
+    time.sleep(0.3)
+    assert "text model" not in order
+    release.set()
+    qtbot.waitUntil(lambda: "text model" in order, timeout=10_000)
+    assert order == ["similar asked", "indexes", "similar answered", "text model"]
+
+
+def test_background_work_queued_right_after_the_warm_up_waits_for_it(qtbot):
+    """The window starts its warm-up, then album grouping, in one go: the grouping must
+    not slip in before a thread has picked the warm-up up."""
+    from app.gui import tasks
+    release, order = threading.Event(), []
+
+    def warm():
+        release.wait(10)
+        order.append("warm-up done")
+
+    tasks.run_task(warm, pool_name="warm")
+    tasks.run_task(lambda: order.append("albums started"), pool_name="background")
+    time.sleep(0.3)
+    assert order == []
+    release.set()
+    qtbot.waitUntil(lambda: len(order) == 2, timeout=10_000)
+    assert order == ["warm-up done", "albums started"]

@@ -213,6 +213,75 @@ def test_a_zeroed_page_is_found_at_open_and_by_check(tmp_path, capsys):
     assert code == cli.EXIT_LIBRARY and report["ok"] is False and report["problems"]
 
 
+class _CountingConnection:
+    """A real connection that records the statements run through it."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn, self.statements = conn, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.conn.execute(sql, *args)
+
+    def interrupt(self):
+        self.conn.interrupt()
+
+
+def _quick_checks_at_open(path: Path) -> int:
+    """How many quick checks a new process opening ``path`` runs."""
+    from app.store import health
+    health._quick_checked.clear()  # a new process
+    conn = sqlite3.connect(path)
+    counting = _CountingConnection(conn)
+    try:
+        health.quick_check(counting, path)
+    finally:
+        conn.close()
+    return sum("quick_check" in sql for sql in counting.statements)
+
+
+def test_an_unchanged_library_is_not_checked_again_by_each_new_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("REELVAULT_CACHE", str(tmp_path / "cache"))
+    path = _good_library(tmp_path / "lib.sqlite")
+    assert _quick_checks_at_open(path) == 1  # never checked: checked
+    assert _quick_checks_at_open(path) == 0  # passed on these very bytes before
+    Library(path, readonly=True).close()  # reading changes nothing
+    assert _quick_checks_at_open(path) == 0
+    lib = Library(path)
+    lib.add_root("/more videos")  # a write: the file (or its WAL) is not what was checked
+    lib.close()
+    assert _quick_checks_at_open(path) == 1
+    assert _quick_checks_at_open(path) == 0
+    shutil.copyfile(path, tmp_path / "copy.sqlite")
+    os.replace(tmp_path / "copy.sqlite", path)  # another file under the same name
+    assert _quick_checks_at_open(path) == 1
+
+
+def test_damage_written_in_place_is_found_though_the_file_passed_before(tmp_path, monkeypatch):
+    """Even with its modification time put back: the change time still moves."""
+    from app.store import health
+    monkeypatch.setenv("REELVAULT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "v"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"clip{i:02d}.mp4").write_bytes(os.urandom(2000 + i))
+    path = _good_library(tmp_path / "lib.sqlite", folder)
+    assert _quick_checks_at_open(path) == 1 and _quick_checks_at_open(path) == 0
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = "
+                        "'sqlite_autoindex_files_1'").fetchone()[0]
+    conn.close()
+    before = os.stat(path)
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(bytes(page_size))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    health._quick_checked.clear()
+    with pytest.raises(health.LibraryError, match="damaged"):
+        Library(path, readonly=True)
+
+
 def test_the_gui_screenshot_on_an_unusable_library_exits_at_once(tmp_path):
     path = _damaged(tmp_path, "text")
     done = _run("--library", path, "gui", "--screenshot", tmp_path / "s.png",

@@ -10,6 +10,10 @@ folders on disk stay.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -341,3 +345,89 @@ def test_a_query_asked_before_needs_no_text_model(tmp_path, monkeypatch, real_mo
     assert np.array_equal(again.encode(["birds singing"]), first)
     with pytest.raises(AssertionError, match="loaded"):
         again.encode(["a dog in the snow"])  # never asked: needs the model
+
+
+@pytest.mark.models
+def test_the_warm_up_and_a_first_search_share_one_text_model(real_models_dir):
+    """Both ask for the model at once (the app's start): it is loaded once, not twice."""
+    import threading
+
+    from app.core.search import labelquery
+    labelquery._text_model.cache_clear()
+    start, got = threading.Barrier(2), []
+
+    def ask():
+        start.wait()
+        got.append(labelquery.QueryEncoder(real_models_dir).load())
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] is got[1]
+    assert labelquery._text_model.cache_info().misses == 1
+
+
+# ---- a command-line process: only what the command needs -----------------------------
+HEAVY = ("onnxruntime", "av", "cv2", "scipy", "multiprocessing")
+# The CLI as `python -m app` runs it; what it imported is reported at exit, on stderr.
+CLI_PROCESS = """
+import atexit, json, runpy, sys
+atexit.register(lambda: print("LOADED " + json.dumps(
+    sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.stderr))
+sys.argv = ["reelvault", *sys.argv[1:]]
+runpy.run_module("app", run_name="__main__", alter_sys=True)
+"""
+
+
+def _cli_process(env: dict, *argv) -> tuple[dict, list[str]]:
+    """A new `reelvault ... --json` process: its answer and the heavy modules it loaded."""
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", CLI_PROCESS.format(heavy=HEAVY),
+                           *map(str, argv), "--json"], capture_output=True, text=True,
+                          timeout=300, cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(repo), **env})
+    assert done.returncode == 0, done.stderr
+    loaded = [ln for ln in done.stderr.splitlines() if ln.startswith("LOADED ")]
+    return json.loads(done.stdout), json.loads(loaded[-1][len("LOADED "):])
+
+
+def _same_answer(answer: dict, results) -> bool:
+    """The CLI's JSON (scores to 4 decimals) and results found in this process agree."""
+    return [r["path"] for r in answer["results"]] == [r.path for r in results] and \
+        np.allclose([r["score"] for r in answer["results"]], [r.score for r in results],
+                    atol=1e-4)
+
+
+def test_a_new_cli_process_answers_without_the_decoder_or_the_models(tmp_path):
+    """`similar` on a library clip and a search by date need neither PyAV, OpenCV,
+    ONNX Runtime nor SciPy: a cold command loads none of them, whether it builds the
+    index or maps it, and answers as the same search in this process does."""
+    lib, _ = _library(tmp_path, 60)
+    target = lib.file_by_id(sorted(vector_store.present_files(lib))[5])["path"]
+    want_similar = search.similar(lib, target)
+    want_search = search.search_text(lib, "march 2012")
+    path = lib.path
+    lib.close()
+    shutil.rmtree(index_files.beside(Path(path)))  # the first process builds it
+    env = {"REELVAULT_CACHE": str(tmp_path / "cache")}
+    for _ in range(2):  # building the index, then mapping it
+        answer, loaded = _cli_process(env, "--library", path, "similar", target)
+        assert _same_answer(answer, want_similar) and loaded == []
+        answer, loaded = _cli_process(env, "--library", path, "search", "march 2012")
+        assert _same_answer(answer, want_search) and len(want_search) and loaded == []
+
+
+@pytest.mark.models
+def test_a_query_asked_before_is_answered_without_loading_the_text_model(tmp_path,
+                                                                         real_models_dir):
+    lib, _ = _library(tmp_path, 60, seed=3)
+    path = lib.path
+    lib.close()
+    env = {"REELVAULT_CACHE": str(tmp_path / "cache")}
+    first, loaded_first = _cli_process(env, "--library", path, "search", "dog beach")
+    again, loaded_again = _cli_process(env, "--library", path, "search", "dog beach")
+    assert "onnxruntime" in loaded_first  # embedded once, by the model...
+    assert loaded_again == []  # ...then from the cache of queries
+    assert again == first and first["results"]

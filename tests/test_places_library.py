@@ -135,6 +135,28 @@ def test_search_by_place(shot):
 
 
 @pytest.mark.models
+def test_a_query_naming_no_place_never_reads_the_clips_places(shot, monkeypatch):
+    """Words no spot and no place in the geocoder is called are not looked for among the
+    clips' places (a read that grows with the library); a place word still is."""
+    read = []
+    real = placequery.clip_places
+    monkeypatch.setattr(placequery, "clip_places",
+                        lambda lib, *a, **kw: read.append(1) or real(lib, *a, **kw))
+    lib = Library(shot["lib"], readonly=True)
+    try:
+        ids = np.array(sorted(f["id"] for f in lib.files()), np.int64)
+        assert placequery.extract(lib, ids, "birthday cake") == (None, "birthday cake")
+        assert placequery.extract(lib, ids, "juice")[0] is None
+        assert read == []
+        paris, rest = placequery.extract(lib, ids, "paris juice")
+        assert read == [1] and rest == "juice"
+        assert sorted(lib.file_by_id(int(ids[r]))["path"] for r in np.flatnonzero(paris.at)) \
+            == sorted(shot["trip"])
+    finally:
+        lib.close()
+
+
+@pytest.mark.models
 def test_a_trip_is_one_album_titled_by_place_and_dates(shot, capsys):
     albums = run(capsys, "--library", shot["lib"], "albums", "--json")["albums"]
     trip = [a for a in albums if set(shot["trip"]) & set(a["files"])]

@@ -43,7 +43,10 @@ class DuplicatesSearch(QObject):
 
     def _report(self, done: int, total: int) -> None:
         """On the pool thread; the signal reaches the GUI thread queued. At most one per
-        percent: the comparison calls this for every pair."""
+        percent: the comparison calls this for every pair, and between pairs it holds
+        back while a search or anything else the person waits for runs."""
+        if tasks.foreground.busy:
+            tasks.foreground.wait_idle()
         percent = done * 100 // total if total else 100
         if percent != self._percent:
             self._percent = percent
@@ -84,7 +87,16 @@ class LibraryService(QObject):
         """Map (or build) the search indexes and load the text model, on a pool of its
         own, so the first search and similar strip answer at once."""
         path = self.library_path
-        self._run(lambda: services.warm(path), None, owner, pool="warm")
+
+        def work():
+            services.warm(path, text_model=False)
+            # The text model (a third of a second of CPU) after what the person asked
+            # meanwhile: a similar strip needs none of it, and a first word search that
+            # comes before loads it itself (once: see labelquery).
+            tasks.foreground.wait_idle(allowed=1)  # 1: this warm-up itself
+            services.warm_text_model()
+
+        self._run(work, None, owner, pool="warm")
 
     def people(self, done: Done, owner: QObject | None = None,
                edits: tuple[tuple[str, tuple], ...] = ()) -> None:

@@ -126,12 +126,17 @@ def similar(path: str, target: str | int, at: float | None = None, limit: int = 
         return [plain(r) for r in search.similar(lib, target, at=at, limit=limit)]
 
 
-def warm(path: str) -> None:
+def warm(path: str, text_model: bool = True) -> None:
     """At start, off the GUI thread: map (or build) the search indexes and load the text
     model, so the first search and similar strip answer at once."""
     from app.core import search
     with opened(path) as lib:
-        search.warm(lib)
+        search.warm(lib, text_model=text_model)
+
+
+def warm_text_model() -> None:
+    from app.core import search
+    search.warm_text_model()
 
 
 def recommend(path: str, limit: int = 40) -> list[dict]:

@@ -49,6 +49,48 @@ class LatestAnswer:
 # at a time. ``background``: long work nobody waits on (album grouping, duplicates).
 # "warm": loading the search indexes and the text model at start, beside the rest.
 POOL_THREADS = {"work": 2, "thumbs": 2, "snapshot": 1, "background": 2, "warm": 1}
+# Pools whose tasks the person is waiting for (or will be at once: the start's warm-up),
+# and the pool whose tasks hold back while any of those run.
+FOREGROUND_POOLS = frozenset({"work", "warm"})
+BACKGROUND_POOL = "background"
+# The longest background work holds back at once: it is delayed, never starved.
+YIELD_SECONDS = 10.0
+
+
+class Foreground:
+    """How many tasks the person waits for are running. Background work waits for none
+    before it starts, and the duplicates comparison between pairs: with two cores and
+    one interpreter lock, album grouping and a comparison running beside the first
+    similar search made its 0.1 s of work take over a second (the searching thread
+    queues for the lock at every SQLite call and numpy step)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
+
+    def enter(self) -> None:
+        with self._cond:
+            self._running += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = None, allowed: int = 0) -> bool:
+        """Block until at most ``allowed`` foreground tasks run (a foreground task
+        waiting for the others allows itself), at most ``timeout`` (default
+        YIELD_SECONDS) seconds; whether that was reached."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._running <= allowed,
+                                       YIELD_SECONDS if timeout is None else timeout)
+
+
+foreground = Foreground()
 
 
 def pool(name: str = "work") -> QThreadPool:
@@ -91,16 +133,23 @@ class _Relay(QObject):
 
 
 class _Task(QRunnable):
-    def __init__(self, func: Callable, relay: _Relay):
+    def __init__(self, func: Callable, relay: _Relay, pool_name: str = "work"):
         super().__init__()
         self.func = func
         self.relay = relay
+        self.pool_name = pool_name
 
     def run(self) -> None:
+        ahead = self.pool_name in FOREGROUND_POOLS  # counted since run_task queued it
+        if self.pool_name == BACKGROUND_POOL:
+            foreground.wait_idle()
         try:
             result, error = self.func(), None
         except Exception as e:  # handed to the GUI thread, which reports it
             result, error = None, e
+        finally:
+            if ahead:
+                foreground.leave()
         try:
             self.relay.finished.emit(result, error)
         except RuntimeError:  # its owner (or the application) is gone: no one to tell
@@ -123,7 +172,11 @@ def run_task(func: Callable, on_done: Callable | None = None,
             on_done(result=result) if error is None else on_done(error=error)
 
     relay.finished.connect(deliver)
-    pool(pool_name).start(_Task(func, relay))
+    if pool_name in FOREGROUND_POOLS:
+        # From the moment it is asked, not when a thread picks it up: background work
+        # queued just after (the start's album grouping after its warm-up) must see it.
+        foreground.enter()
+    pool(pool_name).start(_Task(func, relay, pool_name))
 
 
 class ScanJob(QObject):

@@ -360,10 +360,11 @@ class MainWindow(QMainWindow):
         if "snapshot" in self._startup_waiting:
             self._startup_step("snapshot")
             if result.rows:
+                # Its own pool: the user's first search must not queue behind it. First:
+                # album grouping and the duplicates comparison wait while it runs.
+                self.library.warm(owner=self)
                 self.load_albums()
                 self.load_duplicates()
-                # Its own pool: the user's first search must not queue behind it.
-                self.library.warm(owner=self)
             else:
                 self._startup_step("albums")
                 self._startup_step("duplicates")

@@ -64,6 +64,14 @@ def locations(lib: Library, file_ids: Iterable[int] | None = None,
     return [ClipLocation(*r) for r in rows]
 
 
+def any_located(lib: Library) -> bool:
+    """Whether some present indexed file has a location (``locations`` would list one)."""
+    return lib.conn.execute(
+        "SELECT 1 FROM files f LEFT JOIN place_edits e ON e.file_id = f.id "
+        f"WHERE {_PRESENT} AND (CASE WHEN e.file_id IS NULL THEN f.lat ELSE e.lat END) "
+        "IS NOT NULL LIMIT 1").fetchone() is not None
+
+
 def location_of(lib: Library, file_id: int) -> ClipLocation | None:
     """One file's location row (whatever its status), None if the file is unknown."""
     row = lib.conn.execute(f"{_LOCATION_SQL} WHERE f.id = ?", (file_id,)).fetchone()

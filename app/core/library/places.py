@@ -22,10 +22,8 @@ import threading
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.core.indexing.indexer import ClipSummary, ClipWindow, prepare_windows
-from app.core.indexing.media import MediaError, open_container
-from app.core.library.workers import WorkerPool
 from app.core.places import (
     Geocoder,
     Place,
@@ -37,6 +35,12 @@ from app.core.places import (
 )
 from app.store import places as store
 from app.store.library import Library
+
+if TYPE_CHECKING:
+    # Reading locations from files needs the decoder (PyAV) and the indexer (OpenCV):
+    # imported by the functions that read files, not by every search that names a place
+    # (``app.core.search.placequery``), which would pay for them at each cold start.
+    from app.core.indexing.indexer import ClipSummary, ClipWindow
 
 DEFAULT_SPOT_RADIUS_M = 150.0
 LOCATE_TIMEOUT_S = 30.0  # one metadata read; only a hung file system needs this long
@@ -50,6 +54,7 @@ class PlaceError(Exception):
 def read_location(path: str) -> tuple[float, float] | None:
     """The location in a file's container metadata (open and read metadata only; no
     packet is read), or None. Raises MediaError when the file cannot be opened."""
+    from app.core.indexing.media import open_container
     with open_container(path) as container:
         return location_from_container(container)
 
@@ -58,6 +63,8 @@ def prepare_located(path: str, threads: int = 0, analyse=None
                     ) -> Generator[ClipWindow, None, ClipSummary]:
     """``prepare_windows`` plus the file's location in ``info["lat"]``/``info["lon"]``
     (None when it has none). Runs in a decode worker, like ``prepare_windows``."""
+    from app.core.indexing.indexer import prepare_windows
+    from app.core.indexing.media import MediaError
     summary = yield from prepare_windows(path, threads=threads, analyse=analyse)
     try:
         found = read_location(path)
@@ -74,6 +81,7 @@ def locate_unread(lib: Library, file_ids: Iterable[int], workers: int = 1,
     indexed before places existed), in worker processes: a file that crashes or hangs
     its reader is recorded as having no location and the pass goes on. Each file is
     read once: ``location_read`` is set whatever the outcome. Returns counts."""
+    from app.core.library.workers import WorkerPool
     todo = store.files_to_locate(lib, file_ids)
     stats = {"read": 0, "located": 0, "failed": 0}
     if not todo:
@@ -222,9 +230,12 @@ def clip_places(lib: Library, file_ids: Iterable[int] | None = None,
         stale = [r for r in rows if r.geo_version != version]
         for r, p in zip(stale, geo.nearest_many([(r.lat, r.lon) for r in stale]), strict=True):
             places[r.file_id] = p
+        known: dict[int, Place | None] = {}  # many clips share a place: one look-up each
         for r in rows:
             if r.file_id not in places and r.geoname_id is not None:
-                places[r.file_id] = _place_by_id(geo, r.geoname_id)
+                if r.geoname_id not in known:
+                    known[r.geoname_id] = _place_by_id(geo, r.geoname_id)
+                places[r.file_id] = known[r.geoname_id]
     out = {}
     for r in rows:
         if not valid_latlon(r.lat, r.lon):
@@ -320,6 +331,11 @@ def name_spot(lib: Library, name: str, lat: float, lon: float,
 
 def forget_spot(lib: Library, name: str) -> bool:
     return store.delete_spot(lib, name)
+
+
+def any_located(lib: Library) -> bool:
+    """Whether any present indexed clip has a location (its own or the user's)."""
+    return store.any_located(lib)
 
 
 def spots(lib: Library) -> list[store.Spot]:

@@ -29,9 +29,6 @@ until the user merges them (the merge is kept).
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 # A track joins a person when the mean similarity to the person's TOP_K nearest tracks
 # (fewer if it has fewer) is at least JOIN.
@@ -92,6 +89,12 @@ def best_people(queries: np.ndarray, members: np.ndarray, member_people: np.ndar
 def group(vectors: np.ndarray, link: float | None = None) -> np.ndarray:
     """Group labels 0.. of tracks (L2-normed vectors): average linkage at ``link``
     within the connected parts of the nearest-neighbour graph cut at ``link``."""
+    # SciPy is imported here, not with the module: looking up a clip's people (the
+    # detail pane of the app's first click) imports this package, and SciPy's import
+    # costs that click half a second.
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
     link = LINK if link is None else link
     n = len(vectors)
     if n == 0:

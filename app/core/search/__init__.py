@@ -6,7 +6,7 @@ from app.core.search.recommendations import recommend, record_watch
 from app.core.search.results import Result, SearchError
 from app.core.search.similar_search import similar
 from app.core.search.text_search import search_text
-from app.core.search.warmup import warm
+from app.core.search.warmup import warm, warm_text_model
 
 __all__ = ["Result", "SearchError", "recommend", "record_watch", "search_text", "similar",
-           "warm"]
+           "warm", "warm_text_model"]

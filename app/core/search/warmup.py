@@ -16,11 +16,16 @@ def warm(lib: Library, text_model: bool = True) -> None:
     vector_index(lib)
     search_index(lib)
     if text_model:
-        from app.core.search.labelquery import default_matcher
-        from app.inference.session import ModelError
-        try:
-            matcher = default_matcher()
-            if hasattr(matcher.text_model, "load"):
-                matcher.text_model.load()  # queries not asked before need the model
-        except ModelError:
-            pass  # no text model installed: search says so when it is asked
+        warm_text_model()
+
+
+def warm_text_model() -> None:
+    """Load the text model (queries not asked before need it) and the label vectors."""
+    from app.core.search.labelquery import default_matcher
+    from app.inference.session import ModelError
+    try:
+        matcher = default_matcher()
+        if hasattr(matcher.text_model, "load"):
+            matcher.text_model.load()
+    except ModelError:
+        pass  # no text model installed: search says so when it is asked
