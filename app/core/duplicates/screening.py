@@ -48,18 +48,48 @@ STILL_CHANGE = 0.006
 
 # ---- 1. candidates -----------------------------------------------------------------------
 def candidate_pairs(lib: Library, members: set[int], min_similarity: float,
-                    per_moment: int) -> np.ndarray:
+                    per_moment: int, reduced_out: dict | None = None) -> np.ndarray:
     """Pairs [n, 2] (a < b, sorted) of member files with a moment among the ``per_moment``
     nearest of a moment of the other, at least ``min_similarity`` alike (cosine of visual
-    vectors). An array: a large library has millions."""
+    vectors). An array: a large library has millions. ``reduced_out`` (a large library)
+    receives the reduced moments searched (``owners``, ``reduced``) and the ``basis``, so
+    later runs can search new clips against them (``search_new``)."""
     ids = sorted(members)
     if store.segment_count(lib, ids) <= EXACT_MOMENTS:
         seg = store.segment_vectors(lib, ids, "visual")
         vectors = seg.vectors.astype(np.float32)
         return _pairs_of(_pair_keys(seg.file_ids, _nearest(
             vectors, vectors, seg.file_ids, seg.file_ids, per_moment, min_similarity)))
-    owners, reduced = _reduced_moments(lib, ids)
+    owners, reduced, basis = _reduced_moments(lib, ids)
+    if reduced_out is not None:
+        reduced_out.update(owners=owners, reduced=reduced, basis=basis)
     return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity))
+
+
+def search_new(queries: np.ndarray, q_owners: np.ndarray, base: np.ndarray,
+               b_owners: np.ndarray, k: int, min_similarity: float) -> np.ndarray:
+    """Pairs [n, 2] of a query moment's file (new clips) and a file with a moment among
+    the query's k nearest of ``base`` (every moment, the new ones too), exactly, on
+    reduced vectors: what the full search finds for these clips, asked from their side.
+    Base rows are taken a block at a time, keeping each query's k + 1 best so far."""
+    k = min(k + 1, len(base))  # as _nearest: the query's own file may take a place
+    q = queries.astype(np.float32)
+    best_sim = np.full((len(q), k), -np.inf, np.float32)
+    best_row = np.zeros((len(q), k), np.int64)
+    block = max(1024, BLOCK_CELLS // max(1, len(q)))
+    for lo in range(0, len(base), block):
+        sims = q @ base[lo:lo + block].astype(np.float32).T
+        sims = np.concatenate([best_sim, sims], axis=1)
+        rows = np.concatenate([best_row, np.broadcast_to(
+            np.arange(lo, lo + sims.shape[1] - k), (len(q), sims.shape[1] - k))], axis=1)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        best_sim = np.take_along_axis(sims, top, axis=1)
+        best_row = np.take_along_axis(rows, top, axis=1)
+    r = np.repeat(np.arange(len(q)), k)
+    c = best_row.ravel()
+    ok = (best_sim.ravel() >= min_similarity) & (q_owners[r] != b_owners[c])
+    a, b = q_owners[r[ok]].astype(np.int64), b_owners[c[ok]].astype(np.int64)
+    return _pairs_of((np.minimum(a, b) << 32) | np.maximum(a, b))
 
 
 def _nearest(queries: np.ndarray, base: np.ndarray, q_files: np.ndarray, b_files: np.ndarray,
@@ -98,15 +128,25 @@ def _pairs_of(keys: np.ndarray) -> np.ndarray:
         np.zeros((0, 2), np.int64)
 
 
-def _reduced_moments(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Owner file and reduced, L2-normed visual vector (float16) of every moment."""
+def _reduced_moments(lib: Library, ids: list[int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Owner file and reduced, L2-normed visual vector (float16) of every moment, and
+    the basis they were reduced with."""
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 10), replace=False))
     sample = store.segment_vectors(lib, sample_ids, "visual").vectors.astype(np.float32)
     basis = principal_directions(sample, REDUCED_DIM)
-    owners, reduced = [], []
+    return (*reduce_moments(lib, ids, basis), basis)
+
+
+def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments."""
+    owners, reduced = [np.zeros(0, np.int64)], [np.zeros((0, len(basis)), np.float16)]
     for lo in range(0, len(ids), CHUNK_FILES):
         seg = store.segment_vectors(lib, ids[lo:lo + CHUNK_FILES], "visual")
+        if not len(seg.file_ids):
+            continue
         owners.append(seg.file_ids)
         reduced.append(l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
     return np.concatenate(owners), np.concatenate(reduced)
