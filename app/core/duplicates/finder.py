@@ -296,6 +296,8 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         del rows[alias]
     state = None if rebuild else dupstore.load_state(lib)
     plan = _plan(rows, state)
+    if found is not None and (plan.kept or plan.byte_edges):
+        found(_groups(plan.kept, plan, rows))  # what is known already, before any work
     durations = {i: r["duration"] for i, r in rows.items()}
     reduced: dict = {}
     pairs = None
@@ -326,8 +328,9 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         tracks = _Tracks(lib, durations)
         pics = _pictures(lib, rows, plan.members)
         known = {frozenset((e.a, e.b)) for e in plan.kept + verified}
-        verified += verify_pictures(pics, tracks, known, cancelled,
-                                    touching=plan.fresh if plan.old else None)
+        for edge in verify_pictures(pics, tracks, known, cancelled,
+                                    touching=plan.fresh if plan.old else None):
+            confirmed(edge)
         complete = not stopped()
     if complete and remember:
         _remember(lib, plan, verified, reduced, rows)
