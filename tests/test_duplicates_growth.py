@@ -31,6 +31,37 @@ def test_new_clips_find_the_partners_the_whole_search_finds():
     assert np.isin(found, owners[new]).any(axis=1).all()
 
 
+def test_copies_in_a_crowded_kind_of_scene_are_found(monkeypatch):
+    """Most moments of one popular kind of scene: its cells are searched in cells of
+    their own, and a cell next to it does not compare with all of it; every planted
+    copy still meets its original."""
+    rng = np.random.default_rng(8)
+    # Pooled activations: non-negative, sharing one direction (what makes cells uneven).
+    bias = rng.normal(0.5, 0.3, 48)
+    themes = rng.standard_normal((20, 48))
+    theme_of = np.where(rng.random(6000) < 0.6, 0, rng.integers(1, 20, 6000))
+    moments = np.maximum(bias + themes[theme_of] + 0.3 * rng.standard_normal((6000, 48)), 0)
+    owners = np.arange(6000) // 6
+    copies = rng.choice(6000, 150, replace=False)
+    copied = np.maximum(moments[copies] + 0.02 * rng.standard_normal((150, 48)), 0)
+    x = l2n(np.concatenate([moments, copied])).astype(np.float16)
+    owners = np.concatenate([owners, 10_000 + np.arange(150)])
+    monkeypatch.setattr(screening, "CELL_SIZE", 100)
+    monkeypatch.setattr(screening, "CROWDED", 4)
+    depths = []
+    search = screening._inverted_file_search
+
+    def spy(*args, **kwargs):
+        depths.append(kwargs.get("depth", args[4] if len(args) > 4 else 0))
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(screening, "_inverted_file_search", spy)
+    found = set(map(tuple, screening._pairs_of(spy(x, owners, 40, 0.55)).tolist()))
+    assert max(depths) >= 1  # the crowded kind of scene was split
+    planted = {(int(owners[c]), 10_000 + i) for i, c in enumerate(copies)}
+    assert planted <= found
+
+
 # ---- the whole pipeline on generated clips, through the real models ------------------
 
 

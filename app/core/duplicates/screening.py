@@ -22,6 +22,9 @@ pairs of alike moments, nearly all of them other clips of one event).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from app.core.vectors import l2n, principal_directions
@@ -153,16 +156,19 @@ def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
 
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
-                          min_similarity: float, depth: int = 0) -> np.ndarray:
+                          min_similarity: float, depth: int = 0,
+                          part: np.ndarray | None = None) -> np.ndarray:
     """File pairs (``_pair_keys``) of approximately the k nearest moments of each moment
     (``_nearest``), cell by cell. A crowded cell (a popular kind of scene) is searched
     the same way within itself, in cells of its own, so no comparison block grows with
-    the library; past MAX_DEPTH it is compared whole."""
+    the library; past MAX_DEPTH it is compared whole. ``part``: the vectors cells are
+    made of (default ``x``; similarities are always those of ``x``)."""
+    part = x if part is None else part
     m = len(x)
     cells = max(1, m // CELL_SIZE)
     rng = np.random.default_rng(0)
-    centroids = x[rng.choice(m, size=cells, replace=False)].astype(np.float32)
-    fit = x[rng.choice(m, size=min(m, FIT_SAMPLE), replace=False)].astype(np.float32)
+    centroids = part[rng.choice(m, size=cells, replace=False)].astype(np.float32)
+    fit = part[rng.choice(m, size=min(m, FIT_SAMPLE), replace=False)].astype(np.float32)
     for _ in range(KMEANS_ROUNDS):  # spherical k-means on a sample
         near = (fit @ centroids.T).argmax(1)
         sums = np.zeros_like(centroids)
@@ -171,25 +177,40 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
         centroids = np.where(empty[:, None], centroids, l2n(sums))
     # Each moment is asked about in its nearest cell, and found in its two nearest: a
     # moment near a border is then in the cell its copy (just across) is asked in.
-    top2 = np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
+    top2 = np.concatenate([_two_nearest(part[lo:lo + 8192].astype(np.float32) @ centroids.T)
                            for lo in range(0, m, 8192)])
     asked_in = _members(top2[:, 0], cells)
     found_in = _members(top2.ravel(), cells, per_row=2)
     probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
-    keys = []
-    for c in range(cells):
+    crowded = np.array([len(f) > CROWDED * CELL_SIZE for f in found_in]) & \
+        (depth < MAX_DEPTH) & (cells > 1)
+
+    def search(c: int) -> np.ndarray:
         q_rows = asked_in[c]
-        if not len(q_rows):
-            continue
-        if len(found_in[c]) > CROWDED * CELL_SIZE and depth < MAX_DEPTH and cells > 1:
+        if crowded[c]:
+            # Within a popular kind of scene its moments share most of their direction:
+            # cells of what is left once that is taken out split it evenly.
             sub = found_in[c]
-            keys.append(_inverted_file_search(x[sub], owners[sub], k, min_similarity,
-                                              depth + 1))
-            continue
-        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]]))
-        keys.append(_pair_keys(owners, _nearest(
+            shared = part[sub].astype(np.float32)
+            shared = l2n(shared - shared.mean(0)).astype(np.float16)
+            return _inverted_file_search(x[sub], owners[sub], k, min_similarity, depth + 1,
+                                         shared)
+        # A crowded neighbour is not probed whole: its moments near this cell's border
+        # are found here already (in their two nearest cells).
+        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]
+                                           if p == c or not crowded[p]]))
+        return _pair_keys(owners, _nearest(
             x[q_rows].astype(np.float32), x[b_rows].astype(np.float32), owners[q_rows],
-            owners[b_rows], k, min_similarity, q_rows, b_rows)))
+            owners[b_rows], k, min_similarity, q_rows, b_rows))
+
+    wanted = [c for c in range(cells) if len(asked_in[c])]
+    if depth == 0 and len(wanted) > 1:
+        # numpy lets go of the interpreter in its products and partitions: cells are
+        # searched on every core.
+        with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+            keys = list(pool.map(search, wanted))
+    else:
+        keys = [search(c) for c in wanted]
     return np.concatenate(keys) if keys else np.zeros(0, np.int64)
 
 
