@@ -18,12 +18,20 @@ from tests.test_duplicates import _scene_frames, _sound, _write
 
 
 def test_new_clips_find_the_partners_the_whole_search_finds():
+    """New clips asked about in the cells a full run made: in a library of one cell,
+    exactly the pairs of the exhaustive search from their side."""
     rng = np.random.default_rng(3)
     scenes = rng.standard_normal((30, 32))
     owners = np.repeat(np.arange(1, 121), 5)
     base = l2n(scenes[owners % 30] * 2 + rng.standard_normal((len(owners), 32))).astype(np.float16)
     new = owners > 100  # the last 20 files are the new ones
-    found = screening.search_new(base[new], owners[new], base, owners, 6, 0.5)
+    layout: dict = {}
+    screening._inverted_file_search(base[~new], owners[~new], 6, 0.5, layout_out=layout)
+    cells = np.concatenate([layout["cells"], screening.assign_cells(base[new], layout["centroids"])])
+    found = screening.search_new(base[new], owners[new], cells[len(layout["cells"]):],
+                                 np.concatenate([base[~new], base[new]]),
+                                 np.concatenate([owners[~new], owners[new]]), cells,
+                                 layout["centroids"], 6, 0.5)
     x = base.astype(np.float32)
     whole = screening._pairs_of(screening._pair_keys(owners, screening._nearest(
         x[new], x, owners[new], owners, 6, 0.5, np.flatnonzero(new))))
@@ -161,7 +169,7 @@ def test_a_large_library_searches_new_clips_against_the_remembered_moments(
     lib = Library(tmp_path / "library.sqlite")
     Scanner(lib, indexer=real_indexer).scan([str(first)])
     duplicates.find_duplicates(lib, workers=1)
-    assert dupstore.load_state(lib).basis is not None
+    assert {"basis", "centroids", "screen_basis"} <= set(dupstore.load_state(lib).arrays)
     Scanner(lib, indexer=real_indexer).scan([str(first), str(later)])
     stats: dict = {}
     again = duplicates.find_duplicates(lib, workers=1, stats=stats)

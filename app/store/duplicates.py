@@ -9,6 +9,7 @@ redoes what was not remembered.
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ class State:
     # for, or None)
     files: dict[int, tuple[str | None, int | None]]
     edges: list[tuple]  # EDGE_COLUMNS
-    basis: np.ndarray | None  # [r, d] float32: how duplicate_moments were reduced
+    arrays: dict[str, np.ndarray]  # the last full run's bases and cell centres
 
 
 def load_state(lib: Library) -> State:
@@ -36,46 +37,42 @@ def load_state(lib: Library) -> State:
         "SELECT file_id, indexed_at, byte_copy_of FROM duplicate_files")}
     edges = [tuple(r) for r in lib.conn.execute(
         f"SELECT {', '.join(EDGE_COLUMNS)} FROM duplicate_edges")]
-    row = lib.conn.execute("SELECT value FROM duplicate_state WHERE key = 'basis'").fetchone()
-    basis = None
-    if row is not None and row[0] is not None:
-        flat = np.frombuffer(row[0], np.float32)
-        dim = int(flat[0])
-        basis = flat[1:].reshape(-1, dim) if dim else None
-    return State(files, edges, basis)
+    arrays = {}
+    for key, value in lib.conn.execute("SELECT key, value FROM duplicate_state"):
+        try:
+            arrays[key] = np.load(io.BytesIO(value), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            continue  # unreadable: as if never stored
+    return State(files, edges, arrays)
 
 
-def moment_vectors(lib: Library, file_ids) -> tuple[np.ndarray, np.ndarray]:
-    """(owner file of each row [m] int64, rows [m, r] float16) of these files' reduced
-    moments, by file id; files without stored rows are left out."""
-    owners, blocks = [], []
-    dim = 0
-    for file_id, blob in rows_for_files(
-            lib, "SELECT file_id, vectors FROM duplicate_moments WHERE file_id IN ({ids}) "
-            "ORDER BY file_id", file_ids):
-        v = np.frombuffer(blob, np.float16)
-        blocks.append(v)
-        owners.append((file_id, len(v)))
-    if not blocks:
-        return np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
-    flat = np.concatenate(blocks)
-    state_dim = lib.conn.execute(
-        "SELECT value FROM duplicate_state WHERE key = 'moment_dim'").fetchone()
-    dim = int(np.frombuffer(state_dim[0], np.int64)[0]) if state_dim else 0
-    if not dim:
-        return np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
-    counts = np.array([n // dim for _, n in owners], np.int64)
+def moment_vectors(lib: Library, file_ids, dim: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(owner file of each row [m] int64, rows [m, dim] float16, cells [m, 2] int32) of
+    these files' reduced moments, by file id; files without stored rows are left out."""
+    owners, vectors, cells = [], [], []
+    for file_id, blob, where in rows_for_files(
+            lib, "SELECT file_id, vectors, cells FROM duplicate_moments WHERE file_id IN "
+            "({ids}) ORDER BY file_id", file_ids):
+        vectors.append(blob)
+        cells.append(where)
+        owners.append((file_id, len(where) // 8))
+    if not owners:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float16), np.zeros((0, 2), np.int32)
+    counts = np.array([n for _, n in owners], np.int64)
     return (np.repeat(np.array([f for f, _ in owners], np.int64), counts),
-            flat.reshape(-1, dim))
+            np.frombuffer(b"".join(vectors), np.float16).reshape(-1, dim),
+            np.frombuffer(b"".join(cells), np.int32).reshape(-1, 2))
 
 
 def save_state(lib: Library, files: dict[int, tuple[str | None, int | None]],
-               edges: list[tuple], dropped: list[int], moments: dict[int, np.ndarray] | None,
-               basis: np.ndarray | None, full: bool) -> bool:
+               edges: list[tuple], dropped: list[int],
+               moments: dict[int, tuple[np.ndarray, np.ndarray]] | None,
+               arrays: dict[str, np.ndarray], full: bool) -> bool:
     """Remember a run: ``full`` replaces everything; otherwise the rows of ``dropped``
-    files (gone, re-indexed, or compared again) go and ``files``, ``edges`` and
-    ``moments`` are added. ``basis`` None keeps the stored one (a full run without
-    reduced moments clears them). False when the library could not be written now."""
+    files (gone, re-indexed, or compared again) go and ``files``, ``edges``, ``moments``
+    (file id -> (reduced rows, cells)) and ``arrays`` are added. False when the library
+    could not be written now."""
     writer = lib
     try:
         if lib.readonly:
@@ -101,18 +98,15 @@ def save_state(lib: Library, files: dict[int, tuple[str | None, int | None]],
             conn.executemany(
                 f"INSERT OR REPLACE INTO duplicate_edges VALUES ({','.join('?' * len(EDGE_COLUMNS))})",
                 edges)
-            if moments:
-                dim = next(iter(moments.values())).shape[1]
-                conn.executemany("INSERT OR REPLACE INTO duplicate_moments VALUES (?, ?)",
-                                 [(f, np.ascontiguousarray(v, np.float16).tobytes())
-                                  for f, v in moments.items()])
-                conn.execute("INSERT OR REPLACE INTO duplicate_state VALUES ('moment_dim', ?)",
-                             (np.array([dim], np.int64).tobytes(),))
-            if basis is not None:
-                b = np.asarray(basis, np.float32)
-                conn.execute("INSERT OR REPLACE INTO duplicate_state VALUES ('basis', ?)",
-                             (np.concatenate([[b.shape[1]], b.ravel()]).astype(np.float32)
-                              .tobytes(),))
+            conn.executemany("INSERT OR REPLACE INTO duplicate_moments VALUES (?, ?, ?)",
+                             [(f, np.ascontiguousarray(v, np.float16).tobytes(),
+                               np.ascontiguousarray(c, np.int32).tobytes())
+                              for f, (v, c) in (moments or {}).items()])
+            for key, value in arrays.items():
+                out = io.BytesIO()
+                np.save(out, np.asarray(value), allow_pickle=False)
+                conn.execute("INSERT OR REPLACE INTO duplicate_state VALUES (?, ?)",
+                             (key, out.getvalue()))
         return True
     except (sqlite3.Error, OSError):
         return False

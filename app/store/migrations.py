@@ -385,13 +385,16 @@ MIGRATIONS.append(
         PRIMARY KEY (a, b)
     );
     CREATE INDEX duplicate_edges_b ON duplicate_edges(b);
-    -- A large library's moments reduced for the candidate search (float16 rows), and the
-    -- basis they were reduced with (key 'basis'): new clips are searched against them
-    -- without reading every moment's full vector again.
+    -- A large library's moments reduced for the candidate search (float16 rows) and the
+    -- two search cells each is found in (int32 pairs): new clips are searched against
+    -- them without reading every moment's full vector again.
     CREATE TABLE duplicate_moments (
         file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
-        vectors BLOB NOT NULL
+        vectors BLOB NOT NULL,
+        cells BLOB NOT NULL
     );
+    -- Arrays of the last full run (.npy bytes): the bases moments and frame changes were
+    -- reduced with, the cells' centres.
     CREATE TABLE duplicate_state (key TEXT PRIMARY KEY, value BLOB);
     """
 )

@@ -309,7 +309,9 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         pairs = candidate_pairs(lib, plan.members, reduced)
     stats = {} if stats is None else stats
     stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs))
-    pairs = screening.screen_pairs(lib, pairs, durations)
+    pairs = screening.screen_pairs(lib, pairs, durations,
+                                   state.arrays.get("screen_basis") if plan.old else None,
+                                   reduced)
     stats.update(verified=len(pairs), worker_cpu_s=0.0)
     # By file, so each file's frames are read once for the pairs it is in.
     pairs.sort()
@@ -406,19 +408,20 @@ def _new_candidates(lib: Library, plan: _Plan, state: dupstore.State, reduced: d
         pairs = np.asarray(candidate_pairs(lib, plan.members), np.int64).reshape(-1, 2)
         fresh = np.array(sorted(plan.fresh), np.int64)
         return pairs[np.isin(pairs, fresh).any(axis=1)]
-    if state.basis is None:
-        return None
-    old_owners, old_rows = dupstore.moment_vectors(lib, sorted(plan.old))
-    if len(old_rows) and old_rows.shape[1] != len(state.basis):
-        return None
-    new_owners, new_rows = screening.reduce_moments(lib, sorted(plan.fresh), state.basis)
-    reduced.update(owners=new_owners, reduced=new_rows, basis=None)
+    basis, centroids = state.arrays.get("basis"), state.arrays.get("centroids")
+    if basis is None or centroids is None or centroids.shape[1:] != (len(basis),):
+        return None  # the last run searched a small library whole: nothing to reuse
+    old_owners, old_rows, old_cells = dupstore.moment_vectors(lib, sorted(plan.old),
+                                                              len(basis))
+    new_owners, new_rows = screening.reduce_moments(lib, sorted(plan.fresh), basis)
+    new_cells = screening.assign_cells(new_rows, centroids)
+    reduced.update(owners=new_owners, reduced=new_rows, cells=new_cells)
     if not len(new_rows):
         return np.zeros((0, 2), np.int64)
-    base_owners = np.concatenate([old_owners, new_owners])
-    base = np.concatenate([old_rows, new_rows]) if len(old_rows) else new_rows
-    return screening.search_new(new_rows, new_owners, base, base_owners,
-                                CANDIDATES_PER_SEGMENT, CANDIDATE_SIMILARITY)
+    return screening.search_new(
+        new_rows, new_owners, new_cells, np.concatenate([old_rows, new_rows]),
+        np.concatenate([old_owners, new_owners]), np.concatenate([old_cells, new_cells]),
+        centroids, CANDIDATES_PER_SEGMENT, CANDIDATE_SIMILARITY)
 
 
 def _remember(lib: Library, plan: _Plan, verified: list[_Edge], reduced: dict,
@@ -427,16 +430,19 @@ def _remember(lib: Library, plan: _Plan, verified: list[_Edge], reduced: dict,
     files = {i: (rows[i]["indexed_at"], None) for i in (plan.members if full else plan.fresh)}
     files.update({i: (rows[i]["indexed_at"], rep) for i, rep in plan.byte_copy_of.items()})
     moments = None
-    if "owners" in reduced:
-        owners, vectors = reduced["owners"], reduced["reduced"]
+    if "cells" in reduced:
+        owners, vectors, cells = reduced["owners"], reduced["reduced"], reduced["cells"]
         order = np.argsort(owners, kind="stable")
         ids, starts = np.unique(owners[order], return_index=True)
         ends = np.r_[starts[1:], len(order)]
-        moments = {int(f): vectors[order[lo:hi]] for f, lo, hi in zip(ids, starts, ends,
-                                                                      strict=True)}
+        moments = {int(f): (vectors[order[lo:hi]], cells[order[lo:hi]])
+                   for f, lo, hi in zip(ids, starts, ends, strict=True)}
+    # The bases and cells of a full run serve the runs after it.
+    arrays = {k: reduced[k] for k in ("basis", "centroids", "screen_basis")
+              if full and k in reduced}
     dropped = sorted(set(files) | plan.fresh)
-    dupstore.save_state(lib, files, [_row_of(e) for e in verified], dropped, moments,
-                        reduced.get("basis"), full)
+    dupstore.save_state(lib, files, [_row_of(e) for e in verified], dropped, moments, arrays,
+                        full)
 
 
 def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict]) -> list[DuplicateGroup]:

@@ -66,33 +66,44 @@ def candidate_pairs(lib: Library, members: set[int], min_similarity: float,
     owners, reduced, basis = _reduced_moments(lib, ids)
     if reduced_out is not None:
         reduced_out.update(owners=owners, reduced=reduced, basis=basis)
-    return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity))
+    return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity,
+                                           layout_out=reduced_out))
 
 
-def search_new(queries: np.ndarray, q_owners: np.ndarray, base: np.ndarray,
-               b_owners: np.ndarray, k: int, min_similarity: float) -> np.ndarray:
+def search_new(queries: np.ndarray, q_owners: np.ndarray, q_cells: np.ndarray,
+               base: np.ndarray, b_owners: np.ndarray, b_cells: np.ndarray,
+               centroids: np.ndarray, k: int, min_similarity: float) -> np.ndarray:
     """Pairs [n, 2] of a query moment's file (new clips) and a file with a moment among
-    the query's k nearest of ``base`` (every moment, the new ones too), exactly, on
-    reduced vectors: what the full search finds for these clips, asked from their side.
-    Base rows are taken a block at a time, keeping each query's k + 1 best so far."""
-    k = min(k + 1, len(base))  # as _nearest: the query's own file may take a place
-    q = queries.astype(np.float32)
-    best_sim = np.full((len(q), k), -np.inf, np.float32)
-    best_row = np.zeros((len(q), k), np.int64)
-    block = max(1024, BLOCK_CELLS // max(1, len(q)))
-    for lo in range(0, len(base), block):
-        sims = q @ base[lo:lo + block].astype(np.float32).T
-        sims = np.concatenate([best_sim, sims], axis=1)
-        rows = np.concatenate([best_row, np.broadcast_to(
-            np.arange(lo, lo + sims.shape[1] - k), (len(q), sims.shape[1] - k))], axis=1)
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        best_sim = np.take_along_axis(sims, top, axis=1)
-        best_row = np.take_along_axis(rows, top, axis=1)
-    r = np.repeat(np.arange(len(q)), k)
-    c = best_row.ravel()
-    ok = (best_sim.ravel() >= min_similarity) & (q_owners[r] != b_owners[c])
-    a, b = q_owners[r[ok]].astype(np.int64), b_owners[c[ok]].astype(np.int64)
-    return _pairs_of((np.minimum(a, b) << 32) | np.maximum(a, b))
+    its approximately k nearest in ``base`` (every moment, the new ones too), searched as
+    ``_inverted_file_search`` does at its first level, in the cells a full run made
+    (``centroids``; each row's two nearest cells in ``*_cells``, see ``assign_cells``):
+    what the full search finds for these clips, asked from their side, without looking
+    at the rest of the library. A crowded cell is compared whole."""
+    cells = len(centroids)
+    found_in = _members(b_cells.ravel(), cells, per_row=2)
+    crowded = np.array([len(f) > CROWDED * CELL_SIZE for f in found_in])
+    probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
+    asked_in = _members(q_cells[:, 0], cells)
+    keys = []
+    for c in np.unique(q_cells[:, 0]).tolist():
+        q_rows = asked_in[c]
+        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]
+                                           if p == c or not crowded[p]]))
+        if not len(b_rows):
+            continue
+        a, b = _nearest(queries[q_rows].astype(np.float32), base[b_rows].astype(np.float32),
+                        q_owners[q_rows], b_owners[b_rows], k, min_similarity)
+        keys.append(_pair_keys(np.concatenate([q_owners[q_rows], b_owners[b_rows]]),
+                               (a, len(q_rows) + b)))
+    return _pairs_of(np.concatenate(keys)) if keys else np.zeros((0, 2), np.int64)
+
+
+def assign_cells(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """[n, 2] int32: the nearest and second nearest cell of each row."""
+    if not len(x):
+        return np.zeros((0, 2), np.int32)
+    return np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
+                           for lo in range(0, len(x), 8192)]).astype(np.int32)
 
 
 def _nearest(queries: np.ndarray, base: np.ndarray, q_files: np.ndarray, b_files: np.ndarray,
@@ -157,12 +168,14 @@ def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
                           min_similarity: float, depth: int = 0,
-                          part: np.ndarray | None = None) -> np.ndarray:
+                          part: np.ndarray | None = None,
+                          layout_out: dict | None = None) -> np.ndarray:
     """File pairs (``_pair_keys``) of approximately the k nearest moments of each moment
     (``_nearest``), cell by cell. A crowded cell (a popular kind of scene) is searched
     the same way within itself, in cells of its own, so no comparison block grows with
     the library; past MAX_DEPTH it is compared whole. ``part``: the vectors cells are
-    made of (default ``x``; similarities are always those of ``x``)."""
+    made of (default ``x``; similarities are always those of ``x``). ``layout_out``
+    receives the first level's cells: ``centroids`` and each row's two nearest (``cells``)."""
     part = x if part is None else part
     m = len(x)
     cells = max(1, m // CELL_SIZE)
@@ -177,8 +190,9 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
         centroids = np.where(empty[:, None], centroids, l2n(sums))
     # Each moment is asked about in its nearest cell, and found in its two nearest: a
     # moment near a border is then in the cell its copy (just across) is asked in.
-    top2 = np.concatenate([_two_nearest(part[lo:lo + 8192].astype(np.float32) @ centroids.T)
-                           for lo in range(0, m, 8192)])
+    top2 = assign_cells(part, centroids)
+    if layout_out is not None:
+        layout_out.update(centroids=centroids, cells=top2)
     asked_in = _members(top2[:, 0], cells)
     found_in = _members(top2.ravel(), cells, per_row=2)
     probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
@@ -237,13 +251,15 @@ class _Changes:
     """Every file's frames minus their mean (plain and mirrored), reduced to SCREEN_DIM
     and scaled to unit mean squared norm, float16, in one flat array per orientation."""
 
-    def __init__(self, lib: Library, ids: list[int]):
-        rng = np.random.default_rng(0)
-        fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
-        sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
-                  for _, _, v, _ in iter_frames(lib, fit_ids)]
-        self.basis = principal_directions(np.concatenate(sample), SCREEN_DIM) if sample else \
-            np.zeros((0, 0), np.float32)
+    def __init__(self, lib: Library, ids: list[int], basis: np.ndarray | None = None):
+        if basis is None:
+            rng = np.random.default_rng(0)
+            fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
+            sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
+                      for _, _, v, _ in iter_frames(lib, fit_ids)]
+            basis = principal_directions(np.concatenate(sample), SCREEN_DIM) if sample else \
+                np.zeros((0, 0), np.float32)
+        self.basis = basis
         self.at: dict[int, tuple[int, int]] = {}
         self.still: set[int] = set()
         plain, mirrored = [], []
@@ -281,15 +297,20 @@ class _Changes:
         return np.maximum(best[:n].mean(0), best[n:].mean(0))
 
 
-def screen_pairs(lib: Library, pairs: np.ndarray, durations: dict[int, float]
+def screen_pairs(lib: Library, pairs: np.ndarray, durations: dict[int, float],
+                 basis: np.ndarray | None = None, basis_out: dict | None = None
                  ) -> list[tuple[int, int]]:
     """The pairs worth verifying, sorted: those whose pictures' changes match (see the
-    module's doc), and those where a clip has no changes to compare."""
+    module's doc), and those where a clip has no changes to compare. ``basis``: the
+    directions changes are reduced to, as an earlier run fitted them (``basis_out``
+    receives them as ``screen_basis``); fitting them costs more than screening a few."""
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
     if not len(pairs):
         return []
     files = np.unique(pairs)
-    changes = _Changes(lib, files.tolist())
+    changes = _Changes(lib, files.tolist(), basis)
+    if basis_out is not None and changes.basis.size:
+        basis_out["screen_basis"] = changes.basis
     still = np.isin(pairs, list(changes.still)).any(axis=1)
     usable = np.isin(pairs, list(changes.at)).all(axis=1) & ~still
     kept = [pairs[still]]
