@@ -23,6 +23,7 @@ pairs of alike moments, nearly all of them other clips of one event).
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -155,15 +156,37 @@ def _reduced_moments(lib: Library, ids: list[int]
 
 def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments."""
-    owners, reduced = [np.zeros(0, np.int64)], [np.zeros((0, len(basis)), np.float16)]
-    for lo in range(0, len(ids), CHUNK_FILES):
-        seg = store.segment_vectors(lib, ids[lo:lo + CHUNK_FILES], "visual")
+    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments.
+    A large library's are read CHUNK_FILES at a time on every core, each thread with a
+    connection of its own (SQLite and numpy let go of the interpreter while they work)."""
+    chunks = [ids[lo:lo + CHUNK_FILES] for lo in range(0, len(ids), CHUNK_FILES)]
+    threads = min(os.cpu_count() or 1, len(chunks) // 4)
+    local = threading.local()
+    readers: list[Library] = []
+
+    def read(chunk: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        reader = lib
+        if threads > 1:
+            if not hasattr(local, "lib"):
+                local.lib = Library(lib.path, readonly=True)
+                readers.append(local.lib)
+            reader = local.lib
+        seg = store.segment_vectors(reader, chunk, "visual")
         if not len(seg.file_ids):
-            continue
-        owners.append(seg.file_ids)
-        reduced.append(l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
-    return np.concatenate(owners), np.concatenate(reduced)
+            return np.zeros(0, np.int64), np.zeros((0, len(basis)), np.float16)
+        return seg.file_ids, l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16)
+
+    try:
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                parts = list(pool.map(read, chunks))
+        else:
+            parts = [read(c) for c in chunks]
+    finally:
+        for reader in readers:
+            reader.close()
+    return (np.concatenate([np.zeros(0, np.int64)] + [p[0] for p in parts]),
+            np.concatenate([np.zeros((0, len(basis)), np.float16)] + [p[1] for p in parts]))
 
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
