@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -48,6 +50,7 @@ SCREEN_MIN = 0.4
 # A clip that hardly changes has no changes to compare (noise would decide): such pairs
 # are always verified (verification judges still shots by their soundtrack).
 STILL_CHANGE = 0.006
+T = TypeVar("T")
 
 
 # ---- 1. candidates -----------------------------------------------------------------------
@@ -156,37 +159,42 @@ def _reduced_moments(lib: Library, ids: list[int]
 
 def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments.
-    A large library's are read CHUNK_FILES at a time on every core, each thread with a
-    connection of its own (SQLite and numpy let go of the interpreter while they work)."""
-    chunks = [ids[lo:lo + CHUNK_FILES] for lo in range(0, len(ids), CHUNK_FILES)]
-    threads = min(os.cpu_count() or 1, len(chunks) // 4)
-    local = threading.local()
-    readers: list[Library] = []
-
-    def read(chunk: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        reader = lib
-        if threads > 1:
-            if not hasattr(local, "lib"):
-                local.lib = Library(lib.path, readonly=True)
-                readers.append(local.lib)
-            reader = local.lib
+    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments."""
+    def read(reader: Library, chunk: list[int]) -> tuple[np.ndarray, np.ndarray]:
         seg = store.segment_vectors(reader, chunk, "visual")
         if not len(seg.file_ids):
             return np.zeros(0, np.int64), np.zeros((0, len(basis)), np.float16)
         return seg.file_ids, l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16)
 
+    parts = _by_chunks(lib, ids, read)
+    return (np.concatenate([np.zeros(0, np.int64)] + [p[0] for p in parts]),
+            np.concatenate([np.zeros((0, len(basis)), np.float16)] + [p[1] for p in parts]))
+
+
+def _by_chunks(lib: Library, ids: list[int], work: Callable[[Library, list[int]], T]
+               ) -> list[T]:
+    """``work(library, chunk)`` for CHUNK_FILES files at a time, in order. A large
+    library's chunks go to every core, each thread with a connection of its own (SQLite
+    and numpy let go of the interpreter while they work)."""
+    chunks = [ids[lo:lo + CHUNK_FILES] for lo in range(0, len(ids), CHUNK_FILES)]
+    threads = min(os.cpu_count() or 1, len(chunks) // 4)
+    if threads <= 1:
+        return [work(lib, c) for c in chunks]
+    local = threading.local()
+    readers: list[Library] = []
+
+    def run(chunk: list[int]) -> T:
+        if not hasattr(local, "lib"):
+            local.lib = Library(lib.path, readonly=True)
+            readers.append(local.lib)
+        return work(local.lib, chunk)
+
     try:
-        if threads > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                parts = list(pool.map(read, chunks))
-        else:
-            parts = [read(c) for c in chunks]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, chunks))
     finally:
         for reader in readers:
             reader.close()
-    return (np.concatenate([np.zeros(0, np.int64)] + [p[0] for p in parts]),
-            np.concatenate([np.zeros((0, len(basis)), np.float16)] + [p[1] for p in parts]))
 
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
@@ -287,20 +295,31 @@ class _Changes:
         self.still: set[int] = set()
         plain, mirrored = [], []
         size = 0
+        for chunk in _by_chunks(lib, sorted(set(int(i) for i in ids)), self._read):
+            for file_id, p, m in chunk:
+                if p is None:
+                    self.still.add(file_id)
+                    continue
+                plain.append(p)
+                mirrored.append(m)
+                self.at[file_id] = (size, size + len(p))
+                size += len(p)
+        dim = len(self.basis)
+        self.plain = np.concatenate(plain) if plain else np.zeros((0, dim), np.float16)
+        self.mirrored = np.concatenate(mirrored) if mirrored else np.zeros((0, dim), np.float16)
+
+    def _read(self, lib: Library, ids: list[int]) -> list[tuple]:
+        """(file id, plain changes, mirrored changes) of these files; None for a still one."""
+        out = []
         for file_id, _, v, f in iter_frames(lib, ids):
             v = v.astype(np.float32)
             change = v - v.mean(0)
             if len(v) < 2 or float((change * change).sum(1).mean()) < STILL_CHANGE:
-                self.still.add(file_id)
+                out.append((file_id, None, None))
                 continue
-            plain.append(self._reduce(change))
             f = v if f is None else f.astype(np.float32)
-            mirrored.append(self._reduce(f - f.mean(0)))
-            self.at[file_id] = (size, size + len(v))
-            size += len(v)
-        dim = len(self.basis)
-        self.plain = np.concatenate(plain) if plain else np.zeros((0, dim), np.float16)
-        self.mirrored = np.concatenate(mirrored) if mirrored else np.zeros((0, dim), np.float16)
+            out.append((file_id, self._reduce(change), self._reduce(f - f.mean(0))))
+        return out
 
     def _reduce(self, change: np.ndarray) -> np.ndarray:
         z = change @ self.basis.T
