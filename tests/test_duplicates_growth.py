@@ -243,3 +243,15 @@ def test_a_trashed_copy_leaves_the_remembered_groups(grown, tmp_path):
     assert path not in {f.path for g in groups for f in g.files}
     assert _json(groups) == _json(duplicates.find_duplicates(lib, workers=1, rebuild=True,
                                                              remember=False))
+
+
+@pytest.mark.models
+def test_cli_rebuild_answers_as_the_remembering_run(grown, capsys):
+    import json
+
+    from app.cli import main
+    lib, _ = grown
+    assert main(["--library", str(lib.path), "duplicates", "--json"]) == 0
+    remembered = json.loads(capsys.readouterr().out)
+    assert main(["--library", str(lib.path), "duplicates", "--rebuild", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == remembered and remembered["groups"]

@@ -32,6 +32,18 @@ class State:
     arrays: dict[str, np.ndarray]  # the last full run's bases and cell centres
 
 
+FILE_COLUMNS = ("id", "path", "size", "fingerprint", "duration", "width", "height", "bitrate",
+                "created", "indexed_at")
+
+
+def present_files(lib: Library) -> list[dict]:
+    """The indexed, present files with what comparing and choosing the copy to keep
+    read (FILE_COLUMNS), by id: lighter than every column of every file."""
+    return [dict(zip(FILE_COLUMNS, r, strict=True)) for r in lib.conn.execute(
+        f"SELECT {', '.join(FILE_COLUMNS)} FROM files WHERE status = 'indexed' "
+        "AND presence = 'present' ORDER BY id")]
+
+
 def load_state(lib: Library) -> State:
     files = {r[0]: (r[1], r[2]) for r in lib.conn.execute(
         "SELECT file_id, indexed_at, byte_copy_of FROM duplicate_files")}

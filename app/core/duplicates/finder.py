@@ -291,7 +291,7 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     def stopped() -> bool:
         return cancelled is not None and cancelled()
 
-    rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    rows = {r["id"]: r for r in dupstore.present_files(lib)}
     for alias in other_names(list(rows.values())):
         del rows[alias]
     state = None if rebuild else dupstore.load_state(lib)
