@@ -307,6 +307,8 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
             plan = _plan(rows, None)
     if pairs is None:
         pairs = candidate_pairs(lib, plan.members, reduced)
+    if stopped():  # the candidate search cannot stop halfway; it is checked after
+        return _groups(plan.kept, plan, rows)
     stats = {} if stats is None else stats
     stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs))
     pairs = screening.screen_pairs(lib, pairs, durations,
@@ -526,7 +528,8 @@ def _verify_pairs(lib: Library, pairs: list[tuple[int, int]], durations: dict,
         if progress is not None:
             progress(0, total)
         with ProcessPoolExecutor(min(workers, -(-total // CHUNK_PAIRS)), mp_context=ctx,
-                                 initializer=_start_worker, initargs=(str(lib.path),)) as pool:
+                                 initializer=_start_worker,
+                                 initargs=(os.path.abspath(lib.path),)) as pool:
             jobs = {}
             for lo in range(0, total, CHUNK_PAIRS):
                 chunk = pairs[lo:lo + CHUNK_PAIRS]
