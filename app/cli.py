@@ -331,7 +331,8 @@ def cmd_purge_missing(args) -> int:
 def cmd_duplicates(args) -> int:
     from app.core.duplicates.finder import find_duplicates
     lib = _open_library(args, must_exist=True, readonly=True)
-    groups = find_duplicates(lib)
+    # Reads beside a scan; what it compared is remembered when the library can be written.
+    groups = find_duplicates(lib, rebuild=args.rebuild)
     text = []
     for g in groups:
         text.append(f"{g.kind} copies:")
@@ -553,9 +554,12 @@ def _trash_commands(add) -> None:
     add("purge-missing", cmd_purge_missing,
         "Forget files marked missing (deleted from a folder that is still there); "
         "offline files are kept.")
-    add("duplicates", cmd_duplicates,
-        "List copies of clips (re-encoded, cropped, mirrored, sped up, trimmed, or inside a "
-        "longer file) and the copy to keep in each group.")
+    p = add("duplicates", cmd_duplicates,
+            "List copies of clips (re-encoded, cropped, mirrored, sped up, trimmed, or inside "
+            "a longer file) and the copy to keep in each group.")
+    p.add_argument("--rebuild", action="store_true",
+                   help="compare every clip again (by default only pairs with a clip new "
+                        "since the last run are compared)")
 
 
 def _place_commands(add) -> None:

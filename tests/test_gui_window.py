@@ -333,6 +333,23 @@ def test_duplicates_comparison_reports_progress_and_can_be_cancelled(window, qtb
     assert not view.cancel_button.isEnabled() and view.refresh_button.isEnabled()
 
 
+def test_duplicates_found_so_far_arrive_before_the_answer(window, qtbot, monkeypatch):
+    from app.core.duplicates import finder
+    monkeypatch.setattr(finder, "PARTIAL_EVERY", 0.0)  # every confirmed copy, at once
+    events = []
+    window.library.find_duplicates(
+        lambda result=None, error=None: events.append(("done", result, error)),
+        found=lambda groups: events.append(("found", groups, None)), rebuild=True)
+    qtbot.waitUntil(lambda: any(e[0] == "done" for e in events), timeout=60_000)
+    kinds = [e[0] for e in events]
+    assert kinds[-1] == "done" and "found" in kinds[:-1]
+    _, final, error = events[-1]
+    assert error is None
+    first = next(e[1] for e in events if e[0] == "found")
+    assert first and {f["path"] for g in first for f in g["files"]} <= \
+        {f["path"] for g in final for f in g["files"]}
+
+
 def test_closing_during_a_scan_cancels_it_without_waiting(qtbot, tmp_path, real_indexer):
     from app.gui.window import MainWindow
     folder = tmp_path / "videos"

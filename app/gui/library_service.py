@@ -28,6 +28,7 @@ class DuplicatesSearch(QObject):
     """One comparison of the library's clips: progress while it runs, cancel any time."""
 
     progress = Signal(int, int)  # pairs compared, pairs to compare
+    found = Signal(list)  # the groups confirmed so far, while it works
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -152,14 +153,19 @@ class LibraryService(QObject):
 
     # ---- duplicates and trash --------------------------------------------------------------
     def find_duplicates(self, done: Done, progress: Callable[[int, int], None] | None = None,
-                        owner: QObject | None = None) -> DuplicatesSearch:
+                        owner: QObject | None = None,
+                        found: Callable[[list], None] | None = None,
+                        rebuild: bool = False) -> DuplicatesSearch:
         """Compare the library's clips in the background, calling ``progress(done,
-        total)`` on the GUI thread as pairs are compared; the returned search can be
-        cancelled (its answer then holds what was found so far)."""
+        total)`` on the GUI thread as pairs are compared and ``found(groups)`` with the
+        groups confirmed so far; the returned search can be cancelled (its answer then
+        holds what was found so far)."""
         path = self.library_path
         search = DuplicatesSearch(self)
         if progress is not None:  # before the task starts: no report is missed
             search.progress.connect(progress)
+        if found is not None:
+            search.found.connect(found)
         self._searches.add(search)
 
         def finished(result=None, error=None):
@@ -169,7 +175,8 @@ class LibraryService(QObject):
                 done(result=result) if error is None else done(error=error)
 
         self._run(lambda: services.find_duplicates(path, search._report,
-                                                   lambda: search.cancelled),
+                                                   lambda: search.cancelled, search.found.emit,
+                                                   rebuild),
                   finished, owner, pool="background")
         return search
 

@@ -152,18 +152,30 @@ def record_watch(path: str, file_id: int, seconds: float) -> None:
 
 
 # ---- duplicates and trash -----------------------------------------------------------------
-def find_duplicates(path: str, progress=None, cancelled=None) -> list[dict]:
+def find_duplicates(path: str, progress=None, cancelled=None, found=None,
+                    rebuild: bool = False) -> list[dict]:
     """``progress(done, total)`` as candidate pairs are compared; ``cancelled()`` True
-    stops the comparison early (what was found so far comes back)."""
+    stops the comparison early (what was found so far comes back); ``found(groups)``
+    with the groups confirmed so far, while it works; ``rebuild`` compares every clip
+    again, not only those new since the last comparison."""
     from app.core import duplicates
     with opened(path) as lib:
-        groups = []
-        for g in duplicates.find_duplicates(lib, progress=progress, cancelled=cancelled):
-            group = plain(g)
-            group["files"] = [plain(f) for f in group.get("files", [])]
-            group["matches"] = [plain(m) for m in group.get("matches", [])]
-            groups.append(group)
-        return groups
+        def plain_found(groups):
+            found(_plain_groups(groups))
+
+        return _plain_groups(duplicates.find_duplicates(
+            lib, progress=progress, cancelled=cancelled,
+            found=plain_found if found is not None else None, rebuild=rebuild))
+
+
+def _plain_groups(groups) -> list[dict]:
+    out = []
+    for g in groups:
+        group = plain(g)
+        group["files"] = [plain(f) for f in group.get("files", [])]
+        group["matches"] = [plain(m) for m in group.get("matches", [])]
+        out.append(group)
+    return out
 
 
 def move_to_trash(path: str, file_ids: list[int]):

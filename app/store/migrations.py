@@ -364,6 +364,41 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 9: what the last duplicates run compared and found (app/core/duplicates/finder.py),
+    # so the next run verifies only pairs that touch a new or re-indexed clip.
+    """
+    -- Files whose pairs with every other compared file were considered, as indexed then;
+    -- byte_copy_of: a file of identical bytes that stood for it (it was not compared).
+    CREATE TABLE duplicate_files (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        indexed_at TEXT,
+        byte_copy_of INTEGER
+    );
+    -- Verified copies (before a file joining two clips turns its matches partial).
+    CREATE TABLE duplicate_edges (
+        a INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,  -- the shorter clip
+        b INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        a_start REAL, a_end REAL, b_start REAL, b_end REAL,
+        similarity REAL, mirrored INTEGER, rate REAL,
+        PRIMARY KEY (a, b)
+    );
+    CREATE INDEX duplicate_edges_b ON duplicate_edges(b);
+    -- A large library's moments reduced for the candidate search (float16 rows) and the
+    -- two search cells each is found in (int32 pairs): new clips are searched against
+    -- them without reading every moment's full vector again.
+    CREATE TABLE duplicate_moments (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        vectors BLOB NOT NULL,
+        cells BLOB NOT NULL
+    );
+    -- Arrays of the last full run (.npy bytes): the bases moments and frame changes were
+    -- reduced with, the cells' centres.
+    CREATE TABLE duplicate_state (key TEXT PRIMARY KEY, value BLOB);
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -17,10 +17,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import multiprocessing as mp
 import os
+import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +39,8 @@ from app.core.duplicates.alignment import (
     off_speed_bar,
 )
 from app.core.library.identity import content_hash
+from app.store import duplicates as dupstore
+from app.store import vectors as store_vectors
 from app.store.library import Library
 
 # Candidates: two files are compared when one of their moments is at least this alike
@@ -196,8 +202,8 @@ def relation(al: Alignment, b: Track) -> str:
 class _Tracks:
     """Per-frame vectors of files, loaded on demand, the most recent ones kept."""
 
-    def __init__(self, lib: Library, rows: dict[int, dict]):
-        self.lib, self.rows = lib, rows
+    def __init__(self, lib: Library, durations: Mapping[int, float | None]):
+        self.lib, self.durations = lib, durations
         self.cache: OrderedDict[int, Track | None] = OrderedDict()
 
     def get(self, file_id: int) -> Track | None:
@@ -210,7 +216,7 @@ class _Tracks:
             def f32(v):
                 return None if v is None else v.astype(np.float32)
             track = Track(
-                duration=float(self.rows[file_id]["duration"] or fr["times"][-1]),
+                duration=float(self.durations.get(file_id) or fr["times"][-1]),
                 times=fr["times"].astype(np.float64), visual=f32(fr["visual"]),
                 visual_flip=f32(fr["visual_flip"]),
                 audio_times=None if fr["audio_times"] is None else fr["audio_times"].astype(np.float64),
@@ -266,61 +272,299 @@ def byte_copy_classes(rows: list[dict]) -> list[list[int]]:
     return classes
 
 
-def candidate_pairs(lib: Library, members: set[int]) -> list[tuple[int, int]]:
+def candidate_pairs(lib: Library, members: set[int], reduced_out: dict | None = None
+                    ) -> list[tuple[int, int]]:
     """Pairs of files (among ``members``) with a pair of alike moments."""
     return screening.candidate_pairs(lib, members, CANDIDATE_SIMILARITY,
-                                     CANDIDATES_PER_SEGMENT)
+                                     CANDIDATES_PER_SEGMENT, reduced_out)
 
 
 def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> list[DuplicateGroup]:
+                    cancelled: Callable[[], bool] | None = None,
+                    found: Callable[[list[DuplicateGroup]], None] | None = None,
+                    workers: int | None = None, rebuild: bool = False,
+                    remember: bool = True, stats: dict | None = None) -> list[DuplicateGroup]:
     """Groups of copies among the indexed files that are present.
 
     ``progress(done, total)`` is called as candidate pairs are verified; ``cancelled()``
-    returning True stops early with what was found so far.
+    returning True stops early with what was found so far; ``found(groups)`` receives
+    the groups confirmed so far while pairs are still being verified (at most every
+    PARTIAL_EVERY seconds). Pairs are verified by ``workers`` processes (default: one
+    per core; 1: in this process).
+
+    What a run compared and found is remembered in the library (``app.store.duplicates``,
+    when ``remember``): the next run verifies only pairs that touch a file new or
+    re-indexed since, and keeps the copies found before among the others. ``rebuild``
+    compares everything again. ``stats`` receives how much was done: files compared
+    afresh, candidate pairs, pairs verified, CPU seconds of the worker processes.
     """
-    rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    def stopped() -> bool:
+        return cancelled is not None and cancelled()
+
+    rows = {r["id"]: r for r in dupstore.present_files(lib)}
     for alias in other_names(list(rows.values())):
         del rows[alias]
-    # Byte copies first: only one file of each class is compared with the others.
-    byte_edges: list[_Edge] = []
-    rep: dict[int, int] = {}
-    for ids in byte_copy_classes(list(rows.values())):
-        d = float(rows[ids[0]]["duration"] or 0.0)
-        for other in ids[1:]:
-            rep[other] = ids[0]
-            byte_edges.append(_Edge(other, ids[0], "full", (0.0, d), (0.0, d), 1.0))
-    pairs = candidate_pairs(lib, {i for i in rows if i not in rep})
-    pairs = screening.screen_pairs(lib, pairs, {i: r["duration"] for i, r in rows.items()})
+    state = None if rebuild else dupstore.load_state(lib)
+    plan = _plan(rows, state)
+    if found is not None and (plan.kept or plan.byte_edges):
+        found(_groups(plan.kept, plan, rows))  # what is known already, before any work
+    durations = {i: r["duration"] for i, r in rows.items()}
+    reduced: dict = {}
+    pairs = None
+    if plan.old:
+        pairs = _new_candidates(lib, plan, state, reduced)
+        if pairs is None:  # what was remembered cannot serve this run: compare everything
+            plan = _plan(rows, None)
+    if pairs is None:
+        pairs = candidate_pairs(lib, plan.members, reduced)
+    if stopped():  # the candidate search cannot stop halfway; it is checked after
+        return _groups(plan.kept, plan, rows)
+    stats = {} if stats is None else stats
+    stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs))
+    pairs = screening.screen_pairs(lib, pairs, durations,
+                                   state.arrays.get("screen_basis") if plan.old else None,
+                                   reduced)
+    stats.update(verified=len(pairs), worker_cpu_s=0.0)
     # By file, so each file's frames are read once for the pairs it is in.
     pairs.sort()
-    tracks = _Tracks(lib, rows)
     verified: list[_Edge] = []
-    for n, (x, y) in enumerate(pairs):
-        if cancelled is not None and cancelled():
-            break
-        if progress is not None:
-            progress(n, len(pairs))
-        edge = verify(tracks, x, y)
-        if edge is not None:
-            verified.append(edge)
-    if progress is not None:
-        progress(len(pairs), len(pairs))
-    if cancelled is None or not cancelled():
-        pics = _pictures(lib, tracks, rows, {i for i in rows if i not in rep})
-        verified = [e for e in verified if not pictures.contradicts(pics, e.a, e.b)]
-        verified += verify_pictures(pics, tracks, {frozenset((e.a, e.b)) for e in verified},
-                                    cancelled)
-    _split_joins(verified)
+    last_answer = [time.monotonic()]
+
+    def confirmed(edge: _Edge) -> None:
+        verified.append(edge)
+        if found is not None and time.monotonic() - last_answer[0] >= PARTIAL_EVERY:
+            last_answer[0] = time.monotonic()
+            found(_groups(plan.kept + verified, plan, rows))
+
+    complete = _verify_pairs(lib, pairs, durations, workers, progress, stopped, confirmed,
+                             stats)
+    if complete and plan.fresh:
+        tracks = _Tracks(lib, durations)
+        pics = _pictures(lib, rows, plan.members)
+        known = {frozenset((e.a, e.b)) for e in plan.kept + verified}
+        for edge in verify_pictures(pics, tracks, known, cancelled,
+                                    touching=plan.fresh if plan.old else None):
+            confirmed(edge)
+        complete = not stopped()
+    if complete and remember:
+        _remember(lib, plan, verified, reduced, rows)
+    return _groups(plan.kept + verified, plan, rows)
+
+
+PARTIAL_EVERY = 1.0  # seconds between answers of the groups found so far
+POOL_MIN_PAIRS = 200  # fewer pairs are verified here: starting processes costs more
+CHUNK_PAIRS = 64  # pairs a worker verifies per job: the grain of progress and cancel
+
+
+@dataclass
+class _Plan:
+    members: set[int]  # files compared (one file of each set of byte copies)
+    fresh: set[int]  # members whose pairs are verified in this run
+    old: set[int]  # members compared before, unchanged: their pairs are not verified again
+    kept: list[_Edge]  # copies found before among old members
+    byte_copy_of: dict[int, int]  # a byte copy -> the member that stands for it
+    byte_edges: list[_Edge]
+
+
+def _plan(rows: dict[int, dict], state: dupstore.State | None) -> _Plan:
+    """Which files to compare now, from what the last run remembered (``state``)."""
+    stored = state.files if state is not None else {}
+
+    def unchanged(i: int) -> bool:
+        return i in stored and stored[i][0] == rows[i]["indexed_at"]
+
+    by_print: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows.values():
+        by_print[(r["size"], r["fingerprint"])].append(r)
+    rep: dict[int, int] = {}
+    redo: set[int] = set()
+    for same in by_print.values():
+        ids = [r["id"] for r in same]
+        # A set of byte copies all compared before, standing as they stood: as remembered.
+        if all(unchanged(i) and (stored[i][1] is None or stored[i][1] in ids) for i in ids):
+            rep.update({i: stored[i][1] for i in ids if stored[i][1] is not None})
+            continue
+        redo.update(ids)
+        if len(same) > 1:
+            for ids_same in byte_copy_classes(same):
+                rep.update({other: ids_same[0] for other in ids_same[1:]})
+    byte_edges = []
+    for other, first in sorted(rep.items()):
+        d = float(rows[first]["duration"] or 0.0)
+        byte_edges.append(_Edge(other, first, "full", (0.0, d), (0.0, d), 1.0))
+    members = {i for i in rows if i not in rep}
+    old = {i for i in members if i not in redo and unchanged(i)}
+    kept = [_edge_of(e) for e in (state.edges if state is not None else ())
+            if e[0] in old and e[1] in old]
+    return _Plan(members, members - old, old, kept, rep, byte_edges)
+
+
+def _edge_of(row: tuple) -> _Edge:
+    a, b, kind, a0, a1, b0, b1, similarity, mirrored, rate = row
+    return _Edge(a, b, kind, (a0, a1), (b0, b1), similarity, bool(mirrored), rate)
+
+
+def _row_of(e: _Edge) -> tuple:
+    return (e.a, e.b, e.kind, float(e.a_range[0]), float(e.a_range[1]), float(e.b_range[0]),
+            float(e.b_range[1]), float(e.similarity), int(e.mirrored), float(e.rate))
+
+
+def _new_candidates(lib: Library, plan: _Plan, state: dupstore.State, reduced: dict
+                    ) -> np.ndarray | None:
+    """Candidate pairs that touch a fresh member; None when the moments remembered do
+    not allow it (then everything is compared again)."""
+    if not plan.fresh:
+        return np.zeros((0, 2), np.int64)
+    if store_vectors.segment_count(lib, plan.members) <= screening.EXACT_MOMENTS:
+        # Small enough to search whole: exactly the full run's pairs that touch the new.
+        pairs = np.asarray(candidate_pairs(lib, plan.members), np.int64).reshape(-1, 2)
+        fresh = np.array(sorted(plan.fresh), np.int64)
+        return pairs[np.isin(pairs, fresh).any(axis=1)]
+    basis, centroids = state.arrays.get("basis"), state.arrays.get("centroids")
+    if basis is None or centroids is None or centroids.shape[1:] != (len(basis),):
+        return None  # the last run searched a small library whole: nothing to reuse
+    old_owners, old_rows, old_cells = dupstore.moment_vectors(lib, sorted(plan.old),
+                                                              len(basis))
+    new_owners, new_rows = screening.reduce_moments(lib, sorted(plan.fresh), basis)
+    new_cells = screening.assign_cells(new_rows, centroids)
+    reduced.update(owners=new_owners, reduced=new_rows, cells=new_cells)
+    if not len(new_rows):
+        return np.zeros((0, 2), np.int64)
+    return screening.search_new(
+        new_rows, new_owners, new_cells, np.concatenate([old_rows, new_rows]),
+        np.concatenate([old_owners, new_owners]), np.concatenate([old_cells, new_cells]),
+        centroids, CANDIDATES_PER_SEGMENT, CANDIDATE_SIMILARITY)
+
+
+def _remember(lib: Library, plan: _Plan, verified: list[_Edge], reduced: dict,
+              rows: dict[int, dict]) -> None:
+    full = not plan.old
+    files = {i: (rows[i]["indexed_at"], None) for i in (plan.members if full else plan.fresh)}
+    files.update({i: (rows[i]["indexed_at"], rep) for i, rep in plan.byte_copy_of.items()})
+    moments = None
+    if "cells" in reduced:
+        owners, vectors, cells = reduced["owners"], reduced["reduced"], reduced["cells"]
+        order = np.argsort(owners, kind="stable")
+        ids, starts = np.unique(owners[order], return_index=True)
+        ends = np.r_[starts[1:], len(order)]
+        moments = {int(f): (vectors[order[lo:hi]], cells[order[lo:hi]])
+                   for f, lo, hi in zip(ids, starts, ends, strict=True)}
+    # The bases and cells of a full run serve the runs after it.
+    arrays = {k: reduced[k] for k in ("basis", "centroids", "screen_basis")
+              if full and k in reduced}
+    dropped = sorted(set(files) | plan.fresh)
+    dupstore.save_state(lib, files, [_row_of(e) for e in verified], dropped, moments, arrays,
+                        full)
+
+
+def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict]) -> list[DuplicateGroup]:
+    """Groups of these verified copies (left as they are) and the plan's byte copies."""
+    edges = sorted((dataclasses.replace(e) for e in edges),
+                   key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
+    _split_joins(edges)
     # Byte copies share every relation of the file that stood for them.
     shared = []
-    for other, first in rep.items():
-        for e in verified:
+    for other, first in plan.byte_copy_of.items():
+        for e in edges:
             if first in (e.a, e.b):
                 a, b = (other, e.b) if e.a == first else (e.a, other)
                 shared.append(_Edge(a, b, e.kind, e.a_range, e.b_range, e.similarity,
                                     e.mirrored, e.rate))
-    return build_groups(byte_edges + verified + shared, rows)
+    return build_groups(plan.byte_edges + edges + shared, rows)
+
+
+# ---- verification, here or in worker processes ----------------------------------------
+class _Checker:
+    """Verifies pairs: time alignment of the network's vectors, then no contradiction
+    from the files' tiny pictures (``pictures.contradicts``)."""
+
+    def __init__(self, lib: Library, durations: dict[int, float | None]):
+        self.lib, self.durations = lib, durations
+        self.tracks = _Tracks(lib, durations)
+
+    def check(self, x: int, y: int) -> _Edge | None:
+        edge = verify(self.tracks, x, y)
+        if edge is None:
+            return None
+        times = {}
+        for i in (edge.a, edge.b):
+            track = self.tracks.get(i)
+            if track is not None:
+                times[i] = track.times
+        pics = pictures.load(self.lib, sorted(times),
+                             {i: {"duration": self.durations.get(i)} for i in times}, times)
+        return None if pictures.contradicts(pics, edge.a, edge.b) else edge
+
+
+_worker: dict = {}  # in a worker process: its library and checker
+
+
+def _start_worker(path: str) -> None:
+    lib = Library(path, readonly=True)
+    _worker.update(lib=lib, checker=_Checker(lib, {}))
+
+
+def _check_chunk(pairs: list[tuple[int, int]], durations: dict[int, float | None]
+                 ) -> tuple[list[_Edge], float]:
+    """The copies among these pairs, and the CPU seconds it took."""
+    started = time.process_time()
+    checker = _worker["checker"]
+    checker.durations.update(durations)
+    edges = [e for e in (checker.check(x, y) for x, y in pairs) if e is not None]
+    return edges, time.process_time() - started
+
+
+def _verify_pairs(lib: Library, pairs: list[tuple[int, int]], durations: dict,
+                  workers: int | None, progress: Callable[[int, int], None] | None,
+                  stopped: Callable[[], bool], confirmed: Callable[[_Edge], None],
+                  stats: dict) -> bool:
+    """Verify every pair, passing each copy to ``confirmed``; False if stopped first."""
+    total = len(pairs)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or total < POOL_MIN_PAIRS:
+        checker = _Checker(lib, durations)
+        for n, (x, y) in enumerate(pairs):
+            if stopped():
+                return False
+            if progress is not None:
+                progress(n, total)
+            edge = checker.check(x, y)
+            if edge is not None:
+                confirmed(edge)
+    else:
+        methods = mp.get_all_start_methods()
+        # forkserver: workers never inherit the caller's threads (Qt, ONNX Runtime).
+        ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if progress is not None:
+            progress(0, total)
+        with ProcessPoolExecutor(min(workers, -(-total // CHUNK_PAIRS)), mp_context=ctx,
+                                 initializer=_start_worker,
+                                 initargs=(os.path.abspath(lib.path),)) as pool:
+            jobs = {}
+            for lo in range(0, total, CHUNK_PAIRS):
+                chunk = pairs[lo:lo + CHUNK_PAIRS]
+                ids = {i for p in chunk for i in p}
+                jobs[pool.submit(_check_chunk, chunk, {i: durations[i] for i in ids})] = \
+                    len(chunk)
+            done = 0
+            pending = set(jobs)
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if stopped():
+                    for job in pending:
+                        job.cancel()
+                    return False
+                for job in finished:
+                    edges, cpu = job.result()
+                    stats["worker_cpu_s"] += cpu
+                    for edge in edges:
+                        confirmed(edge)
+                    done += jobs[job]
+                    if progress is not None:
+                        progress(done, total)
+    if progress is not None:
+        progress(total, total)
+    return True
 
 
 def verify(tracks: _Tracks, x: int, y: int) -> _Edge | None:
@@ -336,23 +580,23 @@ def verify(tracks: _Tracks, x: int, y: int) -> _Edge | None:
                  al.similarity, al.mirrored, al.rate)
 
 
-def _pictures(lib: Library, tracks: _Tracks, rows: dict[int, dict], members: set[int]
+def _pictures(lib: Library, rows: dict[int, dict], members: set[int]
               ) -> dict[int, pictures.Pictures]:
-    times = {}
-    for i in members:
-        track = tracks.get(i)
-        if track is not None:
-            times[i] = track.times
-    return pictures.load(lib, sorted(times), rows, times)
+    # Only the frame times (not the vectors) of only the files that have pictures.
+    with_pictures = dupstore.files_with_thumbnails(lib, members)
+    return pictures.load(lib, with_pictures, rows, dupstore.frame_times(lib, with_pictures))
 
 
 def verify_pictures(pics: dict[int, pictures.Pictures], tracks: _Tracks, known: set[frozenset],
-                    cancelled: Callable[[], bool] | None) -> list[_Edge]:
+                    cancelled: Callable[[], bool] | None,
+                    touching: set[int] | None = None) -> list[_Edge]:
     """Copies the network's vectors missed, found by the files' tiny pictures
-    (``app.core.duplicates.pictures``)."""
+    (``app.core.duplicates.pictures``); ``touching``: only pairs with one of these."""
     edges = []
     for (x, y), combos in sorted(pictures.candidates(pics).items()):
         if frozenset((x, y)) in known:
+            continue
+        if touching is not None and x not in touching and y not in touching:
             continue
         if cancelled is not None and cancelled():
             break

@@ -22,6 +22,12 @@ pairs of alike moments, nearly all of them other clips of one event).
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 
 from app.core.vectors import l2n, principal_directions
@@ -44,22 +50,64 @@ SCREEN_MIN = 0.4
 # A clip that hardly changes has no changes to compare (noise would decide): such pairs
 # are always verified (verification judges still shots by their soundtrack).
 STILL_CHANGE = 0.006
+T = TypeVar("T")
 
 
 # ---- 1. candidates -----------------------------------------------------------------------
 def candidate_pairs(lib: Library, members: set[int], min_similarity: float,
-                    per_moment: int) -> np.ndarray:
+                    per_moment: int, reduced_out: dict | None = None) -> np.ndarray:
     """Pairs [n, 2] (a < b, sorted) of member files with a moment among the ``per_moment``
     nearest of a moment of the other, at least ``min_similarity`` alike (cosine of visual
-    vectors). An array: a large library has millions."""
+    vectors). An array: a large library has millions. ``reduced_out`` (a large library)
+    receives the reduced moments searched (``owners``, ``reduced``) and the ``basis``, so
+    later runs can search new clips against them (``search_new``)."""
     ids = sorted(members)
     if store.segment_count(lib, ids) <= EXACT_MOMENTS:
         seg = store.segment_vectors(lib, ids, "visual")
         vectors = seg.vectors.astype(np.float32)
         return _pairs_of(_pair_keys(seg.file_ids, _nearest(
             vectors, vectors, seg.file_ids, seg.file_ids, per_moment, min_similarity)))
-    owners, reduced = _reduced_moments(lib, ids)
-    return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity))
+    owners, reduced, basis = _reduced_moments(lib, ids)
+    if reduced_out is not None:
+        reduced_out.update(owners=owners, reduced=reduced, basis=basis)
+    return _pairs_of(_inverted_file_search(reduced, owners, per_moment, min_similarity,
+                                           layout_out=reduced_out))
+
+
+def search_new(queries: np.ndarray, q_owners: np.ndarray, q_cells: np.ndarray,
+               base: np.ndarray, b_owners: np.ndarray, b_cells: np.ndarray,
+               centroids: np.ndarray, k: int, min_similarity: float) -> np.ndarray:
+    """Pairs [n, 2] of a query moment's file (new clips) and a file with a moment among
+    its approximately k nearest in ``base`` (every moment, the new ones too), searched as
+    ``_inverted_file_search`` does at its first level, in the cells a full run made
+    (``centroids``; each row's two nearest cells in ``*_cells``, see ``assign_cells``):
+    what the full search finds for these clips, asked from their side, without looking
+    at the rest of the library. A crowded cell is compared whole."""
+    cells = len(centroids)
+    found_in = _members(b_cells.ravel(), cells, per_row=2)
+    crowded = np.array([len(f) > CROWDED * CELL_SIZE for f in found_in])
+    probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
+    asked_in = _members(q_cells[:, 0], cells)
+    keys = []
+    for c in np.unique(q_cells[:, 0]).tolist():
+        q_rows = asked_in[c]
+        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]
+                                           if p == c or not crowded[p]]))
+        if not len(b_rows):
+            continue
+        a, b = _nearest(queries[q_rows].astype(np.float32), base[b_rows].astype(np.float32),
+                        q_owners[q_rows], b_owners[b_rows], k, min_similarity)
+        keys.append(_pair_keys(np.concatenate([q_owners[q_rows], b_owners[b_rows]]),
+                               (a, len(q_rows) + b)))
+    return _pairs_of(np.concatenate(keys)) if keys else np.zeros((0, 2), np.int64)
+
+
+def assign_cells(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """[n, 2] int32: the nearest and second nearest cell of each row."""
+    if not len(x):
+        return np.zeros((0, 2), np.int32)
+    return np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
+                           for lo in range(0, len(x), 8192)]).astype(np.int32)
 
 
 def _nearest(queries: np.ndarray, base: np.ndarray, q_files: np.ndarray, b_files: np.ndarray,
@@ -98,31 +146,73 @@ def _pairs_of(keys: np.ndarray) -> np.ndarray:
         np.zeros((0, 2), np.int64)
 
 
-def _reduced_moments(lib: Library, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Owner file and reduced, L2-normed visual vector (float16) of every moment."""
+def _reduced_moments(lib: Library, ids: list[int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Owner file and reduced, L2-normed visual vector (float16) of every moment, and
+    the basis they were reduced with."""
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 10), replace=False))
     sample = store.segment_vectors(lib, sample_ids, "visual").vectors.astype(np.float32)
     basis = principal_directions(sample, REDUCED_DIM)
-    owners, reduced = [], []
-    for lo in range(0, len(ids), CHUNK_FILES):
-        seg = store.segment_vectors(lib, ids[lo:lo + CHUNK_FILES], "visual")
-        owners.append(seg.file_ids)
-        reduced.append(l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16))
-    return np.concatenate(owners), np.concatenate(reduced)
+    return (*reduce_moments(lib, ids, basis), basis)
+
+
+def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Owner file and reduced, L2-normed visual vector (float16) of these files' moments."""
+    def read(reader: Library, chunk: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        seg = store.segment_vectors(reader, chunk, "visual")
+        if not len(seg.file_ids):
+            return np.zeros(0, np.int64), np.zeros((0, len(basis)), np.float16)
+        return seg.file_ids, l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16)
+
+    parts = _by_chunks(lib, ids, read)
+    return (np.concatenate([np.zeros(0, np.int64)] + [p[0] for p in parts]),
+            np.concatenate([np.zeros((0, len(basis)), np.float16)] + [p[1] for p in parts]))
+
+
+def _by_chunks(lib: Library, ids: list[int], work: Callable[[Library, list[int]], T]
+               ) -> list[T]:
+    """``work(library, chunk)`` for CHUNK_FILES files at a time, in order. A large
+    library's chunks go to every core, each thread with a connection of its own (SQLite
+    and numpy let go of the interpreter while they work)."""
+    chunks = [ids[lo:lo + CHUNK_FILES] for lo in range(0, len(ids), CHUNK_FILES)]
+    threads = min(os.cpu_count() or 1, len(chunks) // 4)
+    if threads <= 1:
+        return [work(lib, c) for c in chunks]
+    local = threading.local()
+    readers: list[Library] = []
+
+    def run(chunk: list[int]) -> T:
+        if not hasattr(local, "lib"):
+            local.lib = Library(lib.path, readonly=True)
+            readers.append(local.lib)
+        return work(local.lib, chunk)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, chunks))
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
-                          min_similarity: float, depth: int = 0) -> np.ndarray:
+                          min_similarity: float, depth: int = 0,
+                          part: np.ndarray | None = None,
+                          layout_out: dict | None = None) -> np.ndarray:
     """File pairs (``_pair_keys``) of approximately the k nearest moments of each moment
     (``_nearest``), cell by cell. A crowded cell (a popular kind of scene) is searched
     the same way within itself, in cells of its own, so no comparison block grows with
-    the library; past MAX_DEPTH it is compared whole."""
+    the library; past MAX_DEPTH it is compared whole. ``part``: the vectors cells are
+    made of (default ``x``; similarities are always those of ``x``). ``layout_out``
+    receives the first level's cells: ``centroids`` and each row's two nearest (``cells``)."""
+    part = x if part is None else part
     m = len(x)
     cells = max(1, m // CELL_SIZE)
     rng = np.random.default_rng(0)
-    centroids = x[rng.choice(m, size=cells, replace=False)].astype(np.float32)
-    fit = x[rng.choice(m, size=min(m, FIT_SAMPLE), replace=False)].astype(np.float32)
+    centroids = part[rng.choice(m, size=cells, replace=False)].astype(np.float32)
+    fit = part[rng.choice(m, size=min(m, FIT_SAMPLE), replace=False)].astype(np.float32)
     for _ in range(KMEANS_ROUNDS):  # spherical k-means on a sample
         near = (fit @ centroids.T).argmax(1)
         sums = np.zeros_like(centroids)
@@ -131,25 +221,41 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
         centroids = np.where(empty[:, None], centroids, l2n(sums))
     # Each moment is asked about in its nearest cell, and found in its two nearest: a
     # moment near a border is then in the cell its copy (just across) is asked in.
-    top2 = np.concatenate([_two_nearest(x[lo:lo + 8192].astype(np.float32) @ centroids.T)
-                           for lo in range(0, m, 8192)])
+    top2 = assign_cells(part, centroids)
+    if layout_out is not None:
+        layout_out.update(centroids=centroids, cells=top2)
     asked_in = _members(top2[:, 0], cells)
     found_in = _members(top2.ravel(), cells, per_row=2)
     probes = np.argsort(-(centroids @ centroids.T), axis=1)[:, :PROBE_CELLS]
-    keys = []
-    for c in range(cells):
+    crowded = np.array([len(f) > CROWDED * CELL_SIZE for f in found_in]) & \
+        (depth < MAX_DEPTH) & (cells > 1)
+
+    def search(c: int) -> np.ndarray:
         q_rows = asked_in[c]
-        if not len(q_rows):
-            continue
-        if len(found_in[c]) > CROWDED * CELL_SIZE and depth < MAX_DEPTH and cells > 1:
+        if crowded[c]:
+            # Within a popular kind of scene its moments share most of their direction:
+            # cells of what is left once that is taken out split it evenly.
             sub = found_in[c]
-            keys.append(_inverted_file_search(x[sub], owners[sub], k, min_similarity,
-                                              depth + 1))
-            continue
-        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]]))
-        keys.append(_pair_keys(owners, _nearest(
+            shared = part[sub].astype(np.float32)
+            shared = l2n(shared - shared.mean(0)).astype(np.float16)
+            return _inverted_file_search(x[sub], owners[sub], k, min_similarity, depth + 1,
+                                         shared)
+        # A crowded neighbour is not probed whole: its moments near this cell's border
+        # are found here already (in their two nearest cells).
+        b_rows = np.unique(np.concatenate([found_in[p] for p in probes[c]
+                                           if p == c or not crowded[p]]))
+        return _pair_keys(owners, _nearest(
             x[q_rows].astype(np.float32), x[b_rows].astype(np.float32), owners[q_rows],
-            owners[b_rows], k, min_similarity, q_rows, b_rows)))
+            owners[b_rows], k, min_similarity, q_rows, b_rows))
+
+    wanted = [c for c in range(cells) if len(asked_in[c])]
+    if depth == 0 and len(wanted) > 1:
+        # numpy lets go of the interpreter in its products and partitions: cells are
+        # searched on every core.
+        with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+            keys = list(pool.map(search, wanted))
+    else:
+        keys = [search(c) for c in wanted]
     return np.concatenate(keys) if keys else np.zeros(0, np.int64)
 
 
@@ -176,31 +282,44 @@ class _Changes:
     """Every file's frames minus their mean (plain and mirrored), reduced to SCREEN_DIM
     and scaled to unit mean squared norm, float16, in one flat array per orientation."""
 
-    def __init__(self, lib: Library, ids: list[int]):
-        rng = np.random.default_rng(0)
-        fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
-        sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
-                  for _, _, v, _ in iter_frames(lib, fit_ids)]
-        self.basis = principal_directions(np.concatenate(sample), SCREEN_DIM) if sample else \
-            np.zeros((0, 0), np.float32)
+    def __init__(self, lib: Library, ids: list[int], basis: np.ndarray | None = None):
+        if basis is None:
+            rng = np.random.default_rng(0)
+            fit_ids = rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 8), replace=False)
+            sample = [v.astype(np.float32) - v.astype(np.float32).mean(0)
+                      for _, _, v, _ in iter_frames(lib, fit_ids)]
+            basis = principal_directions(np.concatenate(sample), SCREEN_DIM) if sample else \
+                np.zeros((0, 0), np.float32)
+        self.basis = basis
         self.at: dict[int, tuple[int, int]] = {}
         self.still: set[int] = set()
         plain, mirrored = [], []
         size = 0
+        for chunk in _by_chunks(lib, sorted(set(int(i) for i in ids)), self._read):
+            for file_id, p, m in chunk:
+                if p is None:
+                    self.still.add(file_id)
+                    continue
+                plain.append(p)
+                mirrored.append(m)
+                self.at[file_id] = (size, size + len(p))
+                size += len(p)
+        dim = len(self.basis)
+        self.plain = np.concatenate(plain) if plain else np.zeros((0, dim), np.float16)
+        self.mirrored = np.concatenate(mirrored) if mirrored else np.zeros((0, dim), np.float16)
+
+    def _read(self, lib: Library, ids: list[int]) -> list[tuple]:
+        """(file id, plain changes, mirrored changes) of these files; None for a still one."""
+        out = []
         for file_id, _, v, f in iter_frames(lib, ids):
             v = v.astype(np.float32)
             change = v - v.mean(0)
             if len(v) < 2 or float((change * change).sum(1).mean()) < STILL_CHANGE:
-                self.still.add(file_id)
+                out.append((file_id, None, None))
                 continue
-            plain.append(self._reduce(change))
             f = v if f is None else f.astype(np.float32)
-            mirrored.append(self._reduce(f - f.mean(0)))
-            self.at[file_id] = (size, size + len(v))
-            size += len(v)
-        dim = len(self.basis)
-        self.plain = np.concatenate(plain) if plain else np.zeros((0, dim), np.float16)
-        self.mirrored = np.concatenate(mirrored) if mirrored else np.zeros((0, dim), np.float16)
+            out.append((file_id, self._reduce(change), self._reduce(f - f.mean(0))))
+        return out
 
     def _reduce(self, change: np.ndarray) -> np.ndarray:
         z = change @ self.basis.T
@@ -220,15 +339,20 @@ class _Changes:
         return np.maximum(best[:n].mean(0), best[n:].mean(0))
 
 
-def screen_pairs(lib: Library, pairs: np.ndarray, durations: dict[int, float]
+def screen_pairs(lib: Library, pairs: np.ndarray, durations: dict[int, float],
+                 basis: np.ndarray | None = None, basis_out: dict | None = None
                  ) -> list[tuple[int, int]]:
     """The pairs worth verifying, sorted: those whose pictures' changes match (see the
-    module's doc), and those where a clip has no changes to compare."""
+    module's doc), and those where a clip has no changes to compare. ``basis``: the
+    directions changes are reduced to, as an earlier run fitted them (``basis_out``
+    receives them as ``screen_basis``); fitting them costs more than screening a few."""
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
     if not len(pairs):
         return []
     files = np.unique(pairs)
-    changes = _Changes(lib, files.tolist())
+    changes = _Changes(lib, files.tolist(), basis)
+    if basis_out is not None and changes.basis.size:
+        basis_out["screen_basis"] = changes.basis
     still = np.isin(pairs, list(changes.still)).any(axis=1)
     usable = np.isin(pairs, list(changes.at)).all(axis=1) & ~still
     kept = [pairs[still]]

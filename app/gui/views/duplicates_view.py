@@ -293,7 +293,8 @@ class DuplicatesView(Page):
         self.show_busy()
         search = self.library.find_duplicates(
             lambda result=None, error=None: self._found(search, result, error),
-            progress=self._progress, owner=self)
+            progress=self._progress, owner=self,
+            found=lambda groups: self._found_so_far(search, groups))
         self.search = search
         self._running(True)
 
@@ -310,6 +311,16 @@ class DuplicatesView(Page):
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.set_subtitle(f"Comparing clips… {done * 100 // total}%")
+
+    def _found_so_far(self, search: DuplicatesSearch, groups: list[dict]) -> None:
+        """Groups confirmed while the comparison goes on: shown at once, the page stays
+        busy (and "Move all others" waits for the whole answer)."""
+        if search is not self.search or search.cancelled or not groups:
+            return
+        subtitle = self.subtitle.text()
+        self.set_groups(groups, self.rows_by_path)
+        self.trash_all_button.setEnabled(False)
+        self.set_subtitle(subtitle)
 
     def _found(self, search: DuplicatesSearch, result=None, error=None) -> None:
         if search is not self.search:  # a newer comparison replaced it
