@@ -11,8 +11,10 @@ touch the user's real data folder:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import platformdirs
@@ -65,3 +67,16 @@ def resources_dir() -> Path:
 
 def manifest_path() -> Path:
     return source_root() / "models" / "manifest.json"
+
+
+def save_json(path: Path, data) -> bool:
+    """Write a small cache file whole or not at all (a temporary file per process and
+    thread, then a rename); False when it could not be written, which a cache survives."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True

@@ -68,13 +68,7 @@ def _verified(path: Path, want: str) -> bool:
     if sha256_file(path) != want:
         return False
     stamps = {**(stamps if isinstance(stamps, dict) else {}), key: stamp}
-    try:
-        stamps_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stamps_path.with_name(f"{stamps_path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(stamps))
-        os.replace(tmp, stamps_path)
-    except OSError:
-        pass  # not recorded: the next process hashes it again
+    config.save_json(stamps_path, stamps)  # not recorded: the next process hashes it again
     return True
 
 

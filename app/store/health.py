@@ -167,14 +167,8 @@ def _record_checked(key: str, stamp: list) -> None:
     found.pop(key, None)
     found[key] = stamp  # last: the most recent
     found = dict(list(found.items())[-CHECKED_KEEP:])
-    target = _checked_path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(found))
-        os.replace(tmp, target)
-    except OSError:
-        pass  # not recorded: the next process checks again
+    from app import config
+    config.save_json(_checked_path(), found)  # not recorded: the next process checks again
 
 
 def quick_check(conn: sqlite3.Connection, path: Path,
