@@ -42,6 +42,13 @@ hat shoe dress shirt
 computer phone television
 ball toy box bag bottle cup
 """.split())
+# The colour words: what the picture analysis names pixels with and what search reads
+# in a query. Black, white and grey are no true colours: they need a larger share of a
+# frame before they name it.
+COLOUR_NAMES = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
+                "black", "white", "grey")
+ACHROMATIC = frozenset({"black", "white", "grey"})
+
 # WordNet kinds too abstract to be a search word ("entity" would reach every class).
 ABSTRACT_KINDS = frozenset({
     "entity", "physical entity", "object", "physical object", "whole", "unit", "artifact",

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from app.core.vocabulary import ACHROMATIC, COLOUR_NAMES
+
 # --- tuning (each value says what it was measured on) --------------------------------
 
 # Faces per frame that are refined and kept: a crowd costs at most this (the detector's
@@ -102,13 +104,10 @@ TRACK_IOU_ALONE = 0.5  # a face without a vector follows a box this close
 TRACK_GAP = 12.0  # seconds between two analysed frames beyond which no track continues
 
 # Colours. Pixels are named in HSV (OpenCV: H 0-179, S and V 0-255).
-COLOUR_NAMES = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
-                "black", "white", "grey")
 FRAME_COLOUR_SHARE = 0.1  # a colour is named for a frame when it covers this much of it
 # A true colour stands out from grey, white and black well below that: a yellow box
 # filling a twentieth of a dim room is what a person calls the yellow thing.
 CHROMATIC_COLOUR_SHARE = 0.05
-ACHROMATIC = frozenset({"black", "white", "grey"})
 MAX_FRAME_COLOURS = 5
 DARK_LUMA = 0.25  # mean luma 0..1 below which a frame is "dark" (night, a dim room)
 BRIGHT_LUMA = 0.7  # and above which it is "bright" (snow, beach, overexposed)

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from app.core.search.query import ObjectWant, ParsedQuery
+from app.core.vocabulary import ACHROMATIC
 from app.store import picture_search as store
 from app.store.library import Library
 
@@ -72,7 +73,7 @@ def _objects(lib: Library, want: ObjectWant) -> PartScore:
 
 def _colour(lib: Library, colour: str) -> PartScore:
     part = PartScore("colour", colour)
-    need = COLOUR_SHARE if colour in ("black", "white", "grey") else CHROMATIC_COLOUR_SHARE
+    need = COLOUR_SHARE if colour in ACHROMATIC else CHROMATIC_COLOUR_SHARE
     for file_id, t, share in store.colour_frames(lib, colour):
         if share >= need:
             part.offer(file_id, min(1.0, 0.5 + share), t, colour)

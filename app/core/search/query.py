@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from app.core.search import datequery
-from app.core.vocabulary import singular
+from app.core.vocabulary import COLOUR_NAMES, singular
 
 # COCO class -> the words people use for it (singular; plurals are folded first).
 OBJECT_WORDS: dict[str, tuple[str, ...]] = {
@@ -120,9 +120,7 @@ for _cls, _words in OBJECT_WORDS.items():
         _WORD_CLASSES.setdefault(_w, []).append(_cls)
 _LONGEST_WORDS = max(len(w.split()) for w in _WORD_CLASSES)
 
-COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black",
-           "white", "grey")
-COLOUR_WORDS = {c: c for c in COLOURS} | {"gray": "grey", "violet": "purple", "golden": "yellow",
+COLOUR_WORDS = {c: c for c in COLOUR_NAMES} | {"gray": "grey", "violet": "purple", "golden": "yellow",
                                           "gold": "yellow", "silver": "grey", "beige": "brown"}
 LIGHT_WORDS = {"dark": "dark", "night": "dark", "nighttime": "dark", "evening": "dark",
                "bright": "bright", "sunny": "bright", "daylight": "bright", "sunshine": "bright"}
