@@ -10,7 +10,6 @@ text search runs the real text model.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 
@@ -151,9 +150,7 @@ def _exhaustive_text(lib: Library, query: str, matcher, limit: int = 20) -> list
     query_words = namematch.words(words_text)
     files = search_store.search_files(lib)
     # Words read as people go to the person detector, not to the labels.
-    person = set(query_parser.parse(words_text).person_words)
-    label_text = " ".join(w for w in re.findall(r"[\w'-]+", words_text)
-                          if w.lower() not in person)
+    label_text = query_parser.label_text(words_text, query_parser.parse(words_text))
     lq = matcher.query(label_text) if query_words else None
     albums = search_store.album_titles(lib)
     scored = []

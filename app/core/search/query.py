@@ -197,6 +197,18 @@ class ParsedQuery:
         return out
 
 
+_TOKEN = re.compile(r"[\w'-]+")
+
+
+def label_text(text: str, parsed: ParsedQuery) -> str:
+    """``text`` without the words read as people only: what the label matcher is given
+    (the person detector answers "man" in "man talking"; the labels answer "talking")."""
+    if not parsed.person_words:
+        return text
+    drop = set(parsed.person_words)
+    return " ".join(w for w in _TOKEN.findall(text) if w.lower() not in drop)
+
+
 def parse(query: str) -> ParsedQuery:
     """Take a query apart (see the module's docstring)."""
     parsed = ParsedQuery(query)
@@ -205,7 +217,7 @@ def parse(query: str) -> ParsedQuery:
     quoted = re.findall(r'"([^"]+)"|“([^”]+)”', rest)
     parsed.screen_text += [(a or b).strip() for a, b in quoted if (a or b).strip()]
     rest = re.sub(r'"[^"]*"|“[^”]*”', " ", rest)
-    tokens = re.findall(r"[\w'-]+", rest.lower())
+    tokens = _TOKEN.findall(rest.lower())
     left: list[str] = []
     pending_count: int | None = None
     pending_colour: str | None = None

@@ -73,11 +73,7 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         lambda phrase: max(float(s.max()) for s in matcher_of().similarities(phrase).values()))
     query_words = namematch.words(words_text)
     # Quoted words are words on screen, not things to recognize ("ZEBRA CROSSING").
-    label_text = re.sub(r'"[^"]*"|“[^”]*”', " ", words_text)
-    if parsed.person_words:
-        drop = set(parsed.person_words)
-        label_text = " ".join(w for w in re.findall(r"[\w'-]+", label_text)
-                              if w.lower() not in drop)
+    label_text = query_parser.label_text(re.sub(r'"[^"]*"|“[^”]*”', " ", words_text), parsed)
     label_words = namematch.words(label_text)
     labels = _label_matches(tx, label_text, label_words, matcher_of) if label_words else None
     names = _name_scores(tx, query_words, albums)
