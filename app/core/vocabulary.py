@@ -79,7 +79,7 @@ class Hierarchy:
     kinds: tuple[frozenset[str], ...]  # per class: its lemmas and every ancestor's, lowercase
     # Per class: its own lemmas and each ancestor's first one. An ancestor's other lemmas
     # are often another sense's everyday word: "wind instrument, wind", "big cat, cat".
-    main_kinds: tuple[frozenset[str], ...] = ()
+    main_kinds: tuple[frozenset[str], ...]
 
     def classes_of(self, word: str, main_only: bool = False) -> np.ndarray:
         """Indices of the classes that are a kind of ``word`` (or are it)."""
@@ -128,15 +128,16 @@ def _everyday_word(lemmas: list[str]) -> str | None:
     return None
 
 
+def _table(name: str) -> list[list[str]]:
+    """The rows of a tab-separated table in resources/, without blank and # lines."""
+    with open(config.resources_dir() / name, encoding="utf-8", newline="") as f:
+        return [row for row in csv.reader(f, delimiter="\t") if row and not row[0].startswith("#")]
+
+
 @cache
 def caution() -> dict[tuple[str, str], float]:
     """(kind, label) -> the score it must reach to be shown (resources/label_caution.tsv)."""
-    out = {}
-    with open(config.resources_dir() / "label_caution.tsv", encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            if row and not row[0].startswith("#"):
-                out[row[0], row[1]] = float(row[2])
-    return out
+    return {(row[0], row[1]): float(row[2]) for row in _table("label_caution.tsv")}
 
 
 @cache
@@ -146,14 +147,10 @@ def scene_words() -> dict[str, dict[str, np.ndarray]]:
     index = {"visual": {n: i for i, n in enumerate(imagenet_labels())},
              "audio": {n: i for i, n in enumerate(audioset_labels())}}
     found: dict[str, dict[str, set[int]]] = {}
-    with open(config.resources_dir() / "scene_words.tsv", encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            if not row or row[0].startswith("#"):
-                continue
-            words, kind, labels = row
-            classes = {index[kind][name] for name in labels.split("|")}
-            for word in words.split(","):
-                found.setdefault(word.strip(), {}).setdefault(kind, set()).update(classes)
+    for words, kind, labels in _table("scene_words.tsv"):
+        classes = {index[kind][name] for name in labels.split("|")}
+        for word in words.split(","):
+            found.setdefault(word.strip(), {}).setdefault(kind, set()).update(classes)
     return {w: {k: np.array(sorted(c), np.int64) for k, c in kinds.items()}
             for w, kinds in found.items()}
 
