@@ -9,6 +9,7 @@ import pytest
 
 from app import settings
 from app.gui import theme
+from tests.app_window import open_window
 
 
 def test_settings_round_trip_and_defaults(tmp_path):
@@ -87,13 +88,8 @@ def test_both_themes_fill_every_style_token(qtbot):
 def test_first_run_screen_and_theme_switch_in_the_window(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QApplication
 
-    from app.gui.window import MainWindow
     monkeypatch.setenv("REELVAULT_DATA", str(tmp_path / "data"))
-    window = MainWindow(str(tmp_path / "new.sqlite"))
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(window.startup_done, timeout=30_000):
-        pass
+    window = open_window(qtbot, tmp_path / "new.sqlite", timeout=30_000)
     # No folders yet: the welcome screen, with nothing beside it.
     assert window.current_page() == "welcome"
     assert window.welcome.isVisible() and not window.detail.isVisible()

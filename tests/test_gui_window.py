@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer, QUrl
 
 from app.core.library.scanner import Scanner
 from app.store.library import Library
+from tests.app_window import open_window
 from tests.media_factory import make_clip
 
 pytestmark = pytest.mark.models
@@ -63,12 +64,7 @@ def _unloaded(player) -> bool:
 
 @pytest.fixture
 def window(qtbot, indexed):
-    from app.gui.window import MainWindow
-    w = MainWindow(indexed["db"])
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=60_000):
-        pass
+    w = open_window(qtbot, indexed["db"])
     yield w
     player = w.detail.player
     player.close_media()
@@ -195,18 +191,18 @@ def test_duplicates_move_a_copy_to_the_trash_and_undo_restores_it(
     qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 4, timeout=10_000)
 
 
-def test_a_scan_runs_while_the_event_loop_keeps_processing(qtbot, tmp_path, real_indexer):
-    from app.gui.window import MainWindow
-    folder = tmp_path / "videos"
+def _three_photo_clips(folder: Path) -> Path:
+    """A folder of three short clips of different photos, not yet scanned."""
     folder.mkdir()
     for i, name in enumerate(("astronaut", "coffee", "rocket")):
         make_clip(folder / f"clip_{i}.mp4", seconds=3, width=224, height=168,
                   scenes=[_photo(name)])
-    w = MainWindow(str(tmp_path / "library.sqlite"))
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=30_000):
-        pass
+    return folder
+
+
+def test_a_scan_runs_while_the_event_loop_keeps_processing(qtbot, tmp_path, real_indexer):
+    folder = _three_photo_clips(tmp_path / "videos")
+    w = open_window(qtbot, tmp_path / "library.sqlite", timeout=30_000)
     assert w.current_page() == "welcome"  # no folders yet: the first-run screen
     w.scanner.indexer_factory = lambda: real_indexer
 
@@ -351,17 +347,8 @@ def test_duplicates_found_so_far_arrive_before_the_answer(window, qtbot, monkeyp
 
 
 def test_closing_during_a_scan_cancels_it_without_waiting(qtbot, tmp_path, real_indexer):
-    from app.gui.window import MainWindow
-    folder = tmp_path / "videos"
-    folder.mkdir()
-    for i, name in enumerate(("astronaut", "coffee", "rocket")):
-        make_clip(folder / f"clip_{i}.mp4", seconds=3, width=224, height=168,
-                  scenes=[_photo(name)])
-    w = MainWindow(str(tmp_path / "library.sqlite"))
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=30_000):
-        pass
+    folder = _three_photo_clips(tmp_path / "videos")
+    w = open_window(qtbot, tmp_path / "library.sqlite", timeout=30_000)
     w.scanner.indexer_factory = lambda: real_indexer
     finished = []
     w.scanner.finished.connect(lambda report, error: finished.append((report, error)))

@@ -24,6 +24,7 @@ from app import cli
 from app.core.library.scanner import Scanner
 from app.store.library import Library
 from app.store.lock import LibraryLocked
+from tests.app_window import open_window
 from tests.media_factory import make_clip
 
 REPO = Path(__file__).resolve().parent.parent
@@ -616,7 +617,6 @@ def test_names_with_direction_controls_show_them_escaped():
 
 @pytest.mark.models
 def test_the_window_shows_escaped_names(qtbot, tmp_path, real_indexer):
-    from app.gui.window import MainWindow
     folder = tmp_path / "v"
     folder.mkdir()
     make_clip(folder / "made.mp4", seconds=2, audio=None)
@@ -624,11 +624,7 @@ def test_the_window_shows_escaped_names(qtbot, tmp_path, real_indexer):
     lib = Library(tmp_path / "lib.sqlite")
     _scan(lib, real_indexer, folder)
     lib.close()
-    w = MainWindow(str(tmp_path / "lib.sqlite"))
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=60_000):
-        pass
+    w = open_window(qtbot, tmp_path / "lib.sqlite")
     model = w.library_view.model
     assert model.data(model.index(0)) == "holiday\\u202e4pm.exe.mp4"
     w.library_view.grid.setCurrentIndex(model.index(0))
@@ -642,16 +638,11 @@ def test_the_window_shows_escaped_names(qtbot, tmp_path, real_indexer):
 def test_the_first_scan_shows_progress_at_once_and_can_be_paused(qtbot, tmp_path, real_indexer):
     from PySide6.QtWidgets import QLabel
 
-    from app.gui.window import MainWindow
     folder = tmp_path / "videos"
     folder.mkdir()
     for i in range(5):
         make_clip(folder / f"clip_{i}.mp4", seconds=2 + 0.2 * i, audio=None)
-    w = MainWindow(str(tmp_path / "library.sqlite"))
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=30_000):
-        pass
+    w = open_window(qtbot, tmp_path / "library.sqlite", timeout=30_000)
     assert w.current_page() == "welcome"
     texts = " ".join(label.text() for label in w.welcome.findChildren(QLabel))
     assert "Add the folders where your videos live" in texts

@@ -20,6 +20,7 @@ from app.core.places import Place
 from app.core.search import placequery, search_text
 from app.gui.window import SIDEBAR
 from app.store.library import Library
+from tests.app_window import open_window
 from tests.media_factory import make_clip
 
 PARIS = (48.8584, 2.2945)      # the Eiffel Tower
@@ -365,12 +366,7 @@ def test_copy_of_a_located_file_keeps_its_location(library, tmp_path):
 
 @pytest.mark.models
 def test_places_page_and_the_place_in_the_detail_pane(shot, qtbot):
-    from app.gui.window import MainWindow
-    w = MainWindow(str(shot["lib"]))
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.startup_done, timeout=60_000):
-        pass
+    w = open_window(qtbot, shot["lib"])
     try:
         with qtbot.waitSignal(w.places_view.loaded, timeout=30_000):
             w.show_page("places")
