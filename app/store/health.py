@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from app import config
+
 # 'RVLT' as a big-endian 32-bit integer: what `file` and SQLite tools show as the owner.
 APPLICATION_ID = 0x52564C54
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -149,7 +151,6 @@ def _file_stamp(path: str) -> list | None:
 
 
 def _checked_path() -> Path:
-    from app import config
     return config.cache_dir() / CHECKED_FILE
 
 
@@ -167,7 +168,6 @@ def _record_checked(key: str, stamp: list) -> None:
     found.pop(key, None)
     found[key] = stamp  # last: the most recent
     found = dict(list(found.items())[-CHECKED_KEEP:])
-    from app import config
     config.save_json(_checked_path(), found)  # not recorded: the next process checks again
 
 
