@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import multiprocessing as mp
 import os
 import time
 from collections import OrderedDict, defaultdict
@@ -39,6 +38,7 @@ from app.core.duplicates.alignment import (
     off_speed_bar,
 )
 from app.core.library.identity import content_hash
+from app.core.library.workers import process_context
 from app.store import duplicates as dupstore
 from app.store import vectors as store_vectors
 from app.store.library import Library
@@ -532,9 +532,7 @@ def _verify_pairs(lib: Library, pairs: list[tuple[int, int]], durations: dict,
             if edge is not None:
                 confirmed(edge)
     else:
-        methods = mp.get_all_start_methods()
-        # forkserver: workers never inherit the caller's threads (Qt, ONNX Runtime).
-        ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        ctx = process_context()
         if progress is not None:
             progress(0, total)
         with ProcessPoolExecutor(min(workers, -(-total // CHUNK_PAIRS)), mp_context=ctx,

@@ -45,6 +45,14 @@ class JobResult:
 
 GiB = 1 << 30
 
+
+def process_context():
+    """How worker processes start: forkserver (spawn where there is none), so children
+    never inherit the parent's ONNX Runtime threads, Qt or open library connections."""
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 # The workers' environment: they run one per core, so the thread pools numerical
 # libraries start on their own in each worker only compete with the other workers.
 # OpenBLAS's (numpy's matrix products: the log-mel spectrogram's, the detectors'
@@ -174,9 +182,7 @@ class WorkerPool:
     def __init__(self, func: Callable, size: int = 1,
                  timeout: Callable[[Any], float] = lambda job: 300.0,
                  memory_limit: int | None = None):
-        # forkserver: children never inherit the parent's ONNX Runtime threads or Qt.
-        methods = mp.get_all_start_methods()
-        self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._ctx = process_context()
         self._func = func
         self._size = max(1, size)
         self._timeout = timeout
