@@ -245,8 +245,13 @@ def _results_out(args, results, with_why: bool) -> int:
     unmatched = getattr(results, "unmatched", [])
     if unmatched:  # the parts of the query no clip matched (search only)
         data["unmatched"] = unmatched
+    weak = getattr(results, "weak", False)
+    if weak:  # only the closest clips: none surely shows what was asked (search only)
+        data["weak"] = True
     lines = [f"{r.score:7.3f}  {r.start:7.2f}-{r.end:7.2f}  {r.path}"
              + (f"  ({', '.join(r.why)})" if r.why else "") for r in results]
+    if weak:
+        lines.insert(0, "no sure match; the closest clips:")
     if unmatched:
         lines.append("nothing matched " + ", ".join(unmatched))
     _emit(args, data, "\n".join(lines) or "nothing found")

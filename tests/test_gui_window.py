@@ -132,6 +132,24 @@ def test_search_shows_results_and_opens_the_player_at_the_moment(window, qtbot, 
     player.media.pause()
 
 
+def test_search_says_which_part_matched_nothing_and_when_it_only_guesses(window, qtbot,
+                                                                         monkeypatch):
+    with qtbot.waitSignal(window.search_done, timeout=60_000):
+        window.search_bar.search_for('"ZEBRA CROSSING"')
+    assert not window.search_view.model.results()
+    assert "ZEBRA CROSSING (text)" in window.search_view.message.text()
+    # The detector saw no dog and the classifier only guesses: the closest clips are
+    # shown as such (the search's side of this is tests/test_picture_search.py).
+    from app.gui.services import SearchAnswer
+    closest = SearchAnswer([window.library_view.model.row(0)], ["dog (object)"], weak=True)
+    monkeypatch.setattr(window.library, "search_text",
+                        lambda words, limit, done, owner=None: done(result=closest))
+    with qtbot.waitSignal(window.search_done, timeout=10_000):
+        window.search_bar.search_for("a dog")
+    subtitle = window.search_view.subtitle.text()
+    assert "No clip surely matches" in subtitle and "dog (object)" in subtitle
+
+
 def test_watching_records_watch_history(window, qtbot, indexed):
     row = next(r for r in window.library_view.model.rows() if r["path"].endswith("launch.mp4"))
     window.detail.show_clip(row, open_player=True, autoplay=True)

@@ -3,8 +3,11 @@ light and words on screen, combined with the rest of the query."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from app import cli
 from app.core import search
 from app.core.indexing.analysis import FrameAnalysis, FrameLook, FrameText, ObjectSighting
 from app.records import FileStat
@@ -126,3 +129,42 @@ def test_a_small_true_colour_answers_but_a_small_grey_does_not(library):
     _save(library, "wall.mp4", [_look(0.0, [("yellow", 0.9), ("white", 0.08)])])
     assert _names(search.search_text(library, "yellow")) == ["wall.mp4", "box.mp4"]
     assert _names(search.search_text(library, "white")) == []
+
+
+@pytest.mark.models
+def test_guesses_for_a_thing_the_detector_saw_nowhere_are_no_sure_match(library, capsys):
+    """A tree's dog breeds at 1-2% each add up to "dog" at ~0.1: the closest a library
+    without dogs has, listed as such, not as dogs. Once the detector sees a dog, or
+    the classifier is sure, the answer is no longer a guess."""
+    from app.inference.labels import imagenet_labels
+    names = imagenet_labels()
+    breeds = [names.index(b) for b in ("Ibizan hound", "Great Dane", "basenji", "Saluki",
+                                        "whippet", "Airedale")]
+
+    def save(name: str, share: float, objects=()) -> None:
+        clip = _clip(3)
+        clip.visual_probs[:] = 0
+        clip.visual_probs[breeds] = share
+        clip.labels = [("visual", i, names[i], share) for i in breeds]
+        for seg in clip.segments:
+            seg.labels = {"visual": [[i, names[i], share] for i in breeds], "audio": []}
+        clip.analysis = FrameAnalysis(frames=[_look(0.0, [("green", 0.6)])],
+                                      objects=list(objects), texts=[])
+        library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, clip)
+
+    save("tree.mp4", 0.015)
+    results = search.search_text(library, "a dog")
+    assert _names(results) == ["tree.mp4"]
+    assert results.weak and results.unmatched == ["dog (object)"]
+    assert cli.main(["--library", str(library.path), "search", "a dog", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["weak"] is True and said["unmatched"] == ["dog (object)"]
+    assert cli.main(["--library", str(library.path), "search", "a dog"]) == 0
+    assert capsys.readouterr().out.startswith("no sure match; the closest clips:")
+    save("sure.mp4", 0.1)  # the breeds sum to 0.6: the classifier is sure of a dog
+    results = search.search_text(library, "a dog")
+    assert _names(results)[0] == "sure.mp4" and not results.weak
+    save("park.mp4", 0.015, [_thing(0.0, "dog")])
+    results = search.search_text(library, "a dog")
+    assert set(_names(results)[:2]) == {"sure.mp4", "park.mp4"}
+    assert not results.weak and not results.unmatched

@@ -113,10 +113,21 @@ def forget_folder(path: str, folder: str) -> int:
 
 
 # ---- search -----------------------------------------------------------------------------
-def search_text(path: str, query: str, limit: int = 60) -> list[dict]:
+class SearchAnswer(list):
+    """Results as dicts, with what the search says about them: the query's parts no
+    clip matched, and whether they are only the closest clips (``weak``)."""
+
+    def __init__(self, items=(), unmatched: list[str] | None = None, weak: bool = False):
+        super().__init__(items)
+        self.unmatched = unmatched or []
+        self.weak = weak
+
+
+def search_text(path: str, query: str, limit: int = 60) -> SearchAnswer:
     from app.core import search
     with opened(path) as lib:
-        return [plain(r) for r in search.search_text(lib, query, limit=limit)]
+        results = search.search_text(lib, query, limit=limit)
+        return SearchAnswer([plain(r) for r in results], results.unmatched, results.weak)
 
 
 def similar(path: str, target: str | int, at: float | None = None, limit: int = 24) -> list[dict]:

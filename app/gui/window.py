@@ -414,8 +414,15 @@ class MainWindow(QMainWindow):
             view.show_error(title, f"Search failed: {error}")
         else:
             n = len(result)
-            view.show_results(title, f"{n} clip{'s' if n != 1 else ''}, best first" if n else "",
-                              result, self.rows_by_id, empty)
+            unmatched = getattr(result, "unmatched", [])
+            if unmatched and not n:
+                empty = "Nothing matched " + ", ".join(unmatched) + "."
+            subtitle = f"{n} clip{'s' if n != 1 else ''}, best first" if n else ""
+            if n and getattr(result, "weak", False):
+                subtitle = f"No clip surely matches: the {n} closest, best first"
+            if n and unmatched:
+                subtitle += " · nothing matched " + ", ".join(unmatched)
+            view.show_results(title, subtitle, result, self.rows_by_id, empty)
             view.select_first()
         (self.search_done if view is self.search_view else self.foryou_loaded).emit()
 

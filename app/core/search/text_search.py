@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core import vocabulary
 from app.core.search import datequery, namematch, peoplequery, picture_search, placequery
 from app.core.search import query as query_parser
 from app.core.search.results import Result
@@ -26,6 +27,15 @@ MIN_EVIDENCE = 0.005
 # the rest of the query ranks as usual.
 PERSON_WEIGHT = 1.0
 PERSON_LEAD, PERSON_SPAN = 1.0, 5.0  # seconds before and after a person is first seen
+# Label evidence a person would accept on its own: what the app is sure enough of to
+# show as a clip's word. Weaker evidence still ranks (a cup the classifier calls a
+# "coffee mug" at 1% is still the closest answer to "coffee mug"). But when the object
+# detector looked for the thing and saw it in no clip, a list made only of weaker
+# evidence is said to be "no sure match" (Results.weak): a tree's ten dog breeds at 1%
+# each are "dog" at 0.1, the closest a library without dogs has, and no dog. (Without
+# the detector's word, evidence alone does not tell: the street clips that answer
+# "city" rightly score 0.07, scene words spreading over many labels.)
+SURE_EVIDENCE = vocabulary.SHOW_VISUAL
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
 # A part about the picture ("3 people", "yellow", "TAXI") met in full weighs this much,
@@ -126,7 +136,14 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
         rounded = -np.round(score[rows], 6)
     order = np.lexsort((tx.path_rank[rows], tx.day_order[rows], rounded))
     out = Results(unmatched=unmatched)
-    for row in rows[order][:limit]:
+    shown = rows[order][:limit]
+    # The detector saw the thing nowhere and only the classifier's guesses are left:
+    # say so rather than pass them off as answers.
+    out.weak = bool(len(shown)) and any(kind == "object" for kind, _ in picture.unmatched) \
+        and when is None and where is None and people is None \
+        and not (names[shown] > 0).any() and not (picture.score[shown] > 0).any() \
+        and float(evidence[shown].max()) < SURE_EVIDENCE
+    for row in shown:
         row = int(row)
         path, file_id = tx.paths[row], int(tx.file_ids[row])
         by_labels = labels is not None and evidence[row] >= MIN_EVIDENCE
@@ -157,6 +174,10 @@ class Results(list):
     def __init__(self, items=(), unmatched: list[str] | None = None):
         super().__init__(items)
         self.unmatched = unmatched or []
+        # True when every result rests on label evidence below SURE_EVIDENCE: the
+        # closest clips, not clips that show what was asked.
+        self.weak = False
+
 
 
 @dataclass
