@@ -45,6 +45,11 @@ def test_kinds_reach_every_class_of_that_kind():
     assert {"crate", "carton"} <= {names[i] for i in vocabulary.kinds_of("boxes")}
     assert {"banana", "orange", "lemon"} <= {names[i] for i in vocabulary.kinds_of("fruit")}
     assert len(vocabulary.kinds_of("entity")) == 0 and len(vocabulary.kinds_of("xyzzy")) == 0
+    # Search parses only the lines that hold the word; the whole hierarchy agrees.
+    h = vocabulary.hierarchy()
+    for word in ("dog", "fruit", "vehicle", "cat", "wind", "musical instrument"):
+        kinds = h.main_kinds if word in vocabulary.label_names() else h.kinds
+        assert vocabulary.kinds_of(word).tolist() == [i for i, k in enumerate(kinds) if word in k]
     assert vocabulary.singular("boxes") == "box" and vocabulary.singular("puppies") == "puppy"
     assert vocabulary.singular("people") == "person" and vocabulary.singular("glass") == "glass"
 

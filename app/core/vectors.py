@@ -45,3 +45,16 @@ def interpolate(times: np.ndarray, vectors: np.ndarray, at: np.ndarray) -> np.nd
     straddle = np.einsum("ij,ij->i", v0, v1) < BLEND_MIN
     nearest = np.where(w < 0.5, v0, v1)
     return np.where(straddle[:, None], nearest, blended)
+
+
+def weighted_row_sum(table: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_i weights[i] * table[rows[i]] as float32, for a float16 (often memory-mapped)
+    ``table``: one row at a time, each cast while it is multiplied. Gathering the rows
+    and casting them whole, then a matrix product, costs three times as much: at 100,000
+    clips "dog" reaches 131 label rows, 127 ms that way, 40 ms this way."""
+    out = np.zeros(table.shape[1], np.float32)
+    scratch = np.empty(table.shape[1], np.float32)
+    for row, weight in zip(rows, weights, strict=True):
+        np.multiply(table[row], np.float32(weight), out=scratch, dtype=np.float32)
+        out += scratch
+    return out

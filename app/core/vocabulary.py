@@ -81,11 +81,6 @@ class Hierarchy:
     # are often another sense's everyday word: "wind instrument, wind", "big cat, cat".
     main_kinds: tuple[frozenset[str], ...]
 
-    def classes_of(self, word: str, main_only: bool = False) -> np.ndarray:
-        """Indices of the classes that are a kind of ``word`` (or are it)."""
-        kinds = self.main_kinds if main_only else self.kinds
-        return np.array([i for i, k in enumerate(kinds) if word in k], np.int64)
-
 
 def short_name(label: str) -> str:
     """ImageNet names list synonyms ("tabby, tabby cat"): the first reads best;
@@ -94,26 +89,59 @@ def short_name(label: str) -> str:
 
 
 @cache
-def hierarchy() -> Hierarchy:
+def _class_lines() -> tuple[str, ...]:
+    """Per ImageNet class, its own names, a tab, and its line of
+    resources/imagenet_hypernyms.tsv (WordNet ancestors), lowercase."""
     names = imagenet_labels()
     path = config.resources_dir() / "imagenet_hypernyms.tsv"
+    lines = path.read_text(encoding="utf-8").lower().splitlines()
+    if len(lines) != len(names):
+        raise RuntimeError(f"{path.name} has {len(lines)} classes, the labels {len(names)}")
+    out = [""] * len(names)
+    for line in lines:
+        index = int(line.split("\t", 1)[0])
+        out[index] = names[index].lower() + "\t" + line
+    return tuple(out)
+
+
+def _class_kinds(line: str) -> tuple[list[list[str]], frozenset[str], frozenset[str]]:
+    """One line of ``_class_lines``: its synsets (own names first, then each ancestor's
+    lemmas), what it is a kind of, and its main kinds (see Hierarchy)."""
+    own, _index, _wnid, _lexfile, *rest = line.split("\t")
+    chain = [[w.strip() for w in synset.split(",")]
+             for synset in (rest[0].split("|") if rest and rest[0] else [])]
+    synsets = [[w.strip() for w in own.split(",")], *chain]
+    is_a = frozenset(w for synset in synsets for w in synset if w not in ABSTRACT_KINDS)
+    main = frozenset(w for w in [*synsets[0], *(synset[0] for synset in chain if synset)]
+                     if w not in ABSTRACT_KINDS)
+    return synsets, is_a, main
+
+
+@cache
+def hierarchy() -> Hierarchy:
+    names = imagenet_labels()
     everyday, kinds, main_kinds = [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        index, _wnid, _lexfile, *rest = line.split("\t")
-        chain = [[w.strip().lower() for w in synset.split(",")]
-                 for synset in (rest[0].split("|") if rest and rest[0] else [])]
-        own = [w.strip().lower() for w in names[int(index)].split(",")]
-        is_a = frozenset(w for synset in [own, *chain] for w in synset
-                         if w not in ABSTRACT_KINDS)
+    for index, line in enumerate(_class_lines()):
+        synsets, is_a, main = _class_kinds(line)
         # Only a word the class really is a kind of: a sea lion is no lion.
-        word = next((w for w in (_everyday_word(s) for s in [own, *chain]) if w in is_a), None)
-        everyday.append(word or short_name(names[int(index)]))
+        word = next((w for w in (_everyday_word(s) for s in synsets) if w in is_a), None)
+        everyday.append(word or short_name(names[index]))
         kinds.append(is_a)
-        main_kinds.append(frozenset(w for w in [*own, *(synset[0] for synset in chain if synset)]
-                                    if w not in ABSTRACT_KINDS))
-    if len(everyday) != len(names):
-        raise RuntimeError(f"{path.name} has {len(everyday)} classes, the labels {len(names)}")
+        main_kinds.append(main)
     return Hierarchy(tuple(everyday), tuple(kinds), tuple(main_kinds))
+
+
+def _classes_of(word: str, main_only: bool) -> np.ndarray:
+    """Indices of the classes that are a kind of ``word`` (or are it). Only the lines
+    that hold the word are parsed: a search asks this of one or two words, and the
+    whole hierarchy takes longer to build than the search over 100,000 clips."""
+    found = []
+    for index, line in enumerate(_class_lines()):
+        if word in line:
+            _, is_a, main = _class_kinds(line)
+            if word in (main if main_only else is_a):
+                found.append(index)
+    return np.array(found, np.int64)
 
 
 def _everyday_word(lemmas: list[str]) -> str | None:
@@ -263,13 +291,12 @@ def kinds_of(word: str) -> np.ndarray:
     w = word.lower().strip()
     if not w or w in ABSTRACT_KINDS:
         return np.zeros(0, np.int64)
-    h = hierarchy()
     # A word that is itself the name of a sound or a class ("wind", "engine") means that,
     # not a kind it is only a second name of ("wind instrument, wind"; "locomotive, engine").
     main_only = bool(label_names() & {w, singular(w)})
-    found = h.classes_of(w, main_only)
+    found = _classes_of(w, main_only)
     if not len(found) and singular(w) != w:
-        found = h.classes_of(singular(w), main_only)
+        found = _classes_of(singular(w), main_only)
     return found
 
 

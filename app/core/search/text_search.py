@@ -15,6 +15,7 @@ from app.core.search import datequery, namematch, peoplequery, picture_search, p
 from app.core.search import query as query_parser
 from app.core.search.results import Result
 from app.core.search.search_index import name_sources, search_index
+from app.core.vectors import weighted_row_sum
 from app.store import search as store
 from app.store.library import Library
 
@@ -346,7 +347,7 @@ def _label_matches(tx, text: str, query_words: list[str], matcher_of
     for w, table in ((lq.visual, tx.visual), (lq.audio, tx.audio)):
         cs = np.flatnonzero(w[:table.shape[0]])
         if len(cs):
-            clip_ev += w[cs].astype(np.float32) @ table[cs].astype(np.float32)
+            clip_ev += weighted_row_sum(table, cs, w[cs])
     # Moments listing the query's labels, with their weighted scores summed.
     found = [p.gather(w) for p, w in zip(tx.postings, (lq.visual, lq.audio), strict=True)]
     moments = np.concatenate([f[0] for f in found])
