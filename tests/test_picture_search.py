@@ -65,6 +65,12 @@ def test_things_counts_colours_light_and_words_on_screen(pictures):
     assert _names(search.search_text(pictures, "text coffee")) == ["night.mp4"]  # one edit
     assert set(_names(search.search_text(pictures, "text on screen"))) == {"street.mp4",
                                                                           "night.mp4"}
+    # Words read without the spaces between them ("SHOULDHAVELEFT") are found inside.
+    _save(pictures, "film.mp4", [_look(0.0, [("black", 0.7)])],
+          texts=[FrameText(0.0, ["I SHOULDHAVELEFT"], ["shouldhaveleft"])])
+    top = search.search_text(pictures, '"should have left"')
+    assert _names(top) == ["film.mp4"] and "text: I SHOULDHAVELEFT" in top[0].why
+    assert _names(search.search_text(pictures, '"eft"')) == []  # too short to look inside
 
 
 @pytest.mark.models

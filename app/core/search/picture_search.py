@@ -28,6 +28,12 @@ CHROMATIC_COLOUR_SHARE = 0.05
 # Words on screen: fuzzy matches allow one edit in words of this length or more (OCR
 # drops or swaps a letter: "C0FFEE").
 FUZZY_MIN_LEN = 4
+# The recognizer drops the spaces of small or tightly set text: a subtitle "I told you
+# we should have" comes back as one token "itoldyouweshouldhave". A query word of
+# FUZZY_MIN_LEN letters or more inside a token at least GLUED_EXTRA letters longer
+# is found there, worth less than a word read on its own.
+GLUED_EXTRA = 3
+GLUED_MATCH = 0.6
 
 
 @dataclass
@@ -119,12 +125,17 @@ def _tokens(text: str) -> list[str]:
 
 
 def _word_match(word: str, have: list[str]) -> float:
-    """1.0 for the word itself among the frame's tokens, 0.8 for one edit away (long
-    enough words only), 0 otherwise."""
+    """1.0 for the word itself among the frame's tokens, 0.8 for one edit away, 0.6 for
+    the word inside a run of words read without spaces (both for long enough words
+    only), 0 otherwise."""
     if word in have:
         return 1.0
-    if len(word) >= FUZZY_MIN_LEN and any(_one_edit(word, h) for h in have):
+    if len(word) < FUZZY_MIN_LEN:
+        return 0.0
+    if any(_one_edit(word, h) for h in have):
         return 0.8
+    if any(len(h) >= len(word) + GLUED_EXTRA and word in h for h in have):
+        return GLUED_MATCH
     return 0.0
 
 
