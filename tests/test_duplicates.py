@@ -184,6 +184,28 @@ def test_keeper_is_the_longest_then_sharpest_then_richest():
     assert duplicates.choose_keeper([4, 5], rows) == 5  # a tie: the one with its date
 
 
+def test_keeper_is_the_dated_original_over_a_richer_re_encode_of_about_its_size():
+    """An old codec needs more bits for the same picture, and a brightened copy takes
+    more bits than its source: the file that still has its camera's recording date is
+    the source, and a re-encode is never better than its source."""
+    dated = "2023-10-21T10:00:00Z"
+    rows = {1: {**_row(1, "/original.mp4", 4.4, 640, 480, 422_000, size=1), "created": dated},
+            2: _row(2, "/copy.avi", 4.4, 640, 480, 523_000, size=2),
+            3: _row(3, "/bordered.mp4", 4.4, 640, 482, 472_000, size=3),
+            4: {**_row(4, "/exported.mp4", 4.4, 640, 480, 900_000, size=4),
+                "created": "2024-01-05T09:00:00Z"}}
+    assert duplicates.choose_keeper([1, 2, 3, 4], rows) == 1
+    assert duplicates.choose_keeper([2, 3], rows) == 2  # 640x482 is 640x480: bitrate
+    group = finder._group("full", [1, 2, 3, 4], [], rows)
+    reasons = {Path(f.path).name: f.reason for f in group.files}
+    assert reasons["original.mp4"].startswith("same length and resolution; the original recording date")
+    assert reasons["copy.avi"] == "a copy of original.mp4: without its recording date"
+    assert "made later" in reasons["exported.mp4"]
+    # More pixels still come first: a quarter-size copy that kept its date is not kept.
+    rows[5] = {**_row(5, "/shared.mp4", 4.4, 320, 240, 200_000, size=5), "created": dated}
+    assert duplicates.choose_keeper([2, 5], rows) == 2
+
+
 def test_keeper_is_the_whole_landscape_picture_over_a_reframe_or_a_recording():
     """A phone's vertical reframe and a screen recording are re-encoded at a higher
     bitrate than the original, at the same length and about its pixels: the original,

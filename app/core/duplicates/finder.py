@@ -98,6 +98,9 @@ JOIN_OVERLAP = 0.5
 # Durations within this (relative) count as the same length when choosing the keeper.
 SAME_LENGTH = 0.02
 SAME_BITRATE = 0.05  # and bitrates within this (encoder noise)
+# Pixel counts within this (relative) are the same resolution: a border added or a size
+# rounded to even numbers moves a side by a few pixels (640x482 beside 640x480).
+SAME_PIXELS = 0.03
 TRACK_CACHE = 256  # files whose frame vectors stay loaded during one run
 
 
@@ -741,19 +744,24 @@ def choose_keeper(ids: list[int], rows: dict[int, dict], lesser: set[int] | froz
     """The longest file; among those of about its length, one that shows the whole
     picture (not in ``lesser``: a phone's upright slice of landscape footage, or another
     shown inside a frame), then one without burned-in words (not in ``burned``:
-    subtitles, a logo, a player's text another copy lacks), then the most pixels, then
-    the highest bitrate; then one that still carries its camera's creation time (copies
-    usually lose it), then the first path."""
+    subtitles, a logo, a player's text another copy lacks), then the most pixels; then
+    the earliest recording date (the camera's creation time, which copies lose or get
+    anew when made: a re-encode is never better than its source, whatever its bitrate),
+    then the highest bitrate, then the first path."""
     longest = max(rows[i]["duration"] or 0.0 for i in ids)
     # Re-encoding moves the end by a frame or two: lengths within SAME_LENGTH are equal.
     near = [i for i in ids if (rows[i]["duration"] or 0.0) >= longest * (1 - SAME_LENGTH)]
     near = [i for i in near if i not in _framed_less(near, rows, lesser)] or near
     near = [i for i in near if i not in burned] or near
-    most = max((rows[i]["width"] or 0) * (rows[i]["height"] or 0) for i in near)
-    near = [i for i in near if (rows[i]["width"] or 0) * (rows[i]["height"] or 0) == most]
+    most = max(_pixels(rows[i]) for i in near)
+    near = [i for i in near if _pixels(rows[i]) >= most * (1 - SAME_PIXELS)]
+    dated = [i for i in near if rows[i].get("created")]
+    if dated:
+        first = min(rows[i]["created"] for i in dated)
+        near = [i for i in dated if rows[i]["created"] == first]
     richest = max(rows[i]["bitrate"] or 0 for i in near)
     near = [i for i in near if (rows[i]["bitrate"] or 0) >= richest * (1 - SAME_BITRATE)]
-    return min(near, key=lambda i: (not rows[i].get("created"), rows[i]["path"]))
+    return min(near, key=lambda i: rows[i]["path"])
 
 
 def _burned_in(ids: list[int], edges: list[_Edge], rows: dict[int, dict],
@@ -821,12 +829,13 @@ def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict], framed_less: 
     if texted:
         return ("same length; no burned-in words (others carry subtitles, a logo or other "
                 "text it lacks)")
-    if any(_pixels(o) != _pixels(row) for o in others):
+    if not all(_same_pixels(row, o) for o in others):
         return f"same length; the highest resolution ({row['width']}x{row['height']})"
+    if any(_recorded_before(row, o) for o in others):
+        return ("same length and resolution; the original recording date (the others lost it "
+                "or were made later)")
     if not all(_same_bitrate(row, o) for o in others):
         return f"same length and resolution; the highest bitrate ({_kbps(row)})"
-    if row.get("created") and not all(o.get("created") for o in others):
-        return "same length, resolution and bitrate; still has its recording date"
     return "same length, resolution and bitrate: kept the first by name"
 
 
@@ -845,9 +854,12 @@ def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edg
         notes = ["shows less of the picture (an upright slice, or inside a frame)"]
     elif burned is not None:
         notes = [f'words burned into the picture ("{_clipped(burned)}")']
-    elif _pixels(row) != _pixels(keeper):
+    elif not _same_pixels(row, keeper):
         notes = [f"lower resolution ({row['width']}x{row['height']} vs "
                  f"{keeper['width']}x{keeper['height']})"]
+    elif _recorded_before(keeper, row):
+        notes = ["without its recording date" if not row.get("created")
+                 else f"made later ({row['created']} vs {keeper['created']})"]
     elif not _same_bitrate(row, keeper):
         notes = [f"lower bitrate ({_kbps(row)} vs {_kbps(keeper)})"]
     else:
@@ -870,6 +882,15 @@ def _identical(x: dict, y: dict) -> bool:
 
 def _pixels(row: dict) -> int:
     return (row["width"] or 0) * (row["height"] or 0)
+
+
+def _same_pixels(x: dict, y: dict) -> bool:
+    return abs(_pixels(x) - _pixels(y)) <= SAME_PIXELS * max(_pixels(x), _pixels(y), 1)
+
+
+def _recorded_before(x: dict, y: dict) -> bool:
+    """Whether x carries a recording date and y none or a later one."""
+    return bool(x.get("created")) and (not y.get("created") or y["created"] > x["created"])
 
 
 def _same_bitrate(x: dict, y: dict) -> bool:
