@@ -41,6 +41,11 @@ CANDIDATE_SIDE = 12
 CANDIDATE_FRAMES = 8  # frames of a file offered as candidates at most (spread over it)
 CANDIDATE_SIMILARITY = 0.9
 CANDIDATES_PER_FRAME = 20
+# An inner picture found by its outline often keeps a strip of the player (a control
+# bar, a progress line) beside the clip: such views meet the original's whole frames
+# lower (a screen recording of the tune split at 0.87-0.88, its region otherwise the
+# clip's). Few files have one, and verification still decides: a lower bar costs little.
+REGION_SIMILARITY = 0.85
 EXACT_ROWS = 60_000  # rows (frames x views) compared all with all; beyond, an inverted file
 # Shapes of two views compared must agree within this (relative) ...
 SHAPE_TOLERANCE = 0.2
@@ -181,13 +186,17 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     code = np.concatenate(codes).astype(np.int64)
     if len(x) > EXACT_ROWS:
         return _large_candidates(x, owner, code)
-    # Rows of the unrotated views are the base; every other view asks about them. A
-    # window asks only about whole frames, with a lower bar: its grid is a few pixels
-    # off the copy's crop.
+    # Rows of the unrotated views are the base; every other view asks about them, an
+    # inner picture with a lower bar (REGION_SIMILARITY). A window asks only about whole
+    # frames, with a lower bar: its grid is a few pixels off the copy's crop.
     base = np.flatnonzero(_is_base(code))
-    asks = np.flatnonzero(code // 4 < WINDOW)
+    asks = np.flatnonzero((code // 4 < WINDOW) & (code // 4 != REGION))
     qi, bi = screening._nearest(x[asks], x[base], owner[asks], owner[base],
                                 CANDIDATES_PER_FRAME, CANDIDATE_SIMILARITY, asks, base)
+    regions = np.flatnonzero(code // 4 == REGION)
+    ri, rb = screening._nearest(x[regions], x[base], owner[regions], owner[base],
+                                CANDIDATES_PER_FRAME, REGION_SIMILARITY, regions, base)
+    qi, bi = np.concatenate([qi, ri]), np.concatenate([bi, rb])
     windows, wholes = np.flatnonzero(code // 4 >= WINDOW), np.flatnonzero(code == WHOLE * 4)
     wq, wb = screening._nearest(x[windows], x[wholes], owner[windows], owner[wholes],
                                 CANDIDATES_PER_FRAME, WINDOW_SIMILARITY, windows, wholes)
