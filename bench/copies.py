@@ -20,14 +20,16 @@ megamind_1; holdout: the others), so the two parts never share footage. Tune the
 method on `tune`; `holdout` is only measured.
 
 Each split is scanned into its own library (`reelvault scan`, then `reelvault
-duplicates --json`, the CLI of this tree, like bench/quality.py). The scan is
+duplicates --rebuild --json`, the CLI of this tree, like bench/quality.py). The scan is
 incremental: a rerun decodes nothing unless the set or the index changed; its time is
 reported from the last full scan (`--fresh` starts from an empty library). Scored with
 ../shared/eval/score.py (pairwise: two files are a positive pair when they share
 footage of one original, a full copy or one containing part of the other), plus recall
 per edit (of each copy's pair with its original), partial recall, the false pairs by
 kind (neighbouring moments of one shot, other moments of the same source, other
-sources) and seconds per 100 files of scan and of duplicates. A benchmark, not a test.
+sources), seconds per 100 files of scan and of duplicates, and the keeper figure: in
+each found group holding a clean file (no picture edit), whether the file suggested to
+keep is one. A benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ KINDS = ("vertical", "screen", "rotate90", "rotate180", "rotate270", "pip", "col
          "lowbitrate_quarter", "mpeg4_avi", "short", "excerpt", "compilation",
          "audio_removed", "music_over")
 NEIGHBOUR_GAP = 1.0  # seconds: cuts of one shot this close are the hardest negatives
+# Edits that leave the picture as it was: a file with only these is a clean copy, one a
+# person would keep over any copy with a picture edit (the keeper figure).
+CLEAN_EDITS = frozenset({"short", "music_over", "audio_removed"})
 
 
 def _seed(*parts) -> int:
@@ -492,7 +497,9 @@ def measure(split: str, fresh: bool) -> dict:
                  "load_average": [round(load, 1), round(os.getloadavg()[0], 1)], "cores": os.cpu_count()}
         state_path.write_text(json.dumps(state, indent=1))
     load = os.getloadavg()[0]
-    dup, dup_wall, dup_cpu = run_cli(library, "duplicates")
+    # --rebuild: what an earlier run remembered (app.store.duplicates) would stand for
+    # the method of the tree that ran then, and its time is not the time of finding.
+    dup, dup_wall, dup_cpu = run_cli(library, "duplicates", "--rebuild")
     out_path = CACHE / f"{split}.duplicates.json"
     out_path.write_text(json.dumps(dup, indent=1))
     return score(truth, dup, {
@@ -559,11 +566,47 @@ def score(truth: dict, out: dict, figures: dict) -> dict:
                     "a": a, "b": b, "a_is": files[a]["id"], "b_is": files[b]["id"],
                     **{k: v for k, v in m.items() if k not in ("a", "b")}})
     figures["false_pairs"] = false
+    figures["keeper"] = keeper_figure(files, out)
     missed = [{"a": a, "b": b, "a_is": files[a]["id"], "b_is": files[b]["id"]}
               for a, b in headline["missed_pairs"]]
     figures["missed_pairs_count"] = len(missed)
     figures["missed_pairs"] = missed
     return figures
+
+
+def keeper_figure(files: dict, out: dict) -> dict:
+    """Whether the suggested keeper is a clean file (no picture edit, CLEAN_EDITS), in
+    each found group of copies of one original that holds a clean file: overall, and per
+    edit among the groups holding a copy with that edit. ``clean_share`` counts any clean
+    file; ``original_share`` only the untouched original (the best-encoded one, dated)."""
+    total = [0, 0, 0]  # groups, kept a clean file, kept the original
+    per: dict[str, list[int]] = {k: [0, 0] for k in KINDS}
+    wrong = []
+    for g in out["groups"]:
+        names = [Path(f["path"]).name for f in g["files"]]
+        if not all(n in files for n in names):
+            continue
+        originals = {o for n in names for o in (files[n]["original"] or [n])}
+        clean = {n for n in names if set(files[n]["edits"]) <= CLEAN_EDITS}
+        if len(originals) != 1 or not clean:
+            continue  # a compilation holds more than any one clip: keeping it is right
+        keeper = next(Path(f["path"]).name for f in g["files"] if f["keep"])
+        ok = keeper in clean
+        total[0] += 1
+        total[1] += ok
+        total[2] += not files[keeper]["edits"]
+        for kind in {k for n in names for k in files[n]["edits"]} - CLEAN_EDITS:
+            per[kind][0] += 1
+            per[kind][1] += ok
+        if not ok:
+            wrong.append({"kind": g["kind"], "kept": keeper, "kept_is": files[keeper]["id"],
+                          "reason": next(f["reason"] for f in g["files"] if f["keep"])})
+    return {"groups": total[0],
+            "clean_share": round(total[1] / total[0], 3) if total[0] else None,
+            "original_share": round(total[2] / total[0], 3) if total[0] else None,
+            "per_edit": {k: {"clean_share": round(v[1] / v[0], 3), "groups": v[0]}
+                         for k, v in per.items() if v[0]},
+            "wrong": wrong}
 
 
 def describe(plans: dict[str, list[dict]]) -> dict:
@@ -614,6 +657,22 @@ def print_table(result: dict, show: int) -> None:
             alone = f"{p['recall_alone']} ({p['pairs_alone']})" if p["pairs_alone"] else "-"
             cells += f"{all_:>14s}{alone:>16s}"
         print(f"{kind:22s}{cells}")
+    print("\nkeeper: groups of copies of one clip holding a clean file (no picture edit),"
+          " share whose suggested keeper is a clean file (the original)")
+    for s in splits:
+        k = result["splits"][s]["keeper"]
+        print(f"  {s}: {k['clean_share']} ({k['original_share']}) of {k['groups']} groups")
+    edits = sorted({e for s in splits for e in result["splits"][s]["keeper"]["per_edit"]},
+                   key=KINDS.index)
+    for kind in edits:
+        cells = ""
+        for s in splits:
+            p = result["splits"][s]["keeper"]["per_edit"].get(kind)
+            cells += f"{(str(p['clean_share']) + ' (' + str(p['groups']) + ')') if p else '-':>14s}"
+        print(f"  {kind:20s}{cells}")
+    for s in splits:
+        for w in result["splits"][s]["keeper"]["wrong"][:show]:
+            print(f"  {s} kept {w['kept']} ({w['kept_is']}, {w['kind']}): {w['reason']}")
     for s in splits:
         fm = result["splits"][s]["false_matches"]
         n_fp = len(result["splits"][s]["false_pairs"])

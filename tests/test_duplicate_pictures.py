@@ -111,6 +111,24 @@ def test_heavy_crops_and_borders_are_found_in_a_fitted_window():
         assert pair not in found or pictures.verify(pics, *pair, found[pair]) is None
 
 
+def test_crops_between_the_halves_of_the_frame_are_found():
+    """Heavy crops (60-70% of each side) placed a quarter of the way in, where windows
+    at the frame's halves met none of them: each is found; the same crops of another
+    moment of the scene are not copies."""
+    scene = _moving_scene(24, 180, 320, seed=2)
+    other = _moving_scene(24, 180, 320, seed=3)
+    crops = [(0.62, 0.25, 0.75), (0.68, 0.75, 0.25), (0.6, 0.3, 0.2), (0.7, 0.8, 0.7)]
+    pics = {1: _pictures(scene)}
+    for k, crop in enumerate(crops):
+        pics[2 + k] = _pictures(_crop(scene, *crop))
+        pics[10 + k] = _pictures(_crop(other, *crop))
+    found = pictures.candidates(pics)
+    for k in range(len(crops)):
+        assert (1, 2 + k) in found, crops[k]
+        assert pictures.verify(pics, 1, 2 + k, found[(1, 2 + k)]) is not None, crops[k]
+        assert (1, 10 + k) not in found or pictures.verify(pics, 1, 10 + k, found[(1, 10 + k)]) is None
+
+
 def test_a_fitted_window_lands_on_the_crop():
     """Off the windows' grid and at another share of the sides, the fitted window is the
     crop's, given frames paired in time."""

@@ -184,6 +184,28 @@ def test_keeper_is_the_longest_then_sharpest_then_richest():
     assert duplicates.choose_keeper([4, 5], rows) == 5  # a tie: the one with its date
 
 
+def test_keeper_is_the_dated_original_over_a_richer_re_encode_of_about_its_size():
+    """An old codec needs more bits for the same picture, and a brightened copy takes
+    more bits than its source: the file that still has its camera's recording date is
+    the source, and a re-encode is never better than its source."""
+    dated = "2023-10-21T10:00:00Z"
+    rows = {1: {**_row(1, "/original.mp4", 4.4, 640, 480, 422_000, size=1), "created": dated},
+            2: _row(2, "/copy.avi", 4.4, 640, 480, 523_000, size=2),
+            3: _row(3, "/bordered.mp4", 4.4, 640, 482, 472_000, size=3),
+            4: {**_row(4, "/exported.mp4", 4.4, 640, 480, 900_000, size=4),
+                "created": "2024-01-05T09:00:00Z"}}
+    assert duplicates.choose_keeper([1, 2, 3, 4], rows) == 1
+    assert duplicates.choose_keeper([2, 3], rows) == 2  # 640x482 is 640x480: bitrate
+    group = finder._group("full", [1, 2, 3, 4], [], rows)
+    reasons = {Path(f.path).name: f.reason for f in group.files}
+    assert reasons["original.mp4"].startswith("same length and resolution; the original recording date")
+    assert reasons["copy.avi"] == "a copy of original.mp4: without its recording date"
+    assert "made later" in reasons["exported.mp4"]
+    # More pixels still come first: a quarter-size copy that kept its date is not kept.
+    rows[5] = {**_row(5, "/shared.mp4", 4.4, 320, 240, 200_000, size=5), "created": dated}
+    assert duplicates.choose_keeper([2, 5], rows) == 2
+
+
 def test_keeper_is_the_whole_landscape_picture_over_a_reframe_or_a_recording():
     """A phone's vertical reframe and a screen recording are re-encoded at a higher
     bitrate than the original, at the same length and about its pixels: the original,
@@ -204,6 +226,54 @@ def test_keeper_is_the_whole_landscape_picture_over_a_reframe_or_a_recording():
     kept = next(f for f in group.files if f.keep)
     assert kept.path == "/original.mp4" and "whole picture" in kept.reason
     assert all("less of the picture" in f.reason for f in group.files if not f.keep)
+
+
+def _words(looked, lines):
+    from app.core.duplicates.burned_text import Words
+    return Words([(t, t) for t in looked], lines)
+
+
+def test_a_subtitled_copy_is_not_kept_though_it_has_more_bits():
+    """Two copies of one length and size: the one with subtitles burned in was encoded
+    at a higher bitrate, and a sign in the scene is read in both; the clean one is kept,
+    and the reasons say why."""
+    rows = {1: _row(1, "/clip.mp4", 8.0, 640, 360, 900_000, size=1),
+            2: _row(2, "/clip_subtitled.mp4", 8.0, 640, 360, 1_300_000, size=2)}
+    words = {1: _words([0.0, 5.0], {0.0: ["CAFE"], 5.0: ["CAFE"]}),
+             2: _words([0.0, 5.0], {0.0: ["CAFE", "Where are we going?"], 5.0: ["CAFE"]})}
+    assert duplicates.choose_keeper([1, 2], rows) == 2  # by bitrate alone
+    group = finder._group("full", [1, 2], [finder._Edge(1, 2, "full", (0, 8), (0, 8), 0.9)],
+                          rows, words)
+    kept, dropped = (next(f for f in group.files if f.keep is k) for k in (True, False))
+    assert kept.path == "/clip.mp4" and "no burned-in words" in kept.reason
+    assert dropped.reason == 'a copy of clip.mp4: words burned into the picture ("Where are we going?")'
+
+
+def test_words_in_the_scene_or_on_both_copies_do_not_decide_the_keeper():
+    from app.core.duplicates import burned_text
+    rows = {1: _row(1, "/a.mp4", 8.0, 640, 360, 900_000, size=1),
+            2: _row(2, "/b.mp4", 8.0, 640, 360, 1_300_000, size=2)}
+    edge = [finder._Edge(1, 2, "full", (0, 8), (0, 8), 0.9)]
+    # The same sign read a little differently in two encodings: the same words.
+    words = {1: _words([0.0], {0.0: ["Qmusie51"]}), 2: _words([0.0], {0.0: ["Omusies1"]})}
+    assert finder._burned_in([1, 2], edge, rows, words) == {}
+    # Different text on each (a logo on one, subtitles on the other): neither is clean.
+    words = {1: _words([0.0], {0.0: ["@news11"]}), 2: _words([0.0], {0.0: ["Where to now?"]})}
+    assert finder._burned_in([1, 2], edge, rows, words) == {}
+    # Words where the other copy was never looked at say nothing.
+    words = {1: _words([0.0], {}), 2: _words([0.0, 5.0], {5.0: ["Where to now?"]})}
+    assert finder._burned_in([1, 2], edge, rows, words) == {}
+    # The match aligns the moments: b's subtitle at 5 s is a's 3 s, where a shows nothing.
+    shifted = [finder._Edge(1, 2, "full", (0, 6), (2, 8), 0.9)]
+    words = {1: _words([0.0, 3.0], {}), 2: _words([0.0, 5.0], {5.0: ["Where to now?"]})}
+    assert finder._burned_in([1, 2], shifted, rows, words) == {2: "Where to now?"}
+    # A copy too blurred or small to read the scene's sign cannot vouch it is burned in:
+    # the sharp original is not taken for a subtitled copy.
+    rows[3] = _row(3, "/blurred.mp4", 8.0, 640, 360, 90_000, size=3)
+    rows[4] = _row(4, "/small.mp4", 8.0, 320, 180, 900_000, size=4)
+    words = {1: _words([0.0], {0.0: ["CAFE"]}), 3: _words([0.0], {}), 4: _words([0.0], {})}
+    assert finder._burned_in([1, 3, 4], [], rows, words) == {}
+    assert burned_text.could_show(rows[1], rows[2]) and not burned_text.could_show(rows[1], rows[3])
 
 
 def test_which_file_holds_less_of_the_picture_follows_the_views_that_met():
@@ -262,12 +332,12 @@ def _sound(seconds: float, seed: int, rate: int = 48000) -> np.ndarray:
 
 
 def _write(path: Path, frames: list[np.ndarray], audio: np.ndarray | None = None,
-           fps: float = FPS, size: tuple[int, int] | None = None) -> Path:
+           fps: float = FPS, size: tuple[int, int] | None = None, crf: int = 23) -> Path:
     size = size or (frames[0].shape[1], frames[0].shape[0])
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "23"}
+        v.options = {"preset": "ultrafast", "crf": str(crf)}
         a = None
         if audio is not None:
             a = out.add_stream("aac", rate=48000)
@@ -411,3 +481,56 @@ def test_cli_prints_the_json_contract(copies, capsys):
         assert all(set(f) == {"path", "keep", "reason"} and f["reason"] for f in g["files"])
         assert all(set(m) == {"a", "b", "a_start", "a_end", "b_start", "b_end", "similarity"}
                    for m in g["matches"])
+
+
+@pytest.fixture(scope="module")
+def subtitled(tmp_path_factory, real_indexer):
+    """A clip with a sign in the scene, and a copy of it with subtitles burned in,
+    encoded at a higher bitrate; scanned (words on screen read), duplicates found."""
+    from skimage import data
+
+    from app.core.library.scanner import Scanner
+    from app.store.library import Library
+
+    folder = tmp_path_factory.mktemp("subtitled")
+    picture = data.astronaut().copy()
+    cv2.rectangle(picture, (150, 180), (380, 290), (250, 210, 20), -1)
+    cv2.putText(picture, "CAFE", (170, 265), cv2.FONT_HERSHEY_DUPLEX, 2.6, (20, 20, 20), 6,
+                cv2.LINE_AA)
+    seconds = 6.0
+    frames = _scene_frames(picture, seconds, seed=3, size=(480, 360))
+    sound = _sound(seconds, seed=3)
+    with_subtitles = []
+    for i, frame in enumerate(frames):
+        frame = frame.copy()
+        text = "Where are we going now?" if i < len(frames) // 2 else "Look at that over there!"
+        (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+        for colour, thickness in (((0, 0, 0), 6), ((255, 255, 255), 2)):
+            cv2.putText(frame, text, ((480 - width) // 2, 335), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                        colour, thickness, cv2.LINE_AA)
+        with_subtitles.append(frame)
+    _write(folder / "clip.mp4", frames, sound, crf=26)
+    _write(folder / "clip_subtitled.mp4", with_subtitles, sound, crf=18)
+    lib = Library(tmp_path_factory.mktemp("subtitled_lib") / "library.sqlite")
+    report = Scanner(lib, indexer=real_indexer).scan([str(folder)])
+    assert not report.failed, report.failed
+    yield folder, lib, duplicates.find_duplicates(lib)
+    lib.close()
+
+
+@pytest.mark.models
+def test_the_clean_copy_is_kept_over_one_with_burned_in_subtitles(subtitled):
+    from app.store import analysis
+
+    folder, lib, groups = subtitled
+    ids = {Path(p).name: i for i, p in lib.conn.execute("SELECT id, path FROM files")}
+    bitrate = dict(lib.conn.execute("SELECT id, bitrate FROM files"))
+    assert bitrate[ids["clip_subtitled.mp4"]] > 1.05 * bitrate[ids["clip.mp4"]]
+    read = analysis.screen_text(lib, ids.values())
+    sign = [any("CAFE" in line for line in lines) for lines in read[ids["clip.mp4"]]["lines"].values()]
+    assert sign and all(sign)  # the scene's own words, read in the clean copy too
+    assert len(groups) == 1 and groups[0].kind == "full"
+    kept = next(f for f in groups[0].files if f.keep)
+    assert kept.path == str(folder / "clip.mp4") and "no burned-in words" in kept.reason
+    dropped = next(f for f in groups[0].files if not f.keep)
+    assert "words burned into the picture" in dropped.reason

@@ -172,6 +172,36 @@ def frame_colours(lib: Library, file_id: int) -> list[ColourRow]:
                 "ORDER BY t, share DESC", (file_id,))]
 
 
+class ScreenText(TypedDict):
+    reader_ran: bool  # the file's analysis had the text reader (not "missing" text)
+    frames: list[tuple[float, float, bool]]  # analysed frames: (t, until, text_run)
+    lines: dict[float, list[str]]  # frame time -> the lines read there
+
+
+def screen_text(lib: Library, file_ids: Iterable[int]) -> dict[int, ScreenText]:
+    """What was read on screen in each of these files that has an analysis: its analysed
+    frames (whether the reader looked) and the lines read, by time. For comparing copies
+    (``app.core.duplicates.burned_text``); files without an analysis are left out."""
+    out: dict[int, ScreenText] = {}
+    ids = sorted({int(i) for i in file_ids})
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for file_id, missing in lib.conn.execute(
+                f"SELECT file_id, missing FROM file_analysis WHERE file_id IN ({marks})", chunk):
+            out[file_id] = ScreenText(reader_ran="text" not in json.loads(missing),
+                                      frames=[], lines={})
+        for file_id, t, until, run in lib.conn.execute(
+                f"SELECT file_id, t, until, text_run FROM analysed_frames "
+                f"WHERE file_id IN ({marks}) ORDER BY file_id, t", chunk):
+            if file_id in out:
+                out[file_id]["frames"].append((t, until, bool(run)))
+        for file_id, t, lines in lib.conn.execute(
+                f"SELECT file_id, t, lines FROM frame_text WHERE file_id IN ({marks})", chunk):
+            if file_id in out:
+                out[file_id]["lines"][t] = json.loads(lines)
+    return out
+
+
 # --- faces for people ------------------------------------------------------------------
 
 def face_crop(lib: Library, face_id: int) -> bytes | None:

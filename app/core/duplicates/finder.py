@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.duplicates import pictures, screening
+from app.core.duplicates import burned_text, pictures, screening
 from app.core.duplicates.alignment import (
     Alignment,
     Track,
@@ -39,6 +39,7 @@ from app.core.duplicates.alignment import (
 )
 from app.core.library.identity import content_hash
 from app.core.library.workers import process_context
+from app.store import analysis as analysis_store
 from app.store import duplicates as dupstore
 from app.store import vectors as store_vectors
 from app.store.library import Library
@@ -97,6 +98,9 @@ JOIN_OVERLAP = 0.5
 # Durations within this (relative) count as the same length when choosing the keeper.
 SAME_LENGTH = 0.02
 SAME_BITRATE = 0.05  # and bitrates within this (encoder noise)
+# Pixel counts within this (relative) are the same resolution: a border added or a size
+# rounded to even numbers moves a side by a few pixels (640x482 beside 640x480).
+SAME_PIXELS = 0.03
 TRACK_CACHE = 256  # files whose frame vectors stay loaded during one run
 
 
@@ -306,8 +310,9 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         del rows[alias]
     state = None if rebuild else dupstore.load_state(lib)
     plan = _plan(rows, state)
+    words = _ScreenWords(lib)
     if found is not None and (plan.kept or plan.byte_edges):
-        found(_groups(plan.kept, plan, rows))  # what is known already, before any work
+        found(_groups(plan.kept, plan, rows, words))  # what is known already, before any work
     durations = {i: r["duration"] for i, r in rows.items()}
     reduced: dict = {}
     pairs = None
@@ -318,7 +323,7 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     if pairs is None:
         pairs = candidate_pairs(lib, plan.members, reduced)
     if stopped():  # the candidate search cannot stop halfway; it is checked after
-        return _groups(plan.kept, plan, rows)
+        return _groups(plan.kept, plan, rows, words)
     stats = {} if stats is None else stats
     stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs))
     pairs = screening.screen_pairs(lib, pairs, durations,
@@ -334,7 +339,7 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         verified.append(edge)
         if found is not None and time.monotonic() - last_answer[0] >= PARTIAL_EVERY:
             last_answer[0] = time.monotonic()
-            found(_groups(plan.kept + verified, plan, rows))
+            found(_groups(plan.kept + verified, plan, rows, words))
 
     complete = _verify_pairs(lib, pairs, durations, workers, progress, stopped, confirmed,
                              stats)
@@ -348,7 +353,7 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
         complete = not stopped()
     if complete and remember:
         _remember(lib, plan, verified, reduced, rows)
-    return _groups(plan.kept + verified, plan, rows)
+    return _groups(plan.kept + verified, plan, rows, words)
 
 
 PARTIAL_EVERY = 1.0  # seconds between answers of the groups found so far
@@ -457,7 +462,25 @@ def _remember(lib: Library, plan: _Plan, verified: list[_Edge], reduced: dict,
                         full)
 
 
-def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict]) -> list[DuplicateGroup]:
+class _ScreenWords:
+    """Words read on screen in files (``burned_text.Words``), loaded once per file for
+    the files in groups, when groups are made."""
+
+    def __init__(self, lib: Library):
+        self.lib = lib
+        self.cache: dict[int, burned_text.Words | None] = {}
+
+    def of(self, ids: set[int]) -> dict[int, burned_text.Words]:
+        new = sorted(i for i in ids if i not in self.cache)
+        if new:
+            rows = analysis_store.screen_text(self.lib, new)
+            self.cache.update({i: burned_text.from_rows(rows[i]) if i in rows else None
+                               for i in new})
+        return {i: w for i in ids if (w := self.cache[i]) is not None}
+
+
+def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict],
+            words: _ScreenWords | None = None) -> list[DuplicateGroup]:
     """Groups of these verified copies (left as they are) and the plan's byte copies."""
     edges = sorted((dataclasses.replace(e) for e in edges),
                    key=lambda e: (min(e.a, e.b), max(e.a, e.b)))
@@ -470,7 +493,9 @@ def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict]) -> list[Dupl
                 a, b = (other, e.b) if e.a == first else (e.a, other)
                 shared.append(_Edge(a, b, e.kind, e.a_range, e.b_range, e.similarity,
                                     e.mirrored, e.rate))
-    return build_groups(plan.byte_edges + edges + shared, rows)
+    edges = plan.byte_edges + edges + shared
+    on_screen = words.of({i for e in edges for i in (e.a, e.b)}) if words is not None else {}
+    return build_groups(edges, rows, on_screen)
 
 
 # ---- verification, here or in worker processes ----------------------------------------
@@ -656,7 +681,10 @@ class _Components:
         self.parent[self.find(x)] = self.find(y)
 
 
-def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGroup]:
+def build_groups(edges: list[_Edge], rows: dict[int, dict],
+                 words: Mapping[int, burned_text.Words] | None = None) -> list[DuplicateGroup]:
+    """Groups of copies from verified matches; ``words``: what each file shows in words
+    (so the copy kept is one without burned-in text)."""
     comps = _Components()
     for e in edges:
         if e.kind == "full":
@@ -668,7 +696,7 @@ def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGro
     groups = []
     for comp_edges in full.values():
         ids = sorted({i for e in comp_edges for i in (e.a, e.b)})
-        groups.append(_group("full", ids, comp_edges, rows))
+        groups.append(_group("full", ids, comp_edges, rows, words))
     # Each (container, contained clip) pair of full-copy components is one partial group.
     partial: dict[tuple[int, int], list[_Edge]] = defaultdict(list)
     for e in edges:
@@ -683,25 +711,27 @@ def build_groups(edges: list[_Edge], rows: dict[int, dict]) -> list[DuplicateGro
         # every full copy of the longer file: the group holds both groups of copies.
         ids = sorted(members[outer] | members[contained])
         inner = [e for e in edges if e.kind == "full" and e.a in ids and e.b in ids]
-        groups.append(_group("partial", ids, part_edges + inner, rows))
+        groups.append(_group("partial", ids, part_edges + inner, rows, words))
     groups.sort(key=lambda g: (g.kind != "full", g.files[0].path))
     return groups
 
 
-def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict]) -> DuplicateGroup:
+def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict],
+           words: Mapping[int, burned_text.Words] | None = None) -> DuplicateGroup:
     lesser = {e.lesser for e in edges if e.lesser is not None}
-    keeper = choose_keeper(ids, rows, lesser)
+    burned = _burned_in(ids, edges, rows, words or {})
+    keeper = choose_keeper(ids, rows, lesser, set(burned))
     framed_less = _framed_less(ids, rows, lesser)
     contained: dict[int, _Edge] = {}  # clip -> where it sits, preferably in the keeper
     for e in edges:
         if e.kind == "partial" and (e.a not in contained or e.b == keeper):
             contained[e.a] = e
     files = [DuplicateFile(rows[keeper]["path"], True,
-                           _keep_reason(rows[keeper], ids, rows, framed_less))]
+                           _keep_reason(rows[keeper], ids, rows, framed_less, set(burned)))]
     for i in sorted((i for i in ids if i != keeper), key=lambda i: rows[i]["path"]):
         files.append(DuplicateFile(rows[i]["path"], False,
                                    _drop_reason(rows[i], rows[keeper], contained.get(i), edges,
-                                                rows, i in framed_less)))
+                                                rows, i in framed_less, burned.get(i))))
     matches = [Match(rows[e.a]["path"], rows[e.b]["path"], round(e.a_range[0], 2),
                      round(e.a_range[1], 2), round(e.b_range[0], 2), round(e.b_range[1], 2),
                      round(float(e.similarity), 3))
@@ -709,21 +739,54 @@ def _group(kind: str, ids: list[int], edges: list[_Edge], rows: dict[int, dict])
     return DuplicateGroup(kind, files, matches)
 
 
-def choose_keeper(ids: list[int], rows: dict[int, dict], lesser: set[int] | frozenset = frozenset()
-                  ) -> int:
+def choose_keeper(ids: list[int], rows: dict[int, dict], lesser: set[int] | frozenset = frozenset(),
+                  burned: set[int] | frozenset = frozenset()) -> int:
     """The longest file; among those of about its length, one that shows the whole
     picture (not in ``lesser``: a phone's upright slice of landscape footage, or another
-    shown inside a frame), then the most pixels, then the highest bitrate; then one that still carries its camera's creation time
-    (copies usually lose it), then the first path."""
+    shown inside a frame), then one without burned-in words (not in ``burned``:
+    subtitles, a logo, a player's text another copy lacks), then the most pixels; then
+    the earliest recording date (the camera's creation time, which copies lose or get
+    anew when made: a re-encode is never better than its source, whatever its bitrate),
+    then the highest bitrate, then the first path."""
     longest = max(rows[i]["duration"] or 0.0 for i in ids)
     # Re-encoding moves the end by a frame or two: lengths within SAME_LENGTH are equal.
     near = [i for i in ids if (rows[i]["duration"] or 0.0) >= longest * (1 - SAME_LENGTH)]
     near = [i for i in near if i not in _framed_less(near, rows, lesser)] or near
-    most = max((rows[i]["width"] or 0) * (rows[i]["height"] or 0) for i in near)
-    near = [i for i in near if (rows[i]["width"] or 0) * (rows[i]["height"] or 0) == most]
+    near = [i for i in near if i not in burned] or near
+    most = max(_pixels(rows[i]) for i in near)
+    near = [i for i in near if _pixels(rows[i]) >= most * (1 - SAME_PIXELS)]
+    dated = [i for i in near if rows[i].get("created")]
+    if dated:
+        first = min(rows[i]["created"] for i in dated)
+        near = [i for i in dated if rows[i]["created"] == first]
     richest = max(rows[i]["bitrate"] or 0 for i in near)
     near = [i for i in near if (rows[i]["bitrate"] or 0) >= richest * (1 - SAME_BITRATE)]
-    return min(near, key=lambda i: (not rows[i].get("created"), rows[i]["path"]))
+    return min(near, key=lambda i: rows[i]["path"])
+
+
+def _burned_in(ids: list[int], edges: list[_Edge], rows: dict[int, dict],
+               words: Mapping[int, burned_text.Words]) -> dict[int, str]:
+    """Files of the group carrying words burned into the picture that another of about
+    their length lacks (``burned_text.carriers``), each with a line of those words.
+    Moments are compared where the match between the two put them, or at the same time
+    for two files of one length that were not matched directly."""
+    if len(words) < 2:
+        return {}
+    spans = {}
+    for e in edges:
+        spans[(e.a, e.b)] = (e.a_range, e.b_range, e.rate)
+        spans[(e.b, e.a)] = (e.b_range, e.a_range, 1.0 / e.rate if e.rate else 1.0)
+
+    def to_other(x: int, y: int):
+        if (x, y) not in spans:
+            return lambda t: t
+        (x0, x1), (y0, _), rate = spans[(x, y)]
+        reach = burned_text.NEAR_SECONDS
+        return lambda t: y0 + (t - x0) * rate if x0 - reach <= t <= x1 + reach else None
+
+    same = [(x, y) for n, x in enumerate(ids) for y in ids[n + 1:]
+            if x in words and y in words and _same_length(rows[x], rows[y])]
+    return burned_text.carriers(same, words, rows, to_other)
 
 
 def _framed_less(ids: list[int], rows: dict[int, dict], lesser: set[int] | frozenset) -> set[int]:
@@ -749,25 +812,36 @@ def _same_length(x: dict, y: dict) -> bool:
     return abs(dx - dy) <= SAME_LENGTH * max(dx, dy, 1e-3)
 
 
-def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict], framed_less: set[int]) -> str:
+def _keep_reason(row: dict, ids: list[int], rows: dict[int, dict], framed_less: set[int],
+                 burned: set[int] | frozenset = frozenset()) -> str:
     others = [rows[i] for i in ids if i != row["id"]]
     if all(_identical(row, o) for o in others):
         return "identical copies: kept the first by name"
     if not all(_same_length(row, o) for o in others):
         return f"the longest ({row['duration']:.1f} s)"
-    if any(o["id"] in framed_less for o in others):
+    framed = any(o["id"] in framed_less for o in others)
+    texted = row["id"] not in burned and any(o["id"] in burned for o in others)
+    if framed and texted:
+        return ("same length; the whole picture, without burned-in words (others are upright "
+                "slices, show it in a frame or carry words it lacks)")
+    if framed:
         return "same length; the whole picture (others are upright slices or show it in a frame)"
-    if any(_pixels(o) != _pixels(row) for o in others):
+    if texted:
+        return ("same length; no burned-in words (others carry subtitles, a logo or other "
+                "text it lacks)")
+    if not all(_same_pixels(row, o) for o in others):
         return f"same length; the highest resolution ({row['width']}x{row['height']})"
+    if any(_recorded_before(row, o) for o in others):
+        return ("same length and resolution; the original recording date (the others lost it "
+                "or were made later)")
     if not all(_same_bitrate(row, o) for o in others):
         return f"same length and resolution; the highest bitrate ({_kbps(row)})"
-    if row.get("created") and not all(o.get("created") for o in others):
-        return "same length, resolution and bitrate; still has its recording date"
     return "same length, resolution and bitrate: kept the first by name"
 
 
 def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edge],
-                 rows: dict[int, dict], framed_less: bool = False) -> str:
+                 rows: dict[int, dict], framed_less: bool = False, burned: str | None = None
+                 ) -> str:
     name = Path(keeper["path"]).name
     if _identical(row, keeper):
         return f"identical bytes to {name}"
@@ -778,9 +852,14 @@ def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edg
         notes = [f"shorter ({row['duration']:.1f} s vs {keeper['duration']:.1f} s)"]
     elif framed_less:
         notes = ["shows less of the picture (an upright slice, or inside a frame)"]
-    elif _pixels(row) != _pixels(keeper):
+    elif burned is not None:
+        notes = [f'words burned into the picture ("{_clipped(burned)}")']
+    elif not _same_pixels(row, keeper):
         notes = [f"lower resolution ({row['width']}x{row['height']} vs "
                  f"{keeper['width']}x{keeper['height']})"]
+    elif _recorded_before(keeper, row):
+        notes = ["without its recording date" if not row.get("created")
+                 else f"made later ({row['created']} vs {keeper['created']})"]
     elif not _same_bitrate(row, keeper):
         notes = [f"lower bitrate ({_kbps(row)} vs {_kbps(keeper)})"]
     else:
@@ -793,12 +872,25 @@ def _drop_reason(row: dict, keeper: dict, inside: _Edge | None, edges: list[_Edg
     return f"a copy of {name}: " + ", ".join(notes)
 
 
+def _clipped(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[:most - 1].rstrip() + "…"
+
+
 def _identical(x: dict, y: dict) -> bool:
     return x["size"] == y["size"] and x["fingerprint"] == y["fingerprint"]
 
 
 def _pixels(row: dict) -> int:
     return (row["width"] or 0) * (row["height"] or 0)
+
+
+def _same_pixels(x: dict, y: dict) -> bool:
+    return abs(_pixels(x) - _pixels(y)) <= SAME_PIXELS * max(_pixels(x), _pixels(y), 1)
+
+
+def _recorded_before(x: dict, y: dict) -> bool:
+    """Whether x carries a recording date and y none or a later one."""
+    return bool(x.get("created")) and (not y.get("created") or y["created"] > x["created"])
 
 
 def _same_bitrate(x: dict, y: dict) -> bool:

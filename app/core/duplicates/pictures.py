@@ -41,6 +41,11 @@ CANDIDATE_SIDE = 12
 CANDIDATE_FRAMES = 8  # frames of a file offered as candidates at most (spread over it)
 CANDIDATE_SIMILARITY = 0.9
 CANDIDATES_PER_FRAME = 20
+# An inner picture found by its outline often keeps a strip of the player (a control
+# bar, a progress line) beside the clip: such views meet the original's whole frames
+# lower (a screen recording of the tune split at 0.87-0.88, its region otherwise the
+# clip's). Few files have one, and verification still decides: a lower bar costs little.
+REGION_SIMILARITY = 0.85
 EXACT_ROWS = 60_000  # rows (frames x views) compared all with all; beyond, an inverted file
 # Shapes of two views compared must agree within this (relative) ...
 SHAPE_TOLERANCE = 0.2
@@ -63,17 +68,24 @@ WHOLE, REGION, SLICE = 0, 1, 2
 # keeps 60-70% of each side anywhere in the frame; a border (solid or blurred, where no
 # edge outlines the picture) shows the picture at 72-88% in the middle. Each window is
 # (share of each side, x, y of its top-left in the free room, 0-1); a grid of positions
-# lands within a few thumbnail pixels of any crop, which the candidates' 12-pixel
-# squares do not see, and verification then fits the window exactly (``_fit_window``).
+# in quarter steps lands within two or three thumbnail pixels of any crop (halves left
+# 5 of 9 crops of the tune split unmet at WINDOW_SIMILARITY), and verification then fits
+# the window exactly (``_fit_window``).
 WINDOW = 3  # views WINDOW + i are WINDOWS[i]
-WINDOWS = tuple((0.65, fx, fy) for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0)) + \
+WINDOW_PLACES = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Windows ask from fewer frames than whole views (a crop meets its window in every
+# frame): the grid's 26 windows then cost about the rows 10 windows of all
+# CANDIDATE_FRAMES did (the tune split's copies are found alike with 3, 4 or 8).
+WINDOW_FRAMES = 4
+WINDOWS = tuple((0.65, fx, fy) for fy in WINDOW_PLACES for fx in WINDOW_PLACES) + \
     ((0.83, 0.5, 0.5),)
 # Fitting: shares of each side tried, and how far (thumbnail pixels) from the window
 # the candidates met in.
 FIT_SCALES = (0.56, 0.6, 0.63, 0.66, 0.7, 0.74, 0.78, 0.81, 0.84, 0.87, 0.9)
 FIT_SCALE_RANGE = 0.12
-# Windows meet whole frames at this similarity (the grid is off by up to 4 thumbnail
-# pixels: crops on the tune split meet their original's nearest window at 0.61-0.93).
+# Windows meet whole frames at this similarity (the grid is off by up to 3 thumbnail
+# pixels: crops on the tune split meet their original's nearest window at 0.77-0.99,
+# median 0.96; with windows at halves 0.61-0.93).
 WINDOW_SIMILARITY = 0.9
 # A window fitted in scale and place is a search of its own, and one clip of a locked-
 # off street then lines up with another moment of it: the bar is this many times chance
@@ -148,16 +160,18 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     for file_id, p in pics.items():
         pick = np.unique(np.linspace(0, len(p.times) - 1,
                                      min(len(p.times), CANDIDATE_FRAMES)).round().astype(int))
+        few = pick[np.unique(np.linspace(0, len(pick) - 1, min(len(pick), WINDOW_FRAMES))
+                             .round().astype(int))]
         for source in (WHOLE, REGION, SLICE, *range(WINDOW, WINDOW + len(WINDOWS))):
             view = p.view(source)
             if view is None:
                 continue
-            sq = _squares(view[pick])
             if source >= WINDOW:  # asked about, upright only: a crop keeps its frame's turn
-                rows.append(_normed(sq))
-                owners.append(np.full(len(pick), file_id))
-                codes.append(np.full(len(pick), source * 4))
+                rows.append(_normed(_squares(view[few])))
+                owners.append(np.full(len(few), file_id))
+                codes.append(np.full(len(few), source * 4))
                 continue
+            sq = _squares(view[pick])
             # Rotated copies of landscape footage are upright portrait (a quarter turn
             # back) or upside down (a half turn): other turns would only cost rows.
             portrait = view.shape[1] > 1.1 * view.shape[2]
@@ -172,13 +186,17 @@ def candidates(pics: dict[int, Pictures]) -> dict[tuple[int, int], set[tuple[int
     code = np.concatenate(codes).astype(np.int64)
     if len(x) > EXACT_ROWS:
         return _large_candidates(x, owner, code)
-    # Rows of the unrotated views are the base; every other view asks about them. A
-    # window asks only about whole frames, with a lower bar: its grid is a few pixels
-    # off the copy's crop.
+    # Rows of the unrotated views are the base; every other view asks about them, an
+    # inner picture with a lower bar (REGION_SIMILARITY). A window asks only about whole
+    # frames, with a lower bar: its grid is a few pixels off the copy's crop.
     base = np.flatnonzero(_is_base(code))
-    asks = np.flatnonzero(code // 4 < WINDOW)
+    asks = np.flatnonzero((code // 4 < WINDOW) & (code // 4 != REGION))
     qi, bi = screening._nearest(x[asks], x[base], owner[asks], owner[base],
                                 CANDIDATES_PER_FRAME, CANDIDATE_SIMILARITY, asks, base)
+    regions = np.flatnonzero(code // 4 == REGION)
+    ri, rb = screening._nearest(x[regions], x[base], owner[regions], owner[base],
+                                CANDIDATES_PER_FRAME, REGION_SIMILARITY, regions, base)
+    qi, bi = np.concatenate([qi, ri]), np.concatenate([bi, rb])
     windows, wholes = np.flatnonzero(code // 4 >= WINDOW), np.flatnonzero(code == WHOLE * 4)
     wq, wb = screening._nearest(x[windows], x[wholes], owner[windows], owner[wholes],
                                 CANDIDATES_PER_FRAME, WINDOW_SIMILARITY, windows, wholes)
