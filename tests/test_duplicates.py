@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from fractions import Fraction
@@ -405,7 +406,15 @@ def _by_name(folder: Path, group, name: str):
 
 
 def _match(group, a: str, b: str):
-    return next(m for m in group.matches if Path(m.a).name == a and Path(m.b).name == b)
+    """The match of files named ``a`` and ``b``, told from ``a``'s side. Copies of one
+    length may be reported either way round (by the order the scan gave them ids)."""
+    for m in group.matches:
+        if (Path(m.a).name, Path(m.b).name) == (a, b):
+            return m
+        if (Path(m.b).name, Path(m.a).name) == (a, b):
+            return dataclasses.replace(m, a=m.b, b=m.a, a_start=m.b_start, a_end=m.b_end,
+                                       b_start=m.a_start, b_end=m.a_end)
+    raise AssertionError(f"no match of {a} and {b}: {group.matches}")
 
 
 @pytest.mark.models
