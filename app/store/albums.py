@@ -59,16 +59,31 @@ def _row(r) -> AlbumRow:
                     bool(r["edited"]), r["cover_file_id"])
 
 
-def load(lib: Library) -> AlbumState:
-    albums = {r["id"]: _row(r) for r in lib.conn.execute("SELECT * FROM albums ORDER BY id")}
-    members: dict[int, dict[int, str]] = {a: {} for a in albums}
-    for r in lib.conn.execute("SELECT album_id, file_id, source FROM album_files "
-                              "ORDER BY album_id, file_id"):
-        members[r[0]][r[1]] = r[2]
-    exclusions: dict[int, set[int]] = {a: set() for a in albums}
-    for r in lib.conn.execute("SELECT album_id, file_id FROM album_exclusions"):
-        exclusions[r[0]].add(r[1])
-    return AlbumState(albums, members, exclusions)
+def load(lib: Library, album_ids: list[int] | None = None) -> AlbumState:
+    """Every album (or these), its clips and exclusions."""
+    if album_ids is None:
+        chunks, where = [()], ""
+    else:
+        ids = sorted({int(a) for a in album_ids})
+        chunks = [ids[lo:lo + _ID_CHUNK] for lo in range(0, len(ids), _ID_CHUNK)]
+    albums: dict[int, AlbumRow] = {}
+    members: dict[int, dict[int, str]] = {}
+    exclusions: dict[int, set[int]] = {}
+    for chunk in chunks:
+        if album_ids is not None:
+            where = f" WHERE {{}} IN ({','.join('?' * len(chunk))})"
+        rows = lib.conn.execute(f"SELECT * FROM albums{where.format('id')} ORDER BY id", chunk)
+        albums.update((r["id"], _row(r)) for r in rows)
+        members.update((a, {}) for a in albums if a not in members)
+        exclusions.update((a, set()) for a in albums if a not in exclusions)
+        for r in lib.conn.execute("SELECT album_id, file_id, source FROM album_files"
+                                  f"{where.format('album_id')} ORDER BY album_id, file_id",
+                                  chunk):
+            members[r[0]][r[1]] = r[2]
+        for r in lib.conn.execute("SELECT album_id, file_id FROM album_exclusions"
+                                  f"{where.format('album_id')}", chunk):
+            exclusions[r[0]].add(r[1])
+    return AlbumState(dict(sorted(albums.items())), members, exclusions)
 
 
 def album(lib: Library, album_id: int) -> AlbumRow | None:

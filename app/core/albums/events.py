@@ -117,10 +117,6 @@ def _join(a: ClipFeatures, b: ClipFeatures) -> ClipFeatures:
                         np.concatenate([a.times, b.times])[order])
 
 
-def _subset(f: ClipFeatures, rows: np.ndarray) -> ClipFeatures:
-    return ClipFeatures(f.file_ids[rows], f.visual[rows], f.audio[rows], f.times[rows])
-
-
 def _file_rows(lib: Library, file_ids: list[int] | None = None) -> dict[int, dict]:
     """Path, creation and file time of indexed, present files (all, or these)."""
     return store.file_times(lib, file_ids)
@@ -300,27 +296,18 @@ def _refresh_new(lib: Library, index: int, start: int, context: int) -> bool:
         times = np.array([trusted_time(files[f]["created"], now) for f in ids.tolist()],
                          np.float64)
         fresh = np.isin(ids, np.fromiter(new, np.int64, len(new)))
-        near = _neighbourhood(times, fresh)
         places = _Places(lib)
         groups = []
         if places.by_file:  # metadata only: which place groups a new clip is in
             groups = [ids[g] for g in trips.place_groups(ids, times, places.by_file,
                                                          places.homes) if fresh[g].any()]
-        # Which clips the new ones come close to, among their neighbourhood.
-        around = load_features(lib, ids[near], files)
-        linked = around.file_ids[reached(around, np.flatnonzero(np.isin(around.file_ids,
-                                                                      ids[fresh])))]
         owner = {f: aid for aid in reversed(state.albums) for f in state.members[aid]}
-        joined = set(linked.tolist()).union(*(g.tolist() for g in groups))
+        joined = _linked(lib, files, ids, times, fresh).union(*(g.tolist() for g in groups))
         albums = sorted({owner[f] for f in joined if f in owner})
         # The albums reached, whole; the clips in none (the new, the unsorted reached).
         wanted = {f for aid in albums for f in state.members[aid] if f in files}
         wanted |= {f for f in joined if f not in owner}
-        wanted = np.array(sorted(wanted), np.int64)
-        have = np.isin(wanted, around.file_ids)
-        feats = _join(_subset(around, np.searchsorted(around.file_ids, wanted[have])),
-                      load_features(lib, wanted[~have], files))
-        del around
+        feats = load_features(lib, wanted, files)
         row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
         place_groups = [[row_of[int(f)] for f in g if int(f) in row_of] for g in groups]
     with lib.transaction():
@@ -328,18 +315,35 @@ def _refresh_new(lib: Library, index: int, start: int, context: int) -> bool:
         # marks stale, so that the next run looks again.
         current = store.state_mark(lib, index) == start and store.context_mark(lib) == context
         if new:
-            state = store.load(lib)
+            state = state if current else store.load(lib)
             reached_state = store.AlbumState(
                 {aid: state.albums[aid] for aid in albums if aid in state.albums},
                 state.members, state.exclusions)
             touched, placed, left = _place(lib, feats, reached_state, place_groups)
-            retitle(lib, feats, store.load(lib), only=touched, places=places)
+            retitle(lib, feats, store.load(lib, sorted(touched)), only=touched, places=places)
             store.forget_unsorted(lib, sorted(placed))
             store.remember_unsorted(lib, {f: new[f] for f in left if f in new})
         if current:
             store.set_context_mark(lib, store.context_mark(lib))
             store.set_placed_mark(lib, store.state_mark(lib, index))
     return True
+
+
+def _linked(lib: Library, files: dict[int, dict], ids: np.ndarray, times: np.ndarray,
+            fresh: np.ndarray) -> set[int]:
+    """The clips (file ids) closer than the threshold to one of the ``fresh`` ones, and
+    those, found among their neighbourhood a chunk at a time: the neighbourhood of a
+    clip without a date is the whole library, which is never held at once. Exact, as
+    every pair ``clustering.reached`` finds has a fresh clip in it."""
+    new = load_features(lib, ids[fresh], files)
+    out = set(new.file_ids.tolist())
+    near = _neighbourhood(times, fresh) & ~fresh
+    others = ids[near]
+    for lo in range(0, max(len(others), 1), FEATURE_CHUNK):
+        part = _join(new, load_features(lib, others[lo:lo + FEATURE_CHUNK], files))
+        out.update(part.file_ids[reached(part, np.flatnonzero(
+            np.isin(part.file_ids, new.file_ids)))].tolist())
+    return out
 
 
 def _neighbourhood(times: np.ndarray, fresh: np.ndarray) -> np.ndarray:
