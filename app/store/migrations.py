@@ -399,6 +399,20 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 10: which clips the last album placement left in no album (app/core/albums/events.py),
+    # so the refresh after a scan places the new clips, not every unsorted clip again.
+    """
+    -- Clips a placement looked at and left unsorted (they fit no album), as indexed then.
+    -- A clip in no album that is not here (new, indexed again, taken out of its album
+    -- since) is placed by the next refresh.
+    CREATE TABLE album_unsorted (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        indexed_at TEXT
+    );
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

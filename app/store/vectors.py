@@ -16,6 +16,9 @@ from app.store.library import Library
 _COLUMNS = {"fused", "visual", "audio"}
 _PRESENT = "f.status = 'indexed' AND f.presence = 'present'"
 ID_CHUNK = 900  # ids per IN (...) list: under SQLite's bound-parameter limit everywhere
+# ``clip_columns`` looks ids up one by one when they fill less than 1/SPARSE of their
+# range: a row found by its key costs about what a few rows scanned in order do.
+SPARSE = 4
 
 
 @dataclass
@@ -102,18 +105,24 @@ def clip_columns(lib: Library, file_ids, kinds: tuple[str, ...] = ("visual", "au
     """Several vector columns of these files (those that have them), ordered by file id:
     (file ids, one matrix per kind). One pass over the id range instead of an IN list
     per column: for runs of ids (a whole library, a chunk at a time) that is several
-    times cheaper, as each row's BLOBs are read together. The range is scanned whole, so
-    pass ids that are most of their range."""
+    times cheaper, as each row's BLOBs are read together. Ids that are most of their
+    range are read by scanning it; sparse ids by key."""
     if not set(kinds) <= _COLUMNS:
         raise ValueError(kinds)
     ids = np.unique(np.asarray(file_ids, np.int64))
     if not len(ids):
         return ids, [np.zeros((0, 0), np.float16) for _ in kinds]
-    rows = lib.conn.execute(
-        f"SELECT file_id, {', '.join(kinds)} FROM clips WHERE file_id BETWEEN ? AND ? "
-        "ORDER BY file_id", (int(ids[0]), int(ids[-1]))).fetchall()
-    rows = [r for r, wanted in zip(rows, np.isin([r[0] for r in rows], ids), strict=True)
-            if wanted]
+    if SPARSE * len(ids) < ids[-1] - ids[0] + 1:
+        # Few ids spread over a large range (a new clip's neighbourhood in a large
+        # library): a look-up each costs less than scanning the rows in between.
+        rows = rows_for_files(lib, f"SELECT file_id, {', '.join(kinds)} FROM clips "
+                              "WHERE file_id IN ({ids}) ORDER BY file_id", ids)
+    else:
+        rows = lib.conn.execute(
+            f"SELECT file_id, {', '.join(kinds)} FROM clips WHERE file_id BETWEEN ? AND ? "
+            "ORDER BY file_id", (int(ids[0]), int(ids[-1]))).fetchall()
+        rows = [r for r, wanted in zip(rows, np.isin([r[0] for r in rows], ids), strict=True)
+                if wanted]
     return (np.array([r[0] for r in rows], np.int64),
             [stack([r[k + 1] for r in rows]) for k in range(len(kinds))])
 

@@ -276,6 +276,22 @@ def _split(nodes: np.ndarray, sizes: np.ndarray, levels: list[tuple[float, np.nd
     return done + todo
 
 
+def reach(threshold: float = THRESHOLD) -> float:
+    """How far apart in time two clips with trusted times may be and still be compared:
+    a day, as from there the penalty alone reaches the threshold (else without limit)."""
+    return FAR_GAP if FAR_PENALTY >= threshold else np.inf
+
+
+def reached(f: ClipFeatures, free: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
+    """The rows closer than the threshold to some ``free`` row (those included, sorted):
+    what ``cluster`` would link them with, among the rows of ``f``."""
+    out = np.zeros(len(f), bool)
+    out[np.asarray(free, np.int64)] = True
+    for rows, cols, _ in _near_pairs(f, np.asarray(free, np.int64), threshold):
+        out[rows] = out[cols] = True
+    return np.flatnonzero(out)
+
+
 def _near_pairs(f: ClipFeatures, free: np.ndarray, threshold: float):
     """(rows, cols, distance) of every pair of a free row and any row closer than the
     threshold, each pair once, in blocks. Two clips with trusted times a day or more
@@ -283,7 +299,7 @@ def _near_pairs(f: ClipFeatures, free: np.ndarray, threshold: float):
     compared, so dated clips meet only those of nearby days (in time order, a window
     each), linear in the library; clips without a date (no time term) meet every clip."""
     timed = np.isfinite(f.times)
-    far = FAR_GAP if FAR_PENALTY >= threshold else np.inf
+    far = reach(threshold)
     is_free = np.zeros(len(f), bool)
     is_free[free] = True
     undated = free[~timed[free]]

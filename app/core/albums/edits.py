@@ -12,8 +12,10 @@ from app.store import albums as store
 from app.store.library import Library
 
 
-def _take_out(lib: Library, file_id: int, keep: int | None = None) -> None:
-    """A clip leaves the album it is in (one album per clip), remembered as the user's."""
+def _take_out(lib: Library, file_id: int, keep: int | None = None) -> set[int]:
+    """A clip leaves the album it is in (one album per clip), remembered as the user's.
+    Returns the albums it left that still hold clips."""
+    left = set()
     for other in store.albums_of_file(lib, file_id):
         if other.id == keep:
             continue
@@ -21,13 +23,18 @@ def _take_out(lib: Library, file_id: int, keep: int | None = None) -> None:
         store.exclude(lib, other.id, file_id)
         if store.members(lib, other.id):
             store.update_album(lib, other.id, edited=True)
+            left.add(other.id)
         else:
             store.delete_album(lib, other.id)
+    return left
 
 
-def _after_edit(lib: Library, album_id: int) -> dict:
-    fids = list(store.members(lib, album_id))
-    retitle(lib, load_features(lib, fids), store.load(lib), only=album_id)
+def _after_edit(lib: Library, album_id: int, others: set[int] = frozenset()) -> dict:
+    """Retitle the edited album, and those a clip was taken from: a refresh retitles only
+    the albums it changes."""
+    changed = {album_id, *others}
+    fids = [f for aid in changed for f in store.members(lib, aid)]
+    retitle(lib, load_features(lib, fids), store.load(lib), only=changed)
     return album_view(lib, album_id)
 
 
@@ -52,11 +59,11 @@ def add_clip(lib: Library, album_id: int, file_id: int) -> dict:
     shown_album(lib, album_id)
     _check_clip(lib, file_id)
     with lib.transaction():
-        _take_out(lib, file_id, keep=album_id)
+        others = _take_out(lib, file_id, keep=album_id)
         store.unexclude(lib, album_id, file_id)
         store.set_member(lib, album_id, file_id, store.USER)
         store.update_album(lib, album_id, edited=True)
-        return _after_edit(lib, album_id)
+        return _after_edit(lib, album_id, others)
 
 
 def remove_clip(lib: Library, album_id: int, file_id: int) -> dict:
@@ -97,10 +104,11 @@ def create_album(lib: Library, title: str, file_ids: list[int]) -> dict:
         _check_clip(lib, f)
     with lib.transaction():
         aid = store.insert_album(lib, title, store.USER, renamed=True, edited=True)
+        others: set[int] = set()
         for f in dict.fromkeys(file_ids):
-            _take_out(lib, f, keep=aid)
+            others |= _take_out(lib, f, keep=aid)
             store.set_member(lib, aid, f, store.USER)
-        return _after_edit(lib, aid)
+        return _after_edit(lib, aid, others)
 
 
 def delete_album(lib: Library, album_id: int) -> None:

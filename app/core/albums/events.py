@@ -5,7 +5,9 @@ Every album is an event and a clip belongs to at most one album. A run
 none: a clip joins the album it fits (average linkage against all of the album's clips),
 clips that fit together but no album form a new one, and a clip that fits nothing stays
 unsorted (an album of one clip is not much of an album). Running again without changes
-therefore changes nothing, and album ids stay put.
+therefore changes nothing, and album ids stay put. A clip left unsorted is remembered
+(``album_unsorted``), so the run after a scan places only the new clips: it reads the
+vectors of their neighbourhood and retitles the albums they join (``_refresh_new``).
 
 ``rebuild=True`` re-clusters from scratch and hands each new cluster the id of the album
 it overlaps most, so ids and the user's titles survive; what the user decided survives
@@ -29,6 +31,8 @@ from app.core.albums.clustering import (
     central_rows,
     cluster,
     parse_time,
+    reach,
+    reached,
     trusted_time,
 )
 from app.core.library.places import ClipPlace, clip_places
@@ -59,47 +63,58 @@ class AlbumError(Exception):
 
 
 # ---- features --------------------------------------------------------------------
-def load_features(lib: Library, file_ids: list[int] | None = None) -> ClipFeatures:
-    """Clip vectors and trusted capture times of present indexed files (or of some)."""
-    if file_ids is None:
-        # Kept as stored (float16; clustering computes in float32 a block at a time) and
-        # read in chunks into arrays made once: half the memory, no second copy.
-        ids = np.array(sorted(present_files(lib)), np.int64)
-        visual = np.zeros((len(ids), VISUAL_DIM), np.float16)
-        audio = np.zeros((len(ids), 0), np.float16)
-        found = np.zeros(len(ids), bool)
-        for lo in range(0, len(ids), FEATURE_CHUNK):
-            chunk = ids[lo:lo + FEATURE_CHUNK]
-            got, (vis, aud) = clip_columns(lib, chunk, ("visual", "audio"))
-            if not len(got):
-                continue
-            if vis.shape[1] != visual.shape[1]:
-                visual = np.zeros((len(ids), vis.shape[1]), np.float16)
-            if aud.shape[1] and not audio.shape[1]:
-                audio = np.zeros((len(ids), aud.shape[1]), np.float16)
-            # A scan may write between the reads: rows are placed by file id.
-            at = lo + np.searchsorted(chunk, got)
-            visual[at] = vis
-            found[at] = True
-            if aud.shape[1]:
-                audio[at] = aud
-        if not found.all():  # files without clip rows (gone meanwhile) are left out
-            ids, visual, audio = ids[found], visual[found], audio[found]
-    else:
-        clips = [(f, lib.clip(f)) for f in file_ids]
-        clips = [(f, c) for f, c in clips if c is not None]
-        ids = np.array([f for f, _ in clips], np.int64)
-        visual = np.array([c["visual"] for _, c in clips], np.float32).reshape(len(clips), -1)
-        dim = next((len(c["audio"]) for _, c in clips if c["audio"] is not None), 0)
-        audio = np.zeros((len(clips), dim), np.float32)
-        for k, (_, c) in enumerate(clips):
-            if c["audio"] is not None:
-                audio[k] = c["audio"]
-    created = _file_rows(lib, None if file_ids is None else [int(f) for f in ids])
+def load_features(lib: Library, file_ids=None, files: dict[int, dict] | None = None,
+                  ) -> ClipFeatures:
+    """Clip vectors and trusted capture times of present indexed files (or of these files,
+    those with clip rows), in file id order. ``files``: ``_file_rows`` already read."""
+    # Kept as stored (float16; clustering computes in float32 a block at a time) and
+    # read in chunks into arrays made once: half the memory, no second copy.
+    ids = np.array(sorted(present_files(lib)) if file_ids is None
+                   else sorted({int(f) for f in file_ids}), np.int64)
+    visual = np.zeros((len(ids), VISUAL_DIM), np.float16)
+    audio = np.zeros((len(ids), 0), np.float16)
+    found = np.zeros(len(ids), bool)
+    for lo in range(0, len(ids), FEATURE_CHUNK):
+        chunk = ids[lo:lo + FEATURE_CHUNK]
+        got, (vis, aud) = clip_columns(lib, chunk, ("visual", "audio"))
+        if not len(got):
+            continue
+        if vis.shape[1] != visual.shape[1]:
+            visual = np.zeros((len(ids), vis.shape[1]), np.float16)
+        if aud.shape[1] and not audio.shape[1]:
+            audio = np.zeros((len(ids), aud.shape[1]), np.float16)
+        # A scan may write between the reads: rows are placed by file id.
+        at = lo + np.searchsorted(chunk, got)
+        visual[at] = vis
+        found[at] = True
+        if aud.shape[1]:
+            audio[at] = aud
+    if not found.all():  # files without clip rows (gone meanwhile) are left out
+        ids, visual, audio = ids[found], visual[found], audio[found]
+    if files is None:
+        files = _file_rows(lib, None if file_ids is None else ids.tolist())
     now = datetime.now(UTC).timestamp()
-    times = np.array([trusted_time(created.get(int(f), {}).get("created"), now) for f in ids],
+    times = np.array([trusted_time(files.get(int(f), {}).get("created"), now) for f in ids],
                      np.float64)
-    return ClipFeatures(np.asarray(ids, np.int64), visual, audio, times)
+    return ClipFeatures(ids, visual, audio, times)
+
+
+def _join(a: ClipFeatures, b: ClipFeatures) -> ClipFeatures:
+    """The rows of both (no file in both), in file id order."""
+    if not len(a) or not len(b):  # an empty side knows no vector sizes
+        return b if not len(a) else a
+    dim = max(a.audio.shape[1], b.audio.shape[1])
+
+    def audio(f: ClipFeatures) -> np.ndarray:
+        if f.audio.shape[1] == dim:
+            return f.audio
+        return np.zeros((len(f), dim), f.audio.dtype)  # a side without any soundtrack
+
+    ids = np.concatenate([a.file_ids, b.file_ids])
+    order = np.argsort(ids, kind="stable")
+    return ClipFeatures(ids[order], np.concatenate([a.visual, b.visual])[order],
+                        np.concatenate([audio(a), audio(b)])[order],
+                        np.concatenate([a.times, b.times])[order])
 
 
 def _file_rows(lib: Library, file_ids: list[int] | None = None) -> dict[int, dict]:
@@ -204,29 +219,159 @@ def album_span(rows: list[dict]) -> tuple[float | None, float | None]:
 
 
 # ---- runs --------------------------------------------------------------------------
+# Past this share of the library new (a first scan), a refresh places the whole library
+# at once: the neighbourhoods of that many clips are most of it anyway.
+WHOLE_SHARE = 0.25
+
+
 def refresh_albums(lib: Library, rebuild: bool = False) -> list[dict]:
     """Place new clips (or re-cluster with ``rebuild``), retitle, and list the albums.
 
     A run remembers the state it left (``store.state_mark``: the index's change counter
     and the albums' contents). When nothing changed since, placing would change nothing
     (a run on its own result is a fixed point), so the app's run at every start only
-    lists; a scan or an edit changes the state, and the next run places and retitles."""
+    lists; a scan or an edit changes the state, and the next run places and retitles.
+
+    After a scan, only the clips no run has placed yet are placed (``_refresh_new``):
+    the work grows with them and the albums they reach, not with the library."""
     index = change_count(lib)  # before the reads: a scan meanwhile makes the mark stale
-    if rebuild or store.placed_mark(lib) != store.state_mark(lib, index):
-        feats = load_features(lib)
-        places = _Places(lib, feats)
-        with lib.transaction():
-            if rebuild:
-                _recluster(lib, feats, store.load(lib), places.groups)
-            _place(lib, feats, store.load(lib), places.groups)
-            retitle(lib, feats, store.load(lib), places=places)
-            store.set_placed_mark(lib, store.state_mark(lib, index))
-        del feats  # the listing below needs none of it
+    start = store.state_mark(lib, index)
+    if rebuild or store.placed_mark(lib) != start:
+        context = store.context_mark(lib)
+        if rebuild or store.placed_context_mark(lib) != context or \
+                not _refresh_new(lib, index, start, context):
+            _refresh_all(lib, rebuild, index, context)
     return list_albums(lib)
 
 
+def _refresh_all(lib: Library, rebuild: bool, index: int, context: int) -> None:
+    """Place every clip in no album (re-cluster all first with ``rebuild``), retitle all."""
+    seen = store.indexed_at(lib)  # before the vectors: a clip indexed again meanwhile
+    feats = load_features(lib)  # is placed again by the next run
+    places = _Places(lib, feats)
+    with lib.transaction():
+        current = store.context_mark(lib) == context  # else a writer since: look again
+        if rebuild:
+            _recluster(lib, feats, store.load(lib), places.groups)
+        _place(lib, feats, store.load(lib), places.groups)
+        state = store.load(lib)
+        retitle(lib, feats, state, places=places)
+        grouped = {f for members in state.members.values() for f in members}
+        store.forget_unsorted(lib)
+        store.remember_unsorted(lib, {f: seen[f] for f in feats.file_ids.tolist()
+                                      if f not in grouped and f in seen})
+        if current:  # what placed clips' places now are: the next run compares with it
+            store.set_context_mark(lib, store.context_mark(lib))
+        store.set_placed_mark(lib, store.state_mark(lib, index))
+
+
+def _refresh_new(lib: Library, index: int, start: int, context: int) -> bool:
+    """Place the clips no run has placed as they are (``store.unplaced_files``: new, indexed
+    again, or taken out of their album), reading only the vectors they need, and retitle
+    only the albums whose clips changed. False, doing nothing, when they are so many
+    that placing the whole library costs no more.
+
+    The clips a new one may link with are those ``_near_pairs`` compares it with: the
+    clips of nearby days and those without a trusted time (every clip, when the new one
+    has none: only content links a copy to its event). Among those, what it comes
+    closer than the threshold to decides what takes part: the albums holding them,
+    whole (an album's average distance counts all its clips), and the clips left
+    unsorted before. The result equals placing the whole library (``_refresh_all``)
+    when the albums were not edited since the last run: an album no new clip reaches
+    cannot be joined (its average distance to any group of clips is a mean of
+    distances at or above the threshold), and an earlier unsorted clip that no new clip
+    reaches stays unsorted (every album and every other unsorted clip was at or above
+    the threshold from it when it was left, and new clips are too). After the user
+    edited an album, clips left unsorted earlier are not offered to it again, as a
+    whole placement would (a rebuild does); place groups (a day at one place, a trip)
+    join new clips as a whole run does, with the home bases of all clips."""
+    files = _file_rows(lib)
+    new = store.unplaced_files(lib)
+    if len(new) > WHOLE_SHARE * max(len(files), 1):
+        return False
+    if new:
+        state = store.load(lib)
+        ids = np.array(sorted(files), np.int64)
+        now = datetime.now(UTC).timestamp()
+        times = np.array([trusted_time(files[f]["created"], now) for f in ids.tolist()],
+                         np.float64)
+        fresh = np.isin(ids, np.fromiter(new, np.int64, len(new)))
+        places = _Places(lib)
+        groups = []
+        if places.by_file:  # metadata only: which place groups a new clip is in
+            groups = [ids[g] for g in trips.place_groups(ids, times, places.by_file,
+                                                         places.homes) if fresh[g].any()]
+        owner = {f: aid for aid in reversed(state.albums) for f in state.members[aid]}
+        joined = _linked(lib, files, ids, times, fresh).union(*(g.tolist() for g in groups))
+        albums = sorted({owner[f] for f in joined if f in owner})
+        # The albums reached, whole; the clips in none (the new, the unsorted reached).
+        wanted = {f for aid in albums for f in state.members[aid] if f in files}
+        wanted |= {f for f in joined if f not in owner}
+        feats = load_features(lib, wanted, files)
+        row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
+        place_groups = [[row_of[int(f)] for f in g if int(f) in row_of] for g in groups]
+    with lib.transaction():
+        # Another writer since the start (an edit, a scan): place anyway, but leave the
+        # marks stale, so that the next run looks again.
+        current = store.state_mark(lib, index) == start and store.context_mark(lib) == context
+        if new:
+            state = state if current else store.load(lib)
+            reached_state = store.AlbumState(
+                {aid: state.albums[aid] for aid in albums if aid in state.albums},
+                state.members, state.exclusions)
+            touched, placed, left = _place(lib, feats, reached_state, place_groups)
+            retitle(lib, feats, store.load(lib, sorted(touched)), only=touched, places=places)
+            store.forget_unsorted(lib, sorted(placed))
+            store.remember_unsorted(lib, {f: new[f] for f in left if f in new})
+        if current:
+            store.set_context_mark(lib, store.context_mark(lib))
+            store.set_placed_mark(lib, store.state_mark(lib, index))
+    return True
+
+
+def _linked(lib: Library, files: dict[int, dict], ids: np.ndarray, times: np.ndarray,
+            fresh: np.ndarray) -> set[int]:
+    """The clips (file ids) closer than the threshold to one of the ``fresh`` ones, and
+    those, found among their neighbourhood a chunk at a time: the neighbourhood of a
+    clip without a date is the whole library, which is never held at once. Exact, as
+    every pair ``clustering.reached`` finds has a fresh clip in it."""
+    new = load_features(lib, ids[fresh], files)
+    out = set(new.file_ids.tolist())
+    near = _neighbourhood(times, fresh) & ~fresh
+    others = ids[near]
+    for lo in range(0, max(len(others), 1), FEATURE_CHUNK):
+        part = _join(new, load_features(lib, others[lo:lo + FEATURE_CHUNK], files))
+        out.update(part.file_ids[reached(part, np.flatnonzero(
+            np.isin(part.file_ids, new.file_ids)))].tolist())
+    return out
+
+
+def _neighbourhood(times: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """Which clips (a mask) ``clustering._near_pairs`` compares the ``fresh`` ones with:
+    every clip when one of them has no trusted time, else those without one and those
+    of nearby days (``reach``) of each."""
+    timed = np.isfinite(times)
+    if (fresh & ~timed).any():
+        return np.ones(len(times), bool)
+    near = fresh | ~timed
+    order = np.flatnonzero(timed)
+    order = order[np.argsort(times[order], kind="stable")]
+    when = times[order]
+    far = reach()
+    lo = np.searchsorted(when, times[fresh] - far, side="left")
+    hi = np.searchsorted(when, times[fresh] + far, side="right")
+    inside = np.zeros(len(order) + 1, np.int64)  # +1 where a window opens, -1 after it
+    np.add.at(inside, lo, 1)
+    np.add.at(inside, hi, -1)
+    near[order[np.cumsum(inside[:-1]) > 0]] = True
+    return near
+
+
 def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState,
-           place_groups: list[list[int]] = ()) -> None:
+           place_groups: list[list[int]] = ()) -> tuple[set[int], set[int], list[int]]:
+    """Clips of ``feats`` in none of ``state.albums`` join one or make new albums.
+    Returns the albums that changed or are new, the clips placed, and those left
+    unsorted."""
     row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
     seeds, taken = [], set()
     for aid in state.albums:
@@ -236,18 +381,25 @@ def _place(lib: Library, feats: ClipFeatures, state: store.AlbumState,
         seeds.append(Seed(aid, rows, excluded))
     clusters = trips.join(cluster(feats, seeds), list(place_groups),
                           {s.key: s.excluded for s in seeds})
+    touched, placed, left = set(), set(), []
     for c in clusters:
         fids = [int(feats.file_ids[r]) for r in c.rows]
         if c.key is None:
             if len(fids) < MIN_NEW_ALBUM:
+                left += fids
                 continue
             aid = store.insert_album(lib, "", store.AUTO)
             for f in fids:
                 store.set_member(lib, aid, f, store.AUTO)
+            touched.add(aid)
+            placed.update(fids)
         else:
             for f in fids:
                 if f not in state.members[c.key]:
                     store.set_member(lib, c.key, f, store.AUTO)
+                    touched.add(c.key)
+                    placed.add(f)
+    return touched, placed, left
 
 
 def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState,
@@ -300,13 +452,19 @@ def _recluster(lib: Library, feats: ClipFeatures, state: store.AlbumState,
 
 
 def retitle(lib: Library, feats: ClipFeatures, state: store.AlbumState,
-             only: int | None = None, places: _Places | None = None) -> None:
+            only: int | set[int] | None = None, places: _Places | None = None) -> None:
+    """Title and cover every shown album (or ``only`` this one, or these): ``feats``
+    holds the present clips of those albums."""
+    if isinstance(only, int):
+        only = {only}
     row_of = {int(f): r for r, f in enumerate(feats.file_ids)}
-    wanted = [a for a in state.albums.values() if a.shown and only in (None, a.id)]
+    wanted = [a for a in state.albums.values() if a.shown and (only is None or a.id in only)]
+    if not wanted:
+        return
     fids = sorted({f for a in wanted for f in state.members[a.id] if f in row_of})
     files = _file_rows(lib, fids if only is not None else None)
     named = {aid: _dominant(labels) for aid, labels in
-             store.album_labels(lib, None if only is None else [only])}
+             store.album_labels(lib, None if only is None else [a.id for a in wanted])}
     shown = {a.id: [f for f in state.members[a.id] if f in row_of and f in files]
              for a in wanted}
     shown = {aid: present for aid, present in shown.items() if present}
