@@ -255,3 +255,27 @@ def test_cli_rebuild_answers_as_the_remembering_run(grown, capsys):
     remembered = json.loads(capsys.readouterr().out)
     assert main(["--library", str(lib.path), "duplicates", "--rebuild", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == remembered and remembered["groups"]
+
+
+def test_a_remembered_copy_keeps_which_file_holds_less_of_the_picture(library):
+    """A phone's upright slice of landscape footage is found once; the next run reads
+    the match from the remembered run, and still keeps the landscape file."""
+    from app.records import FileStat
+    from app.store import duplicates as dupstore
+    from tests.test_store import _clip
+    ids = [library.save_index(FileStat(f"/v/{name}", 10, 1.5, name), None, _clip(i))
+           for i, name in enumerate(("landscape.mp4", "slice.mp4"))]
+    edge = finder._Edge(ids[1], ids[0], "full", (0.0, 2.0), (0.0, 2.0), 0.9, lesser=ids[1])
+    assert dupstore.save_state(library, {i: ("now", None) for i in ids}, [finder._row_of(edge)],
+                               [], None, {}, full=True)
+    remembered = [finder._edge_of(row) for row in dupstore.load_state(library).edges]
+    assert remembered == [edge]
+    # The slice is sharper and richer: only what the match said keeps the landscape file.
+    rows = {ids[0]: {"id": ids[0], "path": "/v/landscape.mp4", "duration": 2.0, "width": 640,
+                     "height": 480, "bitrate": 1_000_000, "created": None, "size": 10,
+                     "fingerprint": "a"},
+            ids[1]: {"id": ids[1], "path": "/v/slice.mp4", "duration": 2.0, "width": 640,
+                     "height": 480, "bitrate": 3_000_000, "created": None, "size": 20,
+                     "fingerprint": "b"}}
+    (group,) = finder.build_groups(remembered, rows)
+    assert [f.path for f in group.files if f.keep] == ["/v/landscape.mp4"]

@@ -20,7 +20,7 @@ from app.store.lock import LibraryLocked
 from app.store.vectors import rows_for_files
 
 EDGE_COLUMNS = ("a", "b", "kind", "a_start", "a_end", "b_start", "b_end", "similarity",
-                "mirrored", "rate")
+                "mirrored", "rate", "lesser")
 
 
 @dataclass

@@ -413,6 +413,19 @@ MIGRATIONS.append(
     """
 )
 
+# Migration 11: which file of a remembered copy holds less of the picture (a vertical
+# slice, a crop, the picture inside a player's frame), so a later run chooses the same
+# copy to keep. Runs remembered without it are forgotten: the next run compares all.
+MIGRATIONS.append(
+    """
+    ALTER TABLE duplicate_edges ADD COLUMN lesser INTEGER;
+    DELETE FROM duplicate_files;
+    DELETE FROM duplicate_edges;
+    DELETE FROM duplicate_moments;
+    DELETE FROM duplicate_state;
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -405,13 +405,13 @@ def _plan(rows: dict[int, dict], state: dupstore.State | None) -> _Plan:
 
 
 def _edge_of(row: tuple) -> _Edge:
-    a, b, kind, a0, a1, b0, b1, similarity, mirrored, rate = row
-    return _Edge(a, b, kind, (a0, a1), (b0, b1), similarity, bool(mirrored), rate)
+    a, b, kind, a0, a1, b0, b1, similarity, mirrored, rate, lesser = row
+    return _Edge(a, b, kind, (a0, a1), (b0, b1), similarity, bool(mirrored), rate, lesser)
 
 
 def _row_of(e: _Edge) -> tuple:
     return (e.a, e.b, e.kind, float(e.a_range[0]), float(e.a_range[1]), float(e.b_range[0]),
-            float(e.b_range[1]), float(e.similarity), int(e.mirrored), float(e.rate))
+            float(e.b_range[1]), float(e.similarity), int(e.mirrored), float(e.rate), e.lesser)
 
 
 def _new_candidates(lib: Library, plan: _Plan, state: dupstore.State, reduced: dict
@@ -492,7 +492,8 @@ def _groups(edges: list[_Edge], plan: _Plan, rows: dict[int, dict],
             if first in (e.a, e.b):
                 a, b = (other, e.b) if e.a == first else (e.a, other)
                 shared.append(_Edge(a, b, e.kind, e.a_range, e.b_range, e.similarity,
-                                    e.mirrored, e.rate))
+                                    e.mirrored, e.rate,
+                                    other if e.lesser == first else e.lesser))
     edges = plan.byte_edges + edges + shared
     on_screen = words.of({i for e in edges for i in (e.a, e.b)}) if words is not None else {}
     return build_groups(edges, rows, on_screen)
