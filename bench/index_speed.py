@@ -559,8 +559,8 @@ def print_table(s: dict) -> None:
         p(f"  skipped {Path(f['path']).name}: {f['reason']}")
     secs = scan["report_seconds"]
     p(f"scan seconds (inside the CLI) {secs:.2f}; process start-up + exit {scan['startup_exit_s']:.2f}")
-    p("stages (sums over files; decode_s/prepare_s run in the worker processes, "
-      "visual_s/audio_s/db_s in the CLI process):")
+    p("stages (sums over files; decode/prepare/analysis run in the worker processes, "
+      "visual_s/audio_s/db_s in the CLI process; *_cpu_s: CPU seconds, the rest wall):")
     for k, v in scan["stages"].items():
         p(f"  {k:10s}{v:9.2f} s  {100 * v / secs if secs else 0:5.1f}% of scan seconds")
     parent = sum(scan["stages"].get(k, 0.0) for k in ("visual_s", "audio_s", "db_s"))

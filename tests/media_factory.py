@@ -33,11 +33,12 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
               creation_time: str | None = None, scenes: list[np.ndarray] | None = None,
               tone_hz: float = 2000.0, metadata: dict[str, str] | None = None,
               options: dict[str, str] | None = None,
-              color: tuple[int, int, int] = (220, 40, 40)) -> Path:
+              color: tuple[int, int, int] = (220, 40, 40), preset: str = "ultrafast") -> Path:
     """Write a short clip. ``scenes``: RGB pictures shown in equal parts (hard cuts), each
     drifting a little as a hand-held camera would. ``metadata``: container tags (e.g. a
     location); ``options``: muxer options (``{"movflags": "use_metadata_tags"}`` writes
-    arbitrary keys as iPhones do)."""
+    arbitrary keys as iPhones do). ``preset``: x264's (ultrafast encodes without the
+    deblocking filter; the others with it, as cameras do)."""
     path = Path(path)
     rng = np.random.default_rng(0)
     codec = codec or ("libvpx-vp9" if path.suffix == ".webm" else "libx264")
@@ -50,7 +51,7 @@ def make_clip(path: Path, pattern: str = "square", seconds: float = 2.0, fps: in
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
         v.codec_context.gop_size = gop
         if codec == "libx264":
-            v.options = {"preset": "ultrafast", "keyint": str(gop), "min-keyint": str(gop),
+            v.options = {"preset": preset, "keyint": str(gop), "min-keyint": str(gop),
                          "scenecut": "0"}
         a = None
         if audio:

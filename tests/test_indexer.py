@@ -147,6 +147,9 @@ def test_the_analysis_hook_sees_hi_res_frames_and_its_result_reaches_the_index(
     assert all(a["shape"] == (540, 960, 3) and a["dtype"] == "uint8" for a in clip.analysis)
     assert all(a["mean"] > 0 for a in clip.analysis)  # pictures, not blank buffers
     assert report.stages["analysis_s"] > 0
+    # Each worker stage also reports its CPU seconds (what compares runs on a busy machine).
+    assert report.stages["decode_cpu_s"] > 0 and report.stages["analysis_cpu_s"] > 0
+    assert "prepare_cpu_s" in report.stages
 
 
 def test_window_results_are_joined_per_file():

@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
@@ -210,6 +211,36 @@ def test_long_gop_decodes_only_up_to_its_last_fill(tmp_path):
     single = media.decode(path, threads=1)
     np.testing.assert_allclose(single.times, clip.times)
     np.testing.assert_array_equal(single.frames, clip.frames)
+
+
+def test_fill_frames_skip_the_loop_filter_and_keyframes_keep_it(tmp_path):
+    """Frames reached through a fill span are decoded without the deblocking filter
+    (media.FILL_DECODER_OPTIONS); keyframes with it. Against a plain decode of every
+    frame: the keyframe samples are the same pixels, the fill samples differ a little."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    fps = 25
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (360, 640, 3), dtype=np.uint8), (0, 0), 2)
+    path = make_clip(tmp_path / "gop8.mp4", seconds=24, fps=fps, gop=8 * fps, width=640,
+                     height=360, audio=None, scenes=[texture], preset="veryfast")
+    clip = media.decode(path, threads=1)
+    assert clip.stats["fills"] > 0
+    plain: dict[float, tuple[bool, np.ndarray]] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        scaler = VideoReformatter()
+        for frame in container.decode(stream):
+            plain[round(float(frame.pts * stream.time_base), 2)] = (
+                frame.key_frame, media._to_work_rgb(frame, 0, scaler))
+    keyframe_diffs, fill_diffs = [], []
+    for t, got in zip(clip.times, clip.frames, strict=True):
+        key, want = plain[round(float(t), 2)]
+        diff = float(np.abs(got.astype(np.int16) - want).mean())
+        (keyframe_diffs if key else fill_diffs).append(diff)
+    assert len(keyframe_diffs) == 3 and max(keyframe_diffs) == 0.0
+    assert fill_diffs and 0.0 < max(fill_diffs) < 4.0
 
 
 def test_windows_hand_on_the_frames_and_sound_of_one_pass(tmp_path):

@@ -567,7 +567,8 @@ class Scanner:
                 report.failed.append({"path": job.path, "error": res.error})
             return
         done: PreparedClip | ClipSummary = res.value
-        for stage in ("decode_s", "prepare_s", "analysis_s"):
+        for stage in ("decode_s", "prepare_s", "analysis_s",
+                      "decode_cpu_s", "prepare_cpu_s", "analysis_cpu_s"):
             if stage in done.stats:
                 stages[stage] = stages.get(stage, 0.0) + done.stats[stage]
         if isinstance(done, PreparedClip):
