@@ -86,6 +86,7 @@ def ensure_library(clips: int, refill: bool = False) -> Path:
     if not refill and path.exists() and marker.exists():
         meta = json.loads(marker.read_text())
         if {k: meta.get(k) for k in want} == want:
+            _upgrade(path)
             return path
     print(f"building a synthetic library of {clips:,} clips in {path} (once)...", file=sys.stderr)
     marker.unlink(missing_ok=True)
@@ -93,6 +94,26 @@ def ensure_library(clips: int, refill: bool = False) -> Path:
     marker.write_text(json.dumps({**want, **stats}))
     print(f"built: {stats}", file=sys.stderr)
     return path
+
+
+def _upgrade(path: Path) -> None:
+    """A library cached by an earlier schema gets the later tables (as a user's library
+    does when a writer opens it), so readers can open it. The copy an upgrade sets aside
+    is not kept: the generator can always make the library again."""
+    import sqlite3
+
+    from app.store import migrations
+    from app.store.library import Library
+    conn = sqlite3.connect(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+    if version == migrations.LATEST:
+        return
+    print(f"upgrading {path} from schema {version} (once)...", file=sys.stderr)
+    Library(path).close()
+    path.with_name(f"{path.name}.v{version}.bak").unlink(missing_ok=True)
 
 
 # ---- helpers for the measuring processes ------------------------------------------------
