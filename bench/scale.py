@@ -316,6 +316,8 @@ def child_duplicates(library: Path, args) -> dict:
     refresh_cpu = time.process_time() - c0 + again_stats["worker_cpu_s"]
     lib.close()
     return {"duplicates_s": round(seconds, 1), "cpu_s": round(cpu + full["worker_cpu_s"], 1),
+            "candidates_s": round(full["candidates_s"], 1),
+            "screening_s": round(full["screening_s"], 1),
             "pairs_verified": full["verified"],
             "groups": len(groups), "files_in_groups": sum(len(g.files) for g in groups),
             "refresh_s": round(refresh, 2), "refresh_cpu_s": round(refresh_cpu, 2),
@@ -538,6 +540,8 @@ def table(figures: dict) -> str:
             if "duplicates_s" in d else d.get("error", "?"), "< 120 s", rss(d))
         if "cpu_s" in d:
             row("  CPU (with workers)", f"{d['cpu_s']:.1f} s", "", "")
+            row("  candidate search, screening", f"{d['candidates_s']:.1f} s, "
+                f"{d['screening_s']:.1f} s", "", "")
             row("  pairs verified", f"{d['pairs_verified']:,}", "", "")
             row("duplicates after 100 new clips", f"{d['refresh_s']:.2f} s "
                 f"({d['refresh_pairs_verified']:,} pairs)", "< 5 s", "")
