@@ -367,6 +367,9 @@ def _write(conn: sqlite3.Connection, gen: Generator, clips: list[dict]) -> None:
           _blob(s["seg_fused"][k]), _blob(s["seg_visual"][k]),
           _blob(s["seg_audio"][k]) if "seg_audio" in s else None, s["seg_labels"][k])
          for c, s in zip(clips, src, strict=True) for k in range(len(s["segments"]) - 1)))
+    conn.executemany("INSERT INTO segment_visuals VALUES (?, ?, ?)", [
+        (c["id"], len(s["segments"]) - 1, _blob(s["seg_visual"][:len(s["segments"]) - 1]))
+        for c, s in zip(clips, src, strict=True) if len(s["segments"]) > 1])
     conn.executemany("INSERT INTO moment_index VALUES (?, ?, ?, ?, ?)", [
         (c["id"], _blob(s["segments"][:-1], np.float32), _blob(s["segments"][1:], np.float32),
          s["moment_labels"][0].tobytes(), s["moment_labels"][1].tobytes())

@@ -8,6 +8,7 @@ import numpy as np
 
 from app.records import ClipIndex, FileStat, Segment
 from app.store import migrations
+from app.store import vectors as store_vectors
 from app.store.library import Library
 
 
@@ -108,3 +109,89 @@ def test_upgrade_from_schema_1_keeps_the_data_and_a_backup(tmp_path):
     assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
     assert backup.execute("SELECT path FROM files").fetchall() == [("/v/a.mp4",)]
     backup.close()
+
+
+def _moments_clip(seed: int, count: int) -> ClipIndex:
+    """A clip of ``count`` moments, each with a picture vector of its own."""
+    clip = _clip(seed)
+    rng = np.random.default_rng(seed + 100)
+    clip.segments = [Segment(float(k), float(k + 1), rng.random(2304), rng.random(1280),
+                             None, {"visual": [], "audio": []}) for k in range(count)]
+    return clip
+
+
+def _segment_visuals_read_from_segments(lib: Library, file_ids) -> tuple[np.ndarray, np.ndarray]:
+    seg = store_vectors.segment_vectors(lib, file_ids, "visual")
+    return seg.file_ids, seg.vectors
+
+
+def test_packed_moment_vectors_follow_the_index_a_copy_and_a_purge(library):
+    """The duplicates' packed moment vectors (segment_visuals) hold what the segments hold,
+    through a re-index, a copy of the index and the file's rows going."""
+    a = library.save_index(FileStat("/v/a.mp4", 10, 1.5, "fp"), None, _moments_clip(0, 3))
+    b = library.save_index(FileStat("/v/b.mp4", 11, 1.5, "fpb"), None, _moments_clip(1, 2))
+    owners, vectors = store_vectors.segment_visuals(library, [a, b])
+    want_owners, want = _segment_visuals_read_from_segments(library, [a, b])
+    assert owners.tolist() == [a, a, a, b, b] == want_owners.tolist()
+    assert vectors.dtype == np.float16 and np.array_equal(vectors, want)
+    # Re-indexed with fewer moments: the packed row is replaced, not added to.
+    library.save_index(FileStat("/v/a.mp4", 10, 2.5, "fp"), None, _moments_clip(7, 1))
+    owners, vectors = store_vectors.segment_visuals(library, [a])
+    assert owners.tolist() == [a]
+    assert np.array_equal(vectors, _segment_visuals_read_from_segments(library, [a])[1])
+    copy = library.copy_index(b, FileStat("/v/c.mp4", 11, 2.0, "fpb"), None)
+    assert np.array_equal(store_vectors.segment_visuals(library, [copy])[1],
+                          store_vectors.segment_visuals(library, [b])[1])
+    # A file whose rows go (a purged missing file, a removed folder) takes them along.
+    with library.transaction() as c:
+        c.execute("DELETE FROM files WHERE id = ?", (b,))
+    assert library.conn.execute("SELECT count(*) FROM segment_visuals WHERE file_id = ?",
+                                (b,)).fetchone()[0] == 0
+    assert store_vectors.segment_visuals(library, [b])[0].tolist() == []
+
+
+def test_packed_moment_vectors_missing_for_a_file_are_read_from_its_segments(library):
+    a = library.save_index(FileStat("/v/a.mp4", 10, 1.5, "fp"), None, _moments_clip(0, 3))
+    b = library.save_index(FileStat("/v/b.mp4", 11, 1.5, "fpb"), None, _moments_clip(1, 2))
+    c = library.save_index(FileStat("/v/c.mp4", 12, 1.5, "fpc"), None, _moments_clip(2, 4))
+    with library.transaction() as conn:
+        conn.execute("DELETE FROM segment_visuals WHERE file_id = ?", (b,))
+    owners, vectors = store_vectors.segment_visuals(library, [c, b, a])
+    want_owners, want = _segment_visuals_read_from_segments(library, [a, b, c])
+    assert owners.tolist() == want_owners.tolist() == [a] * 3 + [b] * 2 + [c] * 4
+    assert np.array_equal(vectors, want)
+
+
+def test_upgrade_to_schema_12_packs_every_files_moment_vectors(tmp_path):
+    """A library from before schema 12 gets segment_visuals filled from its segments,
+    moments in idx order whatever order their rows were written in."""
+    path = tmp_path / "lib.sqlite"
+    old = sqlite3.connect(path)
+    for number, script in enumerate(migrations.MIGRATIONS[:9], start=1):
+        old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    rng = np.random.default_rng(3)
+    moments = {1: rng.random((4, 1280)).astype(np.float16),
+               2: rng.random((1, 1280)).astype(np.float16)}
+    moments[1][2] = 0  # a row of zero bytes: kept whole, not cut at the first NUL
+    for file_id in (1, 2, 3):  # 3: indexed without moments
+        old.execute("INSERT INTO files(id, path, size, mtime, fingerprint, status) "
+                    "VALUES (?, ?, 10, 1.5, ?, 'indexed')", (file_id, f"/v/{file_id}.mp4",
+                                                            f"fp{file_id}"))
+    for file_id, vectors in moments.items():
+        for idx in reversed(range(len(vectors))):
+            old.execute("INSERT INTO segments(file_id, idx, start, end, fused, visual, labels) "
+                        "VALUES (?, ?, ?, ?, ?, ?, '{}')", (file_id, idx, idx, idx + 1,
+                                                            b"f", vectors[idx].tobytes()))
+    old.commit()
+    old.close()
+
+    lib = Library(path)
+    assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
+    rows = {r[0]: (r[1], r[2]) for r in lib.conn.execute("SELECT * FROM segment_visuals")}
+    assert sorted(rows) == [1, 2]
+    for file_id, vectors in moments.items():
+        assert rows[file_id] == (len(vectors), vectors.tobytes())
+    owners, vectors = store_vectors.segment_visuals(lib, [1, 2, 3])
+    assert owners.tolist() == [1, 1, 1, 1, 2]
+    assert np.array_equal(vectors, np.concatenate([moments[1], moments[2]]))
+    lib.close()

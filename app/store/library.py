@@ -226,8 +226,8 @@ class Library:
             self._clear_index(file_id)
 
     def _clear_index(self, file_id: int) -> None:
-        for table in ("clips", "segments", "moment_index", "frames", "labels", "thumbs",
-                      "frame_thumbs"):
+        for table in ("clips", "segments", "segment_visuals", "moment_index", "frames",
+                      "labels", "thumbs", "frame_thumbs"):
             self.conn.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
         analysis.clear_analysis(self.conn, file_id)
 
@@ -287,6 +287,10 @@ class Library:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(file_id, i, s.start, s.end, to_blob(s.fused), to_blob(s.visual),
                   to_blob(s.audio), json.dumps(s.labels)) for i, s in enumerate(clip.segments)])
+            if clip.segments:
+                c.execute("INSERT INTO segment_visuals VALUES (?, ?, ?)",
+                          (file_id, len(clip.segments),
+                           to_blob(np.stack([s.visual for s in clip.segments]))))
             c.execute("INSERT INTO frames(file_id, times, visual, audio_times, audio, visual_flip) "
                       "VALUES (?, ?, ?, ?, ?, ?)",
                       (file_id, to_blob(clip.frame_times, np.float32), to_blob(clip.frame_visual),
@@ -320,7 +324,8 @@ class Library:
             c.execute("INSERT INTO segments(file_id, idx, start, end, fused, visual, audio, "
                       "labels) SELECT ?, idx, start, end, fused, visual, audio, labels "
                       "FROM segments WHERE file_id = ?", (file_id, source_id))
-            for table in ("moment_index", "frames", "labels", "thumbs", "frame_thumbs"):
+            for table in ("segment_visuals", "moment_index", "frames", "labels", "thumbs",
+                          "frame_thumbs"):
                 cols = [r[1] for r in c.execute(f"PRAGMA table_info({table})") if r[1] != "file_id"]
                 c.execute(f"INSERT INTO {table}(file_id, {', '.join(cols)}) "
                           f"SELECT ?, {', '.join(cols)} FROM {table} WHERE file_id = ?",

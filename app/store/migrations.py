@@ -426,6 +426,28 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 12: each file's moments' picture vectors in one row, for the duplicates' candidate
+    # search (app.core.duplicates.screening), which reads every moment of a library.
+    """
+    -- The same vectors as segments.visual, packed in idx order: a segment row carries
+    -- its fused vector before its visual one and spills over into further pages, so
+    -- reading visual alone read about four times its bytes (a 100,000-clip library: 12 GB
+    -- for 2.5 GB of vectors). Written with the segments; filled here from them.
+    CREATE TABLE segment_visuals (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        moments INTEGER NOT NULL,     -- k
+        vectors BLOB NOT NULL         -- float16 [k, d], L2-normed, segments in idx order
+    );
+    -- group_concat keeps a BLOB's bytes (NULs too) in the order rows arrive; the
+    -- subquery hands them over by file and idx.
+    INSERT INTO segment_visuals (file_id, moments, vectors)
+        SELECT file_id, count(*), CAST(group_concat(visual, x'') AS BLOB)
+        FROM (SELECT file_id, visual FROM segments ORDER BY file_id, idx)
+        GROUP BY file_id;
+    """
+)
+
 LATEST = len(MIGRATIONS)
 
 

@@ -136,6 +136,44 @@ def segment_vectors(lib: Library, file_ids, kind: str = "fused") -> SegmentMatri
         "WHERE file_id IN ({ids}) ORDER BY file_id, idx", file_ids))
 
 
+def segment_visuals(lib: Library, file_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(owner file of each moment [m] int64, picture vectors [m, d] float16) of these
+    files' moments, by file id then idx: the values of ``segment_vectors(..., "visual")``
+    read from one packed row per file (schema 12), which costs a quarter of the bytes.
+    Files without a packed row are read from their segments."""
+    owners, blobs, packed = [], [], set()
+    for file_id, moments, blob in rows_for_files(
+            lib, "SELECT file_id, moments, vectors FROM segment_visuals WHERE file_id IN "
+            "({ids}) ORDER BY file_id", file_ids):
+        owners.append((file_id, moments))
+        blobs.append(blob)
+        packed.add(file_id)
+    rest = [int(i) for i in file_ids if int(i) not in packed]
+    if rest:
+        seg = segment_vectors(lib, rest, "visual")
+        for file_id, lo, hi in _runs(seg.file_ids):
+            owners.append((file_id, hi - lo))
+            blobs.append(seg.vectors[lo:hi].tobytes())
+        order = np.argsort([f for f, _ in owners], kind="stable")
+        owners, blobs = [owners[i] for i in order], [blobs[i] for i in order]
+    counts = np.array([n for _, n in owners], np.int64)
+    file_of = np.repeat(np.array([f for f, _ in owners], np.int64), counts)
+    total = int(counts.sum())
+    if not total:
+        return file_of, np.zeros((0, 0), np.float16)
+    data = b"".join(blobs)
+    return file_of, np.frombuffer(data, np.float16).reshape(total, len(data) // (2 * total))
+
+
+def _runs(file_ids: np.ndarray) -> list[tuple[int, int, int]]:
+    """(file id, first row, end row) of each run of equal ids in a sorted array."""
+    if not len(file_ids):
+        return []
+    starts = np.r_[0, np.flatnonzero(np.diff(file_ids)) + 1]
+    ends = np.r_[starts[1:], len(file_ids)]
+    return [(int(file_ids[lo]), int(lo), int(hi)) for lo, hi in zip(starts, ends, strict=True)]
+
+
 def change_count(lib: Library) -> int:
     """Bumped by every change to files, clips or roots (schema 3 triggers): equal counts
     mean an index read earlier is still the library's."""

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.blas import one_blas_thread
 from app.core.duplicates import burned_text, pictures, screening
 from app.core.duplicates.alignment import (
     Alignment,
@@ -300,7 +301,8 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     when ``remember``): the next run verifies only pairs that touch a file new or
     re-indexed since, and keeps the copies found before among the others. ``rebuild``
     compares everything again. ``stats`` receives how much was done: files compared
-    afresh, candidate pairs, pairs verified, CPU seconds of the worker processes.
+    afresh, candidate pairs, pairs verified, CPU seconds of the worker processes, and the
+    seconds of the candidate search and of screening.
     """
     def stopped() -> bool:
         return cancelled is not None and cancelled()
@@ -316,20 +318,26 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     durations = {i: r["duration"] for i, r in rows.items()}
     reduced: dict = {}
     pairs = None
-    if plan.old:
-        pairs = _new_candidates(lib, plan, state, reduced)
-        if pairs is None:  # what was remembered cannot serve this run: compare everything
-            plan = _plan(rows, None)
-    if pairs is None:
-        pairs = candidate_pairs(lib, plan.members, reduced)
+    started = time.perf_counter()
+    # These stages spread over the cores in threads of their own (see app.core.blas).
+    with one_blas_thread():
+        if plan.old:
+            pairs = _new_candidates(lib, plan, state, reduced)
+            if pairs is None:  # what was remembered cannot serve this run: compare everything
+                plan = _plan(rows, None)
+        if pairs is None:
+            pairs = candidate_pairs(lib, plan.members, reduced)
     if stopped():  # the candidate search cannot stop halfway; it is checked after
         return _groups(plan.kept, plan, rows, words)
     stats = {} if stats is None else stats
-    stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs))
-    pairs = screening.screen_pairs(lib, pairs, durations,
-                                   state.arrays.get("screen_basis") if plan.old else None,
-                                   reduced)
-    stats.update(verified=len(pairs), worker_cpu_s=0.0)
+    stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs),
+                 candidates_s=time.perf_counter() - started)
+    started = time.perf_counter()
+    with one_blas_thread():
+        pairs = screening.screen_pairs(lib, pairs, durations,
+                                       state.arrays.get("screen_basis") if plan.old else None,
+                                       reduced)
+    stats.update(verified=len(pairs), worker_cpu_s=0.0, screening_s=time.perf_counter() - started)
     # By file, so each file's frames are read once for the pairs it is in.
     pairs.sort()
     verified: list[_Edge] = []

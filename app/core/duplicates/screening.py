@@ -63,10 +63,10 @@ def candidate_pairs(lib: Library, members: set[int], min_similarity: float,
     later runs can search new clips against them (``search_new``)."""
     ids = sorted(members)
     if store.segment_count(lib, ids) <= EXACT_MOMENTS:
-        seg = store.segment_vectors(lib, ids, "visual")
-        vectors = seg.vectors.astype(np.float32)
-        return _pairs_of(_pair_keys(seg.file_ids, _nearest(
-            vectors, vectors, seg.file_ids, seg.file_ids, per_moment, min_similarity)))
+        owners, vectors = store.segment_visuals(lib, ids)
+        vectors = vectors.astype(np.float32)
+        return _pairs_of(_pair_keys(owners, _nearest(
+            vectors, vectors, owners, owners, per_moment, min_similarity)))
     owners, reduced, basis = _reduced_moments(lib, ids)
     if reduced_out is not None:
         reduced_out.update(owners=owners, reduced=reduced, basis=basis)
@@ -152,7 +152,7 @@ def _reduced_moments(lib: Library, ids: list[int]
     the basis they were reduced with."""
     rng = np.random.default_rng(0)
     sample_ids = np.sort(rng.choice(ids, size=min(len(ids), FIT_SAMPLE // 10), replace=False))
-    sample = store.segment_vectors(lib, sample_ids, "visual").vectors.astype(np.float32)
+    sample = store.segment_visuals(lib, sample_ids)[1].astype(np.float32)
     basis = principal_directions(sample, REDUCED_DIM)
     return (*reduce_moments(lib, ids, basis), basis)
 
@@ -161,10 +161,10 @@ def reduce_moments(lib: Library, ids: list[int], basis: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Owner file and reduced, L2-normed visual vector (float16) of these files' moments."""
     def read(reader: Library, chunk: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        seg = store.segment_vectors(reader, chunk, "visual")
-        if not len(seg.file_ids):
+        owners, vectors = store.segment_visuals(reader, chunk)
+        if not len(owners):
             return np.zeros(0, np.int64), np.zeros((0, len(basis)), np.float16)
-        return seg.file_ids, l2n(seg.vectors.astype(np.float32) @ basis.T).astype(np.float16)
+        return owners, l2n(vectors.astype(np.float32) @ basis.T).astype(np.float16)
 
     parts = _by_chunks(lib, ids, read)
     return (np.concatenate([np.zeros(0, np.int64)] + [p[0] for p in parts]),
