@@ -271,6 +271,18 @@ def child_app(library: Path, args) -> dict:
     return out
 
 
+def _refresh_after_new(lib, new: list[int]) -> tuple[float, float]:
+    """Seconds (wall, CPU) of the album refresh after ``new`` are taken out of their
+    albums, as a scan's new clips are in none."""
+    from app.core import albums
+    with lib.transaction() as conn:
+        conn.execute(f"DELETE FROM album_files WHERE file_id IN ({','.join('?' * len(new))})",
+                     new)
+    t0, c0 = time.perf_counter(), time.process_time()
+    albums.refresh_albums(lib)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def child_albums(library: Path, args) -> dict:
     from app.core import albums
     from app.store.library import Library
@@ -284,26 +296,17 @@ def child_albums(library: Path, args) -> dict:
     refresh, refresh_cpu = time.perf_counter() - t0, time.process_time() - c0
     # After a scan that added 100 clips: 100 clips taken out of the albums as if new
     # (bench-only SQL, as _synthetic.py writes rows), then placed by the refresh.
-    new = [f["id"] for f in sample_files(lib, 100, seed=3)]
-    with lib.transaction() as conn:
-        conn.execute(f"DELETE FROM album_files WHERE file_id IN ({','.join('?' * len(new))})",
-                     new)
-    t0, c0 = time.perf_counter(), time.process_time()
-    albums.refresh_albums(lib)
-    refresh_new, refresh_new_cpu = time.perf_counter() - t0, time.process_time() - c0
+    refresh_new, refresh_new_cpu = _refresh_after_new(
+        lib, [f["id"] for f in sample_files(lib, 100, seed=3)])
     # The same with 100 clips that have a capture time (a scan of fresh footage): a clip
     # without one may be a copy of any clip, so it alone is compared with all of them.
     dated = [r[0] for r in lib.conn.execute(
         "SELECT id FROM files WHERE status = 'indexed' AND presence = 'present' "
         "AND created IS NOT NULL ORDER BY id")]
     import numpy as np
-    new = [dated[int(i)] for i in np.random.default_rng(4).choice(len(dated), 100, replace=False)]
-    with lib.transaction() as conn:
-        conn.execute(f"DELETE FROM album_files WHERE file_id IN ({','.join('?' * len(new))})",
-                     new)
-    t0, c0 = time.perf_counter(), time.process_time()
-    albums.refresh_albums(lib)
-    refresh_dated, refresh_dated_cpu = time.perf_counter() - t0, time.process_time() - c0
+    refresh_dated, refresh_dated_cpu = _refresh_after_new(
+        lib, [dated[int(i)] for i in np.random.default_rng(4).choice(len(dated), 100,
+                                                                        replace=False)])
     lib.close()
     return {"rebuild_s": round(rebuild, 1), "rebuild_cpu_s": round(rebuild_cpu, 1),
             "refresh_s": round(refresh, 2), "refresh_cpu_s": round(refresh_cpu, 2),

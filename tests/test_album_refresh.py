@@ -21,14 +21,7 @@ from tests.test_albums import DAY, Shelf
 
 @pytest.fixture
 def shelf(library):
-    s = Shelf(library)
-    for i in range(3):
-        s.add(f"park_{i}", "park", DAY.format(2, 10 * i))
-        s.add(f"lake_{i}", "lake", DAY.format(9, 10 * i))
-        s.add(f"beach_{i}", "beach", DAY.format(16, 10 * i))
-    s.add("park_0_copy", "park", None, copy_of="park_0")
-    s.add("lone", "desert", DAY.format(20, 0))
-    return s
+    return Shelf.weeks(library, ("park", "lake", "beach"), copy=True)
 
 
 def _by_first(found, shelf):

@@ -145,12 +145,7 @@ def test_covers_from_sums_are_the_most_central_clips():
 # ---- the refresh at every start ------------------------------------------------------
 @pytest.fixture
 def shelf(library):
-    s = Shelf(library)
-    for i in range(3):
-        s.add(f"park_{i}", "park", DAY.format(2, 10 * i))
-        s.add(f"lake_{i}", "lake", DAY.format(9, 10 * i))
-    s.add("lone", "desert", DAY.format(20, 0))
-    return s
+    return Shelf.weeks(library, ("park", "lake"))
 
 
 def _no_placing(monkeypatch):

@@ -199,6 +199,20 @@ class Shelf:
     def names(self, album: dict) -> list[str]:
         return sorted(Path(p).stem for p in album["files"])
 
+    @classmethod
+    def weeks(cls, lib, places: tuple[str, ...], copy: bool = False) -> Shelf:
+        """Three clips of each place on one day, a week apart from place to place
+        (the 2nd, 9th, 16th...), optionally an undated copy of the first, and one lone
+        clip of the desert on the 20th."""
+        s = cls(lib)
+        for i in range(3):
+            for week, place in enumerate(places):
+                s.add(f"{place}_{i}", place, DAY.format(2 + 7 * week, 10 * i))
+        if copy:
+            s.add(f"{places[0]}_0_copy", places[0], None, copy_of=f"{places[0]}_0")
+        s.add("lone", "desert", DAY.format(20, 0))
+        return s
+
 
 @pytest.fixture
 def shelf(library):
