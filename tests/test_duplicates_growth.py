@@ -220,10 +220,14 @@ def test_cancel_stops_verifying_and_remembers_nothing(grown, monkeypatch):
     lib, new = grown
     monkeypatch.setattr(finder, "POOL_MIN_PAIRS", 0)
     monkeypatch.setattr(finder, "CHUNK_PAIRS", 1)
+    monkeypatch.setattr(screening, "SCREEN_BATCH", 1)
     progress: list[int] = []
     stats: dict = {}
+    # Cancelled once the workers have answered: while pairs are verified (and screened).
     duplicates.find_duplicates(lib, workers=2, progress=lambda d, t: progress.append(d),
-                               cancelled=lambda: len(progress) > 1, stats=stats)
+                               cancelled=lambda: stats.get("worker_cpu_s", 0.0) > 0,
+                               stats=stats)
+    assert stats["worker_cpu_s"] > 0
     assert progress and max(progress) < stats["candidates"]
     after: dict = {}
     duplicates.find_duplicates(lib, workers=1, stats=after)
