@@ -258,13 +258,14 @@ def _inverted_file_search(x: np.ndarray, owners: np.ndarray, k: int,
             x[q_rows].astype(np.float32), x[b_rows].astype(np.float32), owners[q_rows],
             owners[b_rows], k, min_similarity, q_rows, b_rows))
 
-    # The largest first: a crowded cell searched last would leave the other cores idle.
+    # The largest first: a crowded cell (searched whole by one thread) taken last would
+    # leave the other cores idle at the end. Threads within it as well cost more than
+    # they gain (10,000 clips: 3.0 s against 2.1 s).
     wanted = sorted((c for c in range(cells) if len(asked_in[c])),
                     key=lambda c: (not crowded[c], -len(found_in[c]), c))
-    if len(wanted) > 1:
+    if depth == 0 and len(wanted) > 1:
         # numpy lets go of the interpreter in its products and partitions: cells are
-        # searched on every core; within a crowded cell too, or one core would search
-        # it alone while the others have finished.
+        # searched on every core.
         with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
             keys = list(pool.map(search, wanted))
     else:
