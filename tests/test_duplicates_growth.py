@@ -186,14 +186,33 @@ def test_worker_processes_answer_as_one_process_does(grown, monkeypatch):
                                      stats=serial)
     monkeypatch.setattr(finder, "POOL_MIN_PAIRS", 0)
     monkeypatch.setattr(finder, "CHUNK_PAIRS", 2)
+    # Screened pairs reach the workers a few at a time, while the rest are screened.
+    monkeypatch.setattr(screening, "SCREEN_BATCH", 1)
     pooled: dict = {}
     progress: list[tuple[int, int]] = []
     two = duplicates.find_duplicates(lib, workers=2, rebuild=True, remember=False,
                                      stats=pooled, progress=lambda d, t: progress.append((d, t)))
     assert _json(one) == _json(two) and one
     assert pooled["worker_cpu_s"] > 0  # the pairs really were verified elsewhere
-    assert progress[-1] == (serial["verified"], serial["verified"])
+    assert pooled["verified"] == serial["verified"]
+    # Every candidate pair is judged: screened out, or verified.
+    assert progress[-1] == (serial["candidates"], serial["candidates"])
     assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+
+
+@pytest.mark.models
+def test_screening_in_batches_judges_every_pair_once(grown, monkeypatch):
+    lib, _ = grown
+    rows = {r["id"]: r for r in lib.files(status="indexed", present_only=True)}
+    durations = {i: r["duration"] for i, r in rows.items()}
+    pairs = finder.candidate_pairs(lib, set(rows))
+    whole = screening.screen_pairs(lib, pairs, durations)
+    monkeypatch.setattr(screening, "SCREEN_BATCH", 1)
+    batches = list(screening.screen_batches(lib, pairs, durations))
+    assert len(batches) > 2 and sum(judged for _, judged in batches) == len(pairs)
+    passed = [(int(x), int(y)) for worth, _ in batches for x, y in worth]
+    assert sorted(passed) == whole and len(set(passed)) == len(passed)
+    assert all(x < y for x, y in passed)
 
 
 @pytest.mark.models
@@ -201,11 +220,15 @@ def test_cancel_stops_verifying_and_remembers_nothing(grown, monkeypatch):
     lib, new = grown
     monkeypatch.setattr(finder, "POOL_MIN_PAIRS", 0)
     monkeypatch.setattr(finder, "CHUNK_PAIRS", 1)
+    monkeypatch.setattr(screening, "SCREEN_BATCH", 1)
     progress: list[int] = []
     stats: dict = {}
+    # Cancelled once the workers have answered: while pairs are verified (and screened).
     duplicates.find_duplicates(lib, workers=2, progress=lambda d, t: progress.append(d),
-                               cancelled=lambda: len(progress) > 1, stats=stats)
-    assert progress and max(progress) < stats["verified"]
+                               cancelled=lambda: stats.get("worker_cpu_s", 0.0) > 0,
+                               stats=stats)
+    assert stats["worker_cpu_s"] > 0
+    assert progress and max(progress) < stats["candidates"]
     after: dict = {}
     duplicates.find_duplicates(lib, workers=1, stats=after)
     assert after["fresh"] == len(new)  # the cancelled run's clips are still new

@@ -22,10 +22,11 @@ import math
 import os
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -103,6 +104,7 @@ SAME_BITRATE = 0.05  # and bitrates within this (encoder noise)
 # rounded to even numbers moves a side by a few pixels (640x482 beside 640x480).
 SAME_PIXELS = 0.03
 TRACK_CACHE = 256  # files whose frame vectors stay loaded during one run
+T = TypeVar("T")
 
 
 @dataclass
@@ -291,18 +293,19 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
                     remember: bool = True, stats: dict | None = None) -> list[DuplicateGroup]:
     """Groups of copies among the indexed files that are present.
 
-    ``progress(done, total)`` is called as candidate pairs are verified; ``cancelled()``
+    ``progress(done, total)`` is called as the ``total`` candidate pairs are judged (one
+    screened out is done at once, one passed once verified); ``cancelled()``
     returning True stops early with what was found so far; ``found(groups)`` receives
     the groups confirmed so far while pairs are still being verified (at most every
     PARTIAL_EVERY seconds). Pairs are verified by ``workers`` processes (default: one
-    per core; 1: in this process).
+    per core; 1: in this process), starting while the rest are still screened.
 
     What a run compared and found is remembered in the library (``app.store.duplicates``,
     when ``remember``): the next run verifies only pairs that touch a file new or
     re-indexed since, and keeps the copies found before among the others. ``rebuild``
     compares everything again. ``stats`` receives how much was done: files compared
     afresh, candidate pairs, pairs verified, CPU seconds of the worker processes, and the
-    seconds of the candidate search and of screening.
+    seconds of the candidate search and of screening (verification runs meanwhile).
     """
     def stopped() -> bool:
         return cancelled is not None and cancelled()
@@ -332,14 +335,6 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
     stats = {} if stats is None else stats
     stats.update(files=len(rows), fresh=len(plan.fresh), candidates=len(pairs),
                  candidates_s=time.perf_counter() - started)
-    started = time.perf_counter()
-    with one_blas_thread():
-        pairs = screening.screen_pairs(lib, pairs, durations,
-                                       state.arrays.get("screen_basis") if plan.old else None,
-                                       reduced)
-    stats.update(verified=len(pairs), worker_cpu_s=0.0, screening_s=time.perf_counter() - started)
-    # By file, so each file's frames are read once for the pairs it is in.
-    pairs.sort()
     verified: list[_Edge] = []
     last_answer = [time.monotonic()]
 
@@ -349,8 +344,15 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
             last_answer[0] = time.monotonic()
             found(_groups(plan.kept + verified, plan, rows, words))
 
-    complete = _verify_pairs(lib, pairs, durations, workers, progress, stopped, confirmed,
-                             stats)
+    # Screened pairs are verified as they come: the worker processes start on the first
+    # ones while the rest are screened, instead of waiting for all of them.
+    stats.update(verified=0, worker_cpu_s=0.0)
+    with one_blas_thread():
+        batches = screening.screen_batches(
+            lib, pairs, durations, state.arrays.get("screen_basis") if plan.old else None,
+            reduced)
+        complete = _verify_pairs(lib, _timed(batches, stats, "screening_s"), len(pairs),
+                                 durations, workers, progress, stopped, confirmed, stats)
     if complete and plan.fresh:
         tracks = _Tracks(lib, durations)
         pics = _pictures(lib, rows, plan.members)
@@ -360,6 +362,7 @@ def find_duplicates(lib: Library, progress: Callable[[int, int], None] | None = 
             confirmed(edge)
         complete = not stopped()
     if complete and remember:
+        verified.sort(key=lambda e: (min(e.a, e.b), max(e.a, e.b)))  # as they came: any order
         _remember(lib, plan, verified, reduced, rows)
     return _groups(plan.kept + verified, plan, rows, words)
 
@@ -548,54 +551,110 @@ def _check_chunk(pairs: list[tuple[int, int]], durations: dict[int, float | None
     return edges, time.process_time() - started
 
 
-def _verify_pairs(lib: Library, pairs: list[tuple[int, int]], durations: dict,
-                  workers: int | None, progress: Callable[[int, int], None] | None,
-                  stopped: Callable[[], bool], confirmed: Callable[[_Edge], None],
-                  stats: dict) -> bool:
-    """Verify every pair, passing each copy to ``confirmed``; False if stopped first."""
-    total = len(pairs)
+def _timed(items: Iterator[T], stats: dict, key: str) -> Iterator[T]:
+    """``items`` as they come; ``stats[key]``: seconds from the first asked for to the
+    last made (the time spent meanwhile on what was made counts too)."""
+    started = time.perf_counter()
+    try:
+        yield from items
+    finally:
+        stats[key] = time.perf_counter() - started
+
+
+def _verify_pairs(lib: Library, batches: Iterator[tuple[np.ndarray, int]], total: int,
+                  durations: dict, workers: int | None,
+                  progress: Callable[[int, int], None] | None, stopped: Callable[[], bool],
+                  confirmed: Callable[[_Edge], None], stats: dict) -> bool:
+    """Verify the pairs screening passes, batch by batch as it judges them
+    (``screening.screen_batches``), passing each copy to ``confirmed``; False if stopped
+    first. Progress counts the ``total`` candidate pairs: one screened out is done when
+    judged, one passed when verified. ``stats``: pairs verified, workers' CPU seconds."""
     workers = (os.cpu_count() or 1) if workers is None else workers
-    if workers <= 1 or total < POOL_MIN_PAIRS:
+    done = 0
+
+    def advance(pairs: int) -> None:
+        nonlocal done
+        done += pairs
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    waiting: list[tuple[int, int]] = []  # passed, not yet verified nor sent to a worker
+    batches = iter(batches)
+    for passed, judged in batches:
+        if stopped():
+            return False
+        stats["verified"] += len(passed)
+        waiting += [(int(x), int(y)) for x, y in passed]
+        advance(judged - len(passed))
+        if workers > 1 and len(waiting) >= POOL_MIN_PAIRS:
+            if not _verify_in_workers(lib, waiting, batches, durations, workers, advance,
+                                      stopped, confirmed, stats):
+                return False
+            break
+    else:  # few pairs (or one process): verified here, no processes to start
         checker = _Checker(lib, durations)
-        for n, (x, y) in enumerate(pairs):
+        for x, y in waiting:
             if stopped():
                 return False
-            if progress is not None:
-                progress(n, total)
             edge = checker.check(x, y)
             if edge is not None:
                 confirmed(edge)
-    else:
-        ctx = process_context()
-        if progress is not None:
-            progress(0, total)
-        with ProcessPoolExecutor(min(workers, -(-total // CHUNK_PAIRS)), mp_context=ctx,
-                                 initializer=_start_worker,
-                                 initargs=(os.path.abspath(lib.path),)) as pool:
-            jobs = {}
-            for lo in range(0, total, CHUNK_PAIRS):
-                chunk = pairs[lo:lo + CHUNK_PAIRS]
-                ids = {i for p in chunk for i in p}
-                jobs[pool.submit(_check_chunk, chunk, {i: durations[i] for i in ids})] = \
-                    len(chunk)
-            done = 0
-            pending = set(jobs)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                if stopped():
-                    for job in pending:
-                        job.cancel()
-                    return False
-                for job in finished:
-                    edges, cpu = job.result()
-                    stats["worker_cpu_s"] += cpu
-                    for edge in edges:
-                        confirmed(edge)
-                    done += jobs[job]
-                    if progress is not None:
-                        progress(done, total)
-    if progress is not None:
+            advance(1)
+    if progress is not None and done != total:
         progress(total, total)
+    return True
+
+
+def _verify_in_workers(lib: Library, waiting: list[tuple[int, int]],
+                       batches: Iterator[tuple[np.ndarray, int]], durations: dict, workers: int,
+                       advance: Callable[[int], None], stopped: Callable[[], bool],
+                       confirmed: Callable[[_Edge], None], stats: dict) -> bool:
+    """``_verify_pairs`` in ``workers`` processes: ``waiting`` first, then the pairs of
+    the rest of ``batches``, CHUNK_PAIRS to a job, sent as they are screened."""
+    with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_start_worker,
+                             initargs=(os.path.abspath(lib.path),)) as pool:
+        jobs: dict = {}
+
+        def send(chunk: list[tuple[int, int]]) -> None:
+            ids = {i for p in chunk for i in p}
+            jobs[pool.submit(_check_chunk, chunk, {i: durations[i] for i in ids})] = len(chunk)
+
+        def collect(timeout: float) -> bool:
+            """Take in the jobs finished (waiting up to ``timeout``); False if stopped."""
+            finished, _ = wait(list(jobs), timeout=timeout, return_when=FIRST_COMPLETED)
+            if stopped():
+                for job in jobs:
+                    job.cancel()
+                return False
+            for job in finished:
+                edges, cpu = job.result()
+                stats["worker_cpu_s"] += cpu
+                for edge in edges:
+                    confirmed(edge)
+                advance(jobs.pop(job))
+            return True
+
+        screening_done = False
+        while not screening_done or waiting or jobs:
+            while len(waiting) >= CHUNK_PAIRS or (screening_done and waiting):
+                send(waiting[:CHUNK_PAIRS])
+                del waiting[:CHUNK_PAIRS]
+            if not screening_done:
+                batch = next(batches, None)
+                if batch is None:
+                    screening_done = True
+                else:
+                    passed, judged = batch
+                    stats["verified"] += len(passed)
+                    waiting += [(int(x), int(y)) for x, y in passed]
+                    advance(judged - len(passed))
+                # Between batches only what has finished is taken: screening goes on.
+                if not collect(0.0 if not screening_done else 0.2):
+                    return False
+            elif jobs and not collect(0.2):
+                return False
     return True
 
 
