@@ -281,19 +281,26 @@ def test_what_the_person_waits_for_does_not_queue_behind_start_up_work(qtbot, tm
     qtbot.waitUntil(lambda: bool(albums), timeout=10_000)
 
 
+def _person_waits(qtbot, what: str, asked: str, order: list, release: threading.Event) -> None:
+    """A foreground task the person waits for: "<what> <asked>" goes in ``order`` when it
+    starts, "<what> answered" once ``release`` is set; returns when it has started."""
+    from app.gui import tasks
+
+    def answer():
+        order.append(f"{what} {asked}")
+        release.wait(10)
+        order.append(f"{what} answered")
+
+    tasks.run_task(answer, pool_name="work")
+    qtbot.waitUntil(lambda: order == [f"{what} {asked}"], timeout=10_000)
+
+
 def test_start_up_work_holds_back_while_the_person_waits_for_an_answer(qtbot, monkeypatch):
     """A search running: album grouping (or the duplicates comparison) starts after it
     answers, not beside it; and never waits longer than YIELD_SECONDS."""
     from app.gui import tasks
     release, order = threading.Event(), []
-
-    def search():
-        order.append("search started")
-        release.wait(10)
-        order.append("search answered")
-
-    tasks.run_task(search, pool_name="work")
-    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    _person_waits(qtbot, "search", "started", order, release)
     tasks.run_task(lambda: order.append("albums started"), pool_name="background")
     time.sleep(0.5)
     assert order == ["search started"]
@@ -304,8 +311,7 @@ def test_start_up_work_holds_back_while_the_person_waits_for_an_answer(qtbot, mo
     monkeypatch.setattr(tasks, "YIELD_SECONDS", 0.3)
     release.clear()
     order.clear()
-    tasks.run_task(search, pool_name="work")
-    qtbot.waitUntil(lambda: order == ["search started"], timeout=10_000)
+    _person_waits(qtbot, "search", "started", order, release)
     tasks.run_task(lambda: order.append("albums started"), pool_name="background")
     qtbot.waitUntil(lambda: "albums started" in order, timeout=10_000)
     assert order == ["search started", "albums started"]  # held back, not starved
@@ -317,19 +323,12 @@ def test_the_warm_up_loads_the_text_model_after_what_the_person_asked(qtbot, tmp
                                                                      monkeypatch):
     """The indexes are mapped at once; the text model, which a similar strip does not
     need, waits for the similar search asked meanwhile to answer."""
-    from app.gui import services, tasks
+    from app.gui import services
     from app.gui.library_service import LibraryService
     order, release = [], threading.Event()
     monkeypatch.setattr(services, "warm", lambda path, text_model=True: order.append("indexes"))
     monkeypatch.setattr(services, "warm_text_model", lambda: order.append("text model"))
-
-    def similar():
-        order.append("similar asked")
-        release.wait(10)
-        order.append("similar answered")
-
-    tasks.run_task(similar, pool_name="work")
-    qtbot.waitUntil(lambda: order == ["similar asked"], timeout=10_000)
+    _person_waits(qtbot, "similar", "asked", order, release)
     LibraryService(str(tmp_path / "lib.sqlite")).warm()
     qtbot.waitUntil(lambda: "indexes" in order, timeout=10_000)
     time.sleep(0.3)
