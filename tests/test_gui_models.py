@@ -355,3 +355,19 @@ def test_background_work_queued_right_after_the_warm_up_waits_for_it(qtbot):
     release.set()
     qtbot.waitUntil(lambda: len(order) == 2, timeout=10_000)
     assert order == ["warm-up done", "albums started"]
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no nice values here")
+def test_background_work_runs_below_what_the_person_asked_for(qtbot):
+    """Once started, album grouping or a duplicates comparison must not take the cores
+    from a search asked meanwhile: the background pool's threads run at a lower priority."""
+    from app.gui import tasks
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: dict = {}
+    tasks.run_task(lambda: seen.update(search=os.getpriority(os.PRIO_PROCESS, 0)))
+    qtbot.waitUntil(lambda: "search" in seen, timeout=10_000)
+    tasks.run_task(lambda: seen.update(albums=os.getpriority(os.PRIO_PROCESS, 0)),
+                   pool_name="background")
+    qtbot.waitUntil(lambda: "albums" in seen, timeout=20_000)
+    assert seen == {"search": base, "albums": max(base, tasks.BACKGROUND_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base

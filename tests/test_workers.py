@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+
+import pytest
 
 from app.core.library.workers import (
     WORKER_ENVIRONMENT,
     GiB,
     WorkerPool,
     default_memory_limit,
+    lower_priority,
+    process_context,
+    thread_niceness,
 )
 
 
@@ -122,3 +128,38 @@ def test_workers_run_single_threaded_libraries_and_leave_the_parent_as_it_was():
         [result] = list(pool.map_unordered([keys]))
     assert dict(os.environ) == before
     assert result.value == {k: before.get(k, WORKER_ENVIRONMENT[k]) for k in keys}
+
+
+def _niceness_here() -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values")
+def test_a_lowered_thread_leaves_the_others_and_its_workers_follow_it():
+    """Background work lowers its own thread only; the duplicates pool's processes (from
+    the forkserver, which does not pass a nice value on) take the asking thread's."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from app.core.duplicates import finder
+    base = thread_niceness()
+    seen: dict = {}
+
+    def background(library: str):
+        lower_priority(base + 5)
+        lower_priority(base + 2)  # never raised back
+        seen["thread"] = thread_niceness()
+        with ProcessPoolExecutor(1, mp_context=process_context(), initializer=finder._start_worker,
+                                 initargs=(library, thread_niceness())) as pool:
+            seen["worker"] = pool.submit(_niceness_here).result(timeout=60)
+
+    import tempfile
+
+    from app.store.library import Library
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "lib.sqlite")
+        Library(path).close()
+        worker = threading.Thread(target=background, args=(path,))
+        worker.start()
+        worker.join(90)
+    assert seen == {"thread": base + 5, "worker": base + 5}
+    assert thread_niceness() == base  # this thread is untouched

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from app.core.library.scanner import ScanProgress
+from app.core.library.workers import lower_priority
 from app.settings import Settings
 
 _pools: dict[str, QThreadPool] = {}
@@ -55,6 +56,11 @@ FOREGROUND_POOLS = frozenset({"work", "warm"})
 BACKGROUND_POOL = "background"
 # The longest background work holds back at once: it is delayed, never starved.
 YIELD_SECONDS = 10.0
+# Background threads (and the worker processes they start) run at this nice value: once
+# they run, a search asked meanwhile still gets the cores first. Waiting for the
+# foreground (``Foreground``) covers the start; the duplicates comparison's candidate
+# search and its verification processes cannot stop between pairs everywhere.
+BACKGROUND_NICENESS = 10
 
 
 class Foreground:
@@ -142,6 +148,7 @@ class _Task(QRunnable):
     def run(self) -> None:
         ahead = self.pool_name in FOREGROUND_POOLS  # counted since run_task queued it
         if self.pool_name == BACKGROUND_POOL:
+            lower_priority(BACKGROUND_NICENESS)
             foreground.wait_idle()
         try:
             result, error = self.func(), None

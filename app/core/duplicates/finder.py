@@ -40,7 +40,7 @@ from app.core.duplicates.alignment import (
     off_speed_bar,
 )
 from app.core.library.identity import content_hash
-from app.core.library.workers import process_context
+from app.core.library.workers import lower_priority, process_context, thread_niceness
 from app.store import analysis as analysis_store
 from app.store import duplicates as dupstore
 from app.store import vectors as store_vectors
@@ -536,7 +536,10 @@ class _Checker:
 _worker: dict = {}  # in a worker process: its library and checker
 
 
-def _start_worker(path: str) -> None:
+def _start_worker(path: str, niceness: int = 0) -> None:
+    # Work the app runs in the background runs its workers as low as its own thread:
+    # the search the person asked for meanwhile gets the cores first.
+    lower_priority(niceness)
     lib = Library(path, readonly=True)
     _worker.update(lib=lib, checker=_Checker(lib, {}))
 
@@ -614,7 +617,7 @@ def _verify_in_workers(lib: Library, waiting: list[tuple[int, int]],
     """``_verify_pairs`` in ``workers`` processes: ``waiting`` first, then the pairs of
     the rest of ``batches``, CHUNK_PAIRS to a job, sent as they are screened."""
     with ProcessPoolExecutor(workers, mp_context=process_context(), initializer=_start_worker,
-                             initargs=(os.path.abspath(lib.path),)) as pool:
+                             initargs=(os.path.abspath(lib.path), thread_niceness())) as pool:
         jobs: dict = {}
 
         def send(chunk: list[tuple[int, int]]) -> None:

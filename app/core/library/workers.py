@@ -53,6 +53,26 @@ def process_context():
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def thread_niceness() -> int:
+    """The calling thread's nice value (0 where the system has none to tell)."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except (AttributeError, OSError):
+        return 0
+
+
+def lower_priority(niceness: int) -> None:
+    """Run the calling thread at ``niceness`` at least (never raised back: that needs
+    privileges). On Linux a nice value belongs to one thread, and the threads it starts
+    inherit it; worker processes come from the forkserver and do not, so a pool started
+    for background work passes its caller's value on (``thread_niceness``)."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 # The workers' environment: they run one per core, so the thread pools numerical
 # libraries start on their own in each worker only compete with the other workers.
 # OpenBLAS's (numpy's matrix products: the log-mel spectrogram's, the detectors'
