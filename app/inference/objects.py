@@ -1,8 +1,10 @@
 """COCO objects in frames: CenterNet (MobileNetV3) with its own peak decoding in the graph.
 
-The ONNX graph (``models/objects.py``) returns its 100 best peaks; this wrapper letterboxes
-the frame, keeps the confident ones, runs per-class NMS and maps boxes back to the frame
-as fractions 0..1.
+The ONNX graph (``models/objects.py``) takes any input size on its 32-pixel grid and
+returns its 100 best peaks; this wrapper scales the frame to 512 on its longer side (a
+16:9 frame is 512x288: no square letterbox whose grey padding the network would pay
+for), keeps the confident peaks, runs per-class NMS and maps boxes back to the frame as
+fractions 0..1.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from app import config
-from app.inference.boxes import letterbox, nms
+from app.inference.boxes import fit_to_grid, nms
 from app.inference.session import model_path, open_session
 
 MODEL_FILE = "centernet.onnx"
-INPUT_SIZE = 512
+INPUT_SIZE = 512  # the longer side; the network was trained on 512x512
+STRIDE = 32  # input sides are multiples of it (the shorter side is padded up to one)
 NUM_CLASSES = 80
 MAX_DETECTIONS = 100  # peaks the graph returns
 SCORE_THRESHOLD = 0.3
@@ -58,8 +61,8 @@ class ObjectDetector:
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Objects in an HxWx3 uint8 RGB frame, best score first."""
         h, w = rgb.shape[:2]
-        square, scale = letterbox(rgb, INPUT_SIZE, fill=LETTERBOX_FILL)
-        (raw,) = self.session.run(["detections"], {"image": square[None]})
+        canvas, scale = fit_to_grid(rgb, INPUT_SIZE, STRIDE, fill=LETTERBOX_FILL)
+        (raw,) = self.session.run(["detections"], {"image": canvas[None]})
         raw = raw[0]
         raw = raw[raw[:, 4] >= self.threshold]
         labels = coco_labels()
