@@ -65,10 +65,10 @@ CROP_QUALITY = 80
 OBJECT_THRESHOLD = 0.45
 PERSON_THRESHOLD = 0.4
 MAX_OBJECTS = 12  # per frame, best first
-# The detector (about 35 ms of CPU a 16:9 frame, seen at 512x288) runs on the first analysed frame, then when the
-# picture has changed since its last run (a mean difference of OBJECTS_CHANGE grey levels
-# between 32x18 thumbnails) but on at most every OBJECTS_EVERY-th analysed frame, and at
-# least every OBJECTS_MAX_GAP seconds. Measured on the corpus at five-second spacing:
+# The detector (about 35 ms of CPU a 16:9 frame, seen at 512x288) runs on the first
+# analysed frame, then when the picture has changed since its last run (a mean
+# difference of OBJECTS_CHANGE grey levels between 32x18 thumbnails) but on at most
+# every OBJECTS_EVERY-th analysed frame, and at least every OBJECTS_MAX_GAP seconds. Measured on the corpus at five-second spacing:
 # a static street camera with pedestrians differs by 3-8 between frames, hand-held shots
 # of one subject by 13-30, cuts by 33-71.
 OBJECTS_EVERY = 2
