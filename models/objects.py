@@ -9,9 +9,10 @@ index (0..79, ``resources/coco_labels.txt``).
 
 The graph was frozen at 512x512, and the exporter folded sizes of that grid into
 constants (``GRID_SIZES``); they are computed from the input instead, so any height and
-width that are multiples of STRIDE work. The wrapper gives a 16:9 frame 512x288 rather
-than letterboxing it into 512x512, which was 44% grey padding the network paid for
-(squashing frames into the square, as Human does, turned chelsea's cat into a dog).
+width that are multiples of STRIDE work: a 16:9 frame can be seen at 512x288 rather
+than letterboxed into 512x512, 44% of it grey padding the network pays for (see
+``app/inference/objects.py`` for what that changes; squashing frames into the square,
+as Human does, turned chelsea's cat into a dog).
 
 ``build`` runs the converted model on the package's own sample picture (a group of
 people): at 512x512 it must give what the frozen graph gives, and both there and at the

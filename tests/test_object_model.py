@@ -10,7 +10,7 @@ import pytest
 
 from app import config
 from app.inference import objects
-from app.inference.boxes import box_iou, fit_to_grid, letterbox
+from app.inference.boxes import box_iou, fit_to_grid
 from models import install
 
 
@@ -81,34 +81,25 @@ def test_real_build_is_deterministic(tmp_path):
     assert digests[0] == digests[1] == manifest["models"][recipe.OUTPUTS[0]]
 
 
-def _confident(session, canvas: np.ndarray, scale: float, shape) -> list[tuple[int, float, np.ndarray]]:
-    (raw,) = session.run(["detections"], {"image": canvas[None]})
-    h, w = shape[:2]
-    return [(int(r[5]), float(r[4]), r[:4] / scale / np.array([w, h, w, h]))
-            for r in raw[0] if r[4] >= 0.4]
-
-
 @pytest.mark.models
-def test_frames_without_padding_find_what_the_square_finds(detector):
-    """The graph takes the frame at its own aspect ratio (no grey square around it): on
-    real photos, landscape and portrait, it finds the same objects in the same places
-    with nearly the same scores as the 512x512 letterbox the network was trained at."""
+def test_frames_at_their_own_shape_find_what_the_square_finds(detector):
+    """``fit_frame``: the graph takes the frame at its own aspect ratio (no grey square
+    around it). On real photos, landscape and portrait, it finds the same objects in the
+    same places with nearly the same scores as the 512x512 letterbox it was trained at."""
     from skimage import data
 
+    fitted = objects.ObjectDetector(session=detector.session, fit_frame=True)
     astronaut = data.astronaut()
     pictures = {"astronaut": astronaut, "coffee": data.coffee(), "chelsea": data.chelsea(),
                 "astronaut upright": np.ascontiguousarray(astronaut[:, 112:400])}
     for name, picture in pictures.items():
-        square = _confident(detector.session, *letterbox(picture, 512, objects.LETTERBOX_FILL),
-                            picture.shape)
-        canvas, scale = fit_to_grid(picture, 512, objects.STRIDE, objects.LETTERBOX_FILL)
-        assert canvas.shape[:2] != (512, 512) or name == "astronaut"
-        fitted = _confident(detector.session, canvas, scale, picture.shape)
+        square = [d for d in detector.detect(picture) if d.score >= 0.4]
+        found = fitted.detect(picture)
         assert square, name
-        for cls, score, box in square:
-            same = [(s, b) for c, s, b in fitted if c == cls]
-            assert same, f"{name}: class {cls} lost"
-            ious = box_iou(box, np.array([b for _, b in same]))
+        for d in square:
+            same = [f for f in found if f.label == d.label]
+            assert same, f"{name}: {d.label} lost"
+            ious = box_iou(np.array(d.box), np.array([f.box for f in same]))
             best = int(np.argmax(ious))
             assert ious[best] > 0.8, name
-            assert abs(same[best][0] - score) < 0.1, (name, score, same[best][0])
+            assert abs(same[best].score - d.score) < 0.1, (name, d.score, same[best].score)

@@ -57,18 +57,13 @@ CROP_QUALITY = 80
 # (person, cat, cup, horse); look-alikes 0.15-0.41 (clock on coins, kite on the moon),
 # with one whole-frame umbrella at 0.53 on a retina scan. People are the class home video
 # is about and are scored lower when small or partly hidden, so they get a lower bar.
-# (Those scores were taken on the 512x512 letterbox. The detector now sees frames at
-# their own aspect ratio, without the grey padding that had lifted most scores a little:
-# square photos score the same; chelsea's cat (3:2) 0.50 -> 0.43, the cup 0.56 -> 0.54,
-# the horse 0.53 -> 0.57; on the corpus's street footage people move by 0.00-0.05 and
-# the false "sports balls" (litter, signs) drop from 0.45-0.64 to 0.31-0.58.)
 OBJECT_THRESHOLD = 0.45
 PERSON_THRESHOLD = 0.4
 MAX_OBJECTS = 12  # per frame, best first
-# The detector (about 35 ms of CPU a 16:9 frame, seen at 512x288) runs on the first
-# analysed frame, then when the picture has changed since its last run (a mean
-# difference of OBJECTS_CHANGE grey levels between 32x18 thumbnails) but on at most
-# every OBJECTS_EVERY-th analysed frame, and at least every OBJECTS_MAX_GAP seconds. Measured on the corpus at five-second spacing:
+# The detector (about 60 ms a frame) runs on the first analysed frame, then when the
+# picture has changed since its last run (a mean difference of OBJECTS_CHANGE grey levels
+# between 32x18 thumbnails) but on at most every OBJECTS_EVERY-th analysed frame, and at
+# least every OBJECTS_MAX_GAP seconds. Measured on the corpus at five-second spacing:
 # a static street camera with pedestrians differs by 3-8 between frames, hand-held shots
 # of one subject by 13-30, cuts by 33-71.
 OBJECTS_EVERY = 2
