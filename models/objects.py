@@ -3,9 +3,9 @@
 ``package/models/centernet.json`` (MIT; trained by 610265158/mobilenetv3_centernet) is a
 TF.js graph model converted by ``models/tfjs.py`` whole, its own decoding included:
 3x3 max-pool peak picking on the (H/4)x(W/4)x80 class heatmap, top 100 peaks, box edges
-from the size head. ``centernet.onnx``: input uint8 RGB [1, height, width, 3] (0..255),
-output ``detections`` [1, 100, 6] = x1, y1, x2, y2 (input pixels), score, COCO class
-index (0..79, ``resources/coco_labels.txt``).
+from the size head. ``centernet_any_size.onnx``: input uint8 RGB [1, height, width, 3]
+(0..255), output ``detections`` [1, 100, 6] = x1, y1, x2, y2 (input pixels), score,
+COCO class index (0..79, ``resources/coco_labels.txt``).
 
 The graph was frozen at 512x512, and the exporter folded sizes of that grid into
 constants (``GRID_SIZES``); they are computed from the input instead, so any height and
@@ -14,7 +14,8 @@ than letterboxed into 512x512, 44% of it grey padding the network pays for (see
 ``app/inference/objects.py`` for what that changes; squashing frames into the square,
 as Human does, turned chelsea's cat into a dog).
 
-``build`` runs the converted model on the package's own sample picture (a group of
+The file is named for that (a models folder shared with older code keeps the frozen
+``centernet.onnx`` beside it). ``build`` runs the converted model on the package's own sample picture (a group of
 people): at 512x512 it must give what the frozen graph gives, and both there and at the
 picture's own aspect ratio it must find a confident group of people.
 """
@@ -28,7 +29,7 @@ import onnx
 
 from models import tfjs
 
-OUTPUTS = ("centernet.onnx",)
+OUTPUTS = ("centernet_any_size.onnx",)
 # Bump when the recipe's outputs change: installs of an older version are rebuilt.
 # 2: free input height and width.
 VERSION = 2

