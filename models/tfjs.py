@@ -157,6 +157,19 @@ def _attr(node: dict, key: str, default=None):
     return value
 
 
+@dataclass(frozen=True)
+class GridSize:
+    """What a constant of a frozen graph held when it was a size of some tensor's grid,
+    folded by the exporter for the one input size it was frozen at: ``convert(replace=...)``
+    computes it at run time instead, as ``factor`` times the NHWC dimensions ``axes`` of
+    ``tensor`` (int32, a scalar when ``scalar``), so the graph accepts other input sizes."""
+
+    tensor: str
+    axes: tuple[int, ...]
+    factor: int = 1
+    scalar: bool = False
+
+
 @dataclass
 class Value:
     """One TF tensor during conversion: a constant, or an ONNX edge in some layout."""
@@ -169,9 +182,11 @@ class Value:
 
 
 class _Converter:
-    def __init__(self, model: GraphModel, rebatch: bool = False):
+    def __init__(self, model: GraphModel, rebatch: bool = False,
+                 replace: dict[str, np.ndarray | GridSize] | None = None):
         self.model = model
         self.rebatch = rebatch
+        self.replace = dict(replace or {})
         self.nodes = {n["name"]: n for n in model.nodes}
         self.values: dict[str, Value] = {}
         self.onnx_nodes: list[onnx.NodeProto] = []
@@ -269,10 +284,36 @@ class _Converter:
             self.values[node["name"] if i == 0 else f"{node['name']}:{i}"] = v
 
     def op_Const(self, node, inputs):
+        if node["name"] in self.replace:
+            return self._replacement(node["name"])
         value = self.model.weights.get(node["name"])
         if value is None:
             raise ConversionError(f"Const {node['name']} has no weight in the manifest")
         return Value(const=value, rank=value.ndim, dtype=value.dtype)
+
+    def _replacement(self, name: str) -> Value:
+        spec = self.replace.pop(name)  # each replacement is used once: a typo is an error
+        if not isinstance(spec, GridSize):
+            value = np.asarray(spec)
+            old = self.model.weights.get(name)
+            if old is not None and old.dtype != value.dtype:
+                raise ConversionError(f"{name}: replacement {value.dtype} for a {old.dtype}")
+            return Value(const=value, rank=value.ndim, dtype=value.dtype)
+        x = self.value(spec.tensor)
+        if x.const is not None:
+            raise ConversionError(f"{name}: {spec.tensor} is a constant")
+        axes = [NHWC_AXIS_IN_NCHW[a] if x.nchw else a for a in spec.axes]
+        shape = self.emit("Shape", [x.name], f"{name}/shape")[0]
+        index = np.array(axes[0] if spec.scalar else axes, np.int64)
+        if spec.scalar and len(axes) != 1:
+            raise ConversionError(f"{name}: a scalar grid size of {len(axes)} axes")
+        dims = self.emit("Gather", [shape, self.const_edge(f"{name}/axes", index)],
+                         f"{name}/dims", axis=0)[0]
+        if spec.factor != 1:
+            dims = self.emit("Mul", [dims, self.const_edge(
+                f"{name}/factor", np.array(spec.factor, np.int64))], f"{name}/scaled")[0]
+        out = self.emit("Cast", [dims], name, to=TensorProto.INT32)[0]
+        return Value(name=out, rank=0 if spec.scalar else 1, dtype=np.dtype(np.int32))
 
     def op_Placeholder(self, node, inputs):
         raise ConversionError(f"input {node['name']} was not bound by convert()")
@@ -570,16 +611,18 @@ class _Converter:
                      dtype=x.dtype)
 
     def op_ResizeBilinear(self, node, inputs):
-        x, size = inputs[0], self._const_ints(node, inputs[1], "size")
-        name = node["name"]
+        x, name = inputs[0], node["name"]
+        if inputs[1].const is not None:
+            size = self.const_edge(f"{name}/sizes", self._const_ints(node, inputs[1], "size"))
+        else:  # computed at run time (a GridSize replacement)
+            size = self.emit("Cast", [inputs[1].name], f"{name}/sizes", to=TensorProto.INT64)[0]
         if _attr(node, "align_corners", False):
             mode = "align_corners"
         elif _attr(node, "half_pixel_centers", False):
             mode = "half_pixel"
         else:
             mode = "asymmetric"
-        out = self.emit("Resize", [self.nchw(x, name), "", "",
-                                   self.const_edge(f"{name}/sizes", size)],
+        out = self.emit("Resize", [self.nchw(x, name), "", "", size],
                         name, mode="linear", coordinate_transformation_mode=mode, axes=[2, 3])[0]
         return Value(name=out, nchw=True, rank=4)
 
@@ -689,7 +732,9 @@ def convert(model: GraphModel, input_node: str, outputs: dict[str, str], *, batc
             graph_name: str, doc: str, uint8_scale: float | None = None,
             uint8_offset: float = 0.0,
             output_shapes: dict[str, list[int | str]] | None = None,
-            rebatch_reshapes: bool = False) -> onnx.ModelProto:
+            rebatch_reshapes: bool = False,
+            spatial: tuple[str, str] | None = None,
+            replace: dict[str, np.ndarray | GridSize] | None = None) -> onnx.ModelProto:
     """Convert the part of ``model`` that computes ``outputs`` (TF name -> ONNX name).
 
     The input keeps TF's NHWC shape with ``batch`` as its first dimension. With
@@ -698,13 +743,19 @@ def convert(model: GraphModel, input_node: str, outputs: dict[str, str], *, batc
     hand over plain RGB frames and cannot get the normalization wrong.
     ``rebatch_reshapes`` turns a frozen batch of 1 in every Reshape into -1, for graphs
     exported with a fixed batch; the caller must check that batches match single runs.
+    ``spatial`` names the input's height and width as free dimensions; the exporter folds
+    sizes derived from the frozen input size into constants, and ``replace`` gives each
+    such Const node (by name) its new value or the ``GridSize`` it stands for. The caller
+    must check that the free-size graph matches the frozen one at the frozen size.
     """
-    conv = _Converter(model, rebatch=rebatch_reshapes)
+    conv = _Converter(model, rebatch=rebatch_reshapes, replace=replace)
     node = conv.nodes.get(input_node)
     if node is None or node["op"] != "Placeholder":
         raise ConversionError(f"{input_node} is not a Placeholder of the graph")
     shape = _attr(node, "shape")
     dims: list[int | str] = [batch] + [int(d) for d in shape[1:]]
+    if spatial is not None:
+        dims[1:3] = spatial
     if any(isinstance(d, int) and d < 0 for d in dims):
         raise ConversionError(f"input {input_node} has an unknown dimension: {shape}")
     input_name = "image"
@@ -734,6 +785,9 @@ def convert(model: GraphModel, input_node: str, outputs: dict[str, str], *, batc
         conv.onnx_nodes.append(helper.make_node("Identity", [edge], [onnx_name], name=onnx_name))
         graph_outputs.append(helper.make_tensor_value_info(
             onnx_name, ONNX_TYPES[np.dtype(v.dtype)], (output_shapes or {}).get(onnx_name)))
+    if conv.replace:
+        raise ConversionError(f"replacements for nodes the outputs do not use: "
+                              f"{', '.join(sorted(conv.replace))}")
 
     graph = helper.make_graph(conv.onnx_nodes, graph_name, conv.inputs, graph_outputs,
                               initializer=conv.initializers, doc_string=doc)

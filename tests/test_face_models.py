@@ -143,6 +143,14 @@ def test_converter_fails_loudly_on_unknown_ops():
         tfjs.convert(graph, "x", {"out": "y"}, batch=1, graph_name="tiny", doc="")
 
 
+def test_converter_refuses_replacements_it_does_not_use():
+    package, _ = _tiny_package(np.random.default_rng(1))
+    graph = tfjs.load_graph_model(package, "package/m/model.json")
+    with pytest.raises(tfjs.ConversionError, match="no/such/const"):
+        tfjs.convert(graph, "x", {"out": "y"}, batch=1, graph_name="tiny", doc="",
+                     replace={"no/such/const": np.array([1], np.int32)})
+
+
 def test_truncated_shards_are_refused():
     package, _ = _tiny_package(np.random.default_rng(1))
     meta = json.loads(tfjs.read_members(package, ["package/m/model.json"])[

@@ -10,6 +10,7 @@ import pytest
 
 from app import config
 from app.inference import objects
+from app.inference.boxes import box_iou, fit_to_grid
 from models import install
 
 
@@ -17,6 +18,18 @@ def test_labels_are_the_80_coco_classes():
     labels = objects.coco_labels()
     assert len(labels) == objects.NUM_CLASSES
     assert labels[0] == "person" and labels[15] == "cat" and labels[79] == "toothbrush"
+
+
+def test_frames_fit_the_grid_without_a_square():
+    canvas, scale = fit_to_grid(np.full((1080, 1920, 3), 200, np.uint8), 512, 32, fill=127)
+    assert canvas.shape == (288, 512, 3) and scale == 512 / 1920 and canvas.min() == 200
+    canvas, scale = fit_to_grid(np.full((300, 451, 3), 200, np.uint8), 512, 32, fill=127)
+    assert canvas.shape == (352, 512, 3)  # 341 rows of picture, then grey to the grid
+    assert canvas[:341].min() == 200 and (canvas[341:] == 127).all()
+    canvas, _ = fit_to_grid(np.full((1920, 1080, 3), 200, np.uint8), 512, 32)
+    assert canvas.shape == (512, 288, 3)  # a phone held upright
+    with pytest.raises(ValueError):
+        fit_to_grid(np.zeros((10, 10), np.uint8), 512, 32)
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +79,27 @@ def test_real_build_is_deterministic(tmp_path):
         digests.append(hashlib.sha256((tmp_path / run / recipe.OUTPUTS[0]).read_bytes())
                        .hexdigest())
     assert digests[0] == digests[1] == manifest["models"][recipe.OUTPUTS[0]]
+
+
+@pytest.mark.models
+def test_frames_at_their_own_shape_find_what_the_square_finds(detector):
+    """``fit_frame``: the graph takes the frame at its own aspect ratio (no grey square
+    around it). On real photos, landscape and portrait, it finds the same objects in the
+    same places with nearly the same scores as the 512x512 letterbox it was trained at."""
+    from skimage import data
+
+    fitted = objects.ObjectDetector(session=detector.session, fit_frame=True)
+    astronaut = data.astronaut()
+    pictures = {"astronaut": astronaut, "coffee": data.coffee(), "chelsea": data.chelsea(),
+                "astronaut upright": np.ascontiguousarray(astronaut[:, 112:400])}
+    for name, picture in pictures.items():
+        square = [d for d in detector.detect(picture) if d.score >= 0.4]
+        found = fitted.detect(picture)
+        assert square, name
+        for d in square:
+            same = [f for f in found if f.label == d.label]
+            assert same, f"{name}: {d.label} lost"
+            ious = box_iou(np.array(d.box), np.array([f.box for f in same]))
+            best = int(np.argmax(ious))
+            assert ious[best] > 0.8, name
+            assert abs(same[best].score - d.score) < 0.1, (name, d.score, same[best].score)

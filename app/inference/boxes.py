@@ -25,6 +25,29 @@ def letterbox(rgb: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, fl
     return canvas, scale
 
 
+def fit_to_grid(rgb: np.ndarray, size: int, multiple: int,
+                fill: int = 0) -> tuple[np.ndarray, float]:
+    """``rgb`` scaled so its longer side is ``size``, on a canvas whose sides are the
+    smallest multiples of ``multiple`` that hold it (padding of grey level ``fill`` on the
+    right or bottom only), for networks that take any input size on their grid.
+
+    Returns the canvas and the scale, as ``letterbox`` does: a 16:9 frame becomes 512x288
+    where ``letterbox`` would make it 512x512, more than 40% of it padding.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
+    if size % multiple:
+        raise ValueError(f"size {size} is not a multiple of {multiple}")
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas = np.full((-(-nh // multiple) * multiple, -(-nw // multiple) * multiple, 3), fill,
+                     np.uint8)
+    canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
+    return canvas, scale
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one [x1, y1, x2, y2] box with each row of ``boxes``."""
     x1 = np.maximum(box[0], boxes[:, 0])

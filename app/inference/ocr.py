@@ -1,11 +1,13 @@
 """Words on screen: a cheap text-presence test, PP-OCR detection + recognition, search tokens.
 
 The models (built by ``models/ocr.py``) are PaddleOCR's DB text detector and CTC text
-recognizer as ONNX, with the recognizer's character list in a text file:
+recognizer as ONNX (their element-wise arithmetic folded into the convolutions), with
+the recognizer's character list in a text file:
 
-- ``ocr_det.onnx``: float32 [1, 3, H, W] (H, W multiples of 32), BGR, ``(x/255 - 0.5) / 0.5``
-  -> [1, 1, H, W] probability that a pixel lies inside a text line's shrunk kernel.
-- ``ocr_rec.onnx``: float32 [N, 3, 48, W], BGR, same normalization -> [N, T, C] softmax
+- ``ocr_det_folded.onnx``: float32 [1, 3, H, W] (H, W multiples of 32), BGR,
+  ``(x/255 - 0.5) / 0.5`` -> [1, 1, H, W] probability that a pixel lies inside a text
+  line's shrunk kernel.
+- ``ocr_rec_folded.onnx``: float32 [N, 3, 48, W], BGR, same normalization -> [N, T, C] softmax
   over C classes per time step (T = W / 8): class 0 is the CTC blank, class i (1..C-2) is
   line i of ``ocr_keys.txt``, class C-1 is a space.
 
@@ -30,8 +32,8 @@ import numpy as np
 from app import config
 from app.inference.session import model_path, open_session
 
-DET_FILE = "ocr_det.onnx"
-REC_FILE = "ocr_rec.onnx"
+DET_FILE = "ocr_det_folded.onnx"
+REC_FILE = "ocr_rec_folded.onnx"
 KEYS_FILE = "ocr_keys.txt"
 
 # Detection: the longer side of the image the detector sees (a 1920x1080 frame runs at

@@ -74,8 +74,8 @@ OBJECTS_MAX_GAP = 20.0
 # 960 px: the drawn text scenes of tests/test_ocr_model.py score 0.57-1.0; photos
 # without text that pass the gate score 0.24-0.40 (astronaut, rocket, coffee, coins),
 # one star field 0.67, and the corpus's street footage (pedestrians, railings, no
-# legible text) 0.45-0.75 on every frame. The reader costs about 150 ms (detector) plus
-# 10-40 ms per line, so a likely-text frame is read at most every TEXT_GAP seconds of
+# legible text) 0.45-0.75 on every frame. The reader costs about 100 ms (detector) plus
+# 5-25 ms per line, so a likely-text frame is read at most every TEXT_GAP seconds of
 # video and a maybe-text frame every WEAK_TEXT_GAP; each read that finds nothing doubles
 # both gaps (up to MAX_TEXT_GAP) until one finds words again.
 STRONG_TEXT = 0.5
