@@ -31,6 +31,7 @@ def test_colours_go_to_the_thing_they_describe_or_to_the_picture():
     q = parse("yellow box")
     assert q.objects == [] and q.colours == ["yellow"] and q.words == "box"
     assert parse("night").light == "dark" and parse("grey sky").colours == ["grey"]
+    assert parse("daytime").light == "bright" and parse("daytime").words == ""
 
 
 def test_words_on_screen_dates_and_the_rest():

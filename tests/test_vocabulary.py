@@ -93,6 +93,12 @@ def test_places_and_occasions_reach_what_they_show_and_sound_like():
     (room,) = labels("our living room")  # a two-word place
     assert "studio couch" in room["visual"]
     assert labels("a yellow box") == []
+    # Being outdoors or indoors is what the sound model's acoustic scenes tell; a drawn
+    # film is what the picture classifier calls a comic book.
+    (outside, *_) = labels("people outdoors")
+    assert {"Outside, urban or manmade", "Outside, rural or natural"} <= outside["audio"]
+    assert "Inside, large room or hall" in labels("indoors")[-1]["audio"]
+    assert labels("a cartoon") == [{"visual": {"comic book"}}]
     # Every label the file names exists (loading checks it).
     assert len(vocabulary.scene_words()) > 40
 

@@ -123,7 +123,8 @@ _LONGEST_WORDS = max(len(w.split()) for w in _WORD_CLASSES)
 COLOUR_WORDS = {c: c for c in COLOUR_NAMES} | {"gray": "grey", "violet": "purple", "golden": "yellow",
                                           "gold": "yellow", "silver": "grey", "beige": "brown"}
 LIGHT_WORDS = {"dark": "dark", "night": "dark", "nighttime": "dark", "evening": "dark",
-               "bright": "bright", "sunny": "bright", "daylight": "bright", "sunshine": "bright"}
+               "bright": "bright", "sunny": "bright", "daylight": "bright", "sunshine": "bright",
+               "daytime": "bright"}
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "single": 1, "two": 2, "couple": 2, "pair": 2,
                 "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10, "several": 3, "few": 2, "many": 5, "lots": 5, "group": 3}
