@@ -174,3 +174,24 @@ def test_guesses_for_a_thing_the_detector_saw_nowhere_are_no_sure_match(library,
     results = search.search_text(library, "a dog")
     assert set(_names(results)[:2]) == {"sure.mp4", "park.mp4"}
     assert not results.weak and not results.unmatched
+
+
+@pytest.mark.models
+def test_labels_the_words_only_come_near_are_no_sure_match(library):
+    """"sunset" names no label: the classifier's sundial and solar dish are only near it
+    in the text model's space, so a list of them is the closest clips, not sunsets. The
+    word "sundial" names its label: the same clip answers it."""
+    from app.inference.labels import imagenet_labels
+    names = imagenet_labels()
+    near = [names.index(n) for n in ("sundial", "solar dish", "sunglass")]
+    clip = _clip(3)
+    clip.visual_probs[:] = 0
+    clip.visual_probs[near] = 0.05
+    clip.labels = [("visual", i, names[i], 0.05) for i in near]
+    for seg in clip.segments:
+        seg.labels = {"visual": [[i, names[i], 0.05] for i in near], "audio": []}
+    library.save_index(FileStat("/v/garden.mp4", 10, 1.5, "garden.mp4"), None, clip)
+    results = search.search_text(library, "sunset")
+    assert _names(results) == ["garden.mp4"] and results.weak
+    results = search.search_text(library, "sundial")
+    assert _names(results) == ["garden.mp4"] and not results.weak

@@ -53,6 +53,11 @@ GATE_RAMP = 0.2
 # ("cat": the sound "Cat" is 1.0, the picture classes 0.77 -> pictures weigh 0.4).
 GATE_SHARPNESS = 0.25
 MIN_WEIGHT = 0.01
+# A query whose best label is at least this close names it, or a near synonym of it
+# ("talking" -> Conversation 0.84, "airplane" -> Aircraft 0.90, "laughing" -> Laughter
+# 0.91); below, the closest labels are associations ("sunset" -> sunglass 0.63,
+# "cake" -> trifle 0.58, "daytime" -> sundial 0.63), not what was asked.
+NAMED_SIMILARITY = 0.8
 
 KIND_WORD = {"visual": "picture", "audio": "sound"}
 TEXT_MODEL_FILE = "minilm_l6.onnx"  # app.inference.text.MODEL_FILE, without loading it
@@ -62,6 +67,9 @@ TEXT_MODEL_FILE = "minilm_l6.onnx"  # app.inference.text.MODEL_FILE, without loa
 class LabelQuery:
     visual: np.ndarray  # [1000] float32 weight per ImageNet class
     audio: np.ndarray  # [521] float32 weight per AudioSet class
+    # Whether the words name labels (a label's own name or a near synonym, a kind
+    # WordNet files classes under, a place word), not only come near some.
+    named: bool = True
 
     def weights(self, kind: str) -> np.ndarray:
         return self.visual if kind == "visual" else self.audio
@@ -116,13 +124,16 @@ class LabelMatcher:
             keep = (s >= LABEL_FLOOR) & (s >= top - BAND)
             w = np.where(keep, np.exp((s - top) / SHARPNESS), 0.0) * gate
             out[kind] = np.where(w >= MIN_WEIGHT, w, 0.0).astype(np.float32)
-        for cls in kind_classes(text):
+        kinds = kind_classes(text)
+        for cls in kinds:
             out["visual"][cls] = 1.0
         # A place or occasion ("city", "kitchen") asks for what one shows and sounds like.
-        for scene in vocabulary.scenes_in(text):
+        scenes = vocabulary.scenes_in(text)
+        for scene in scenes:
             for kind, cls in scene.items():
                 out[kind][cls] = 1.0
-        return LabelQuery(out["visual"], out["audio"])
+        return LabelQuery(out["visual"], out["audio"],
+                          named=best >= NAMED_SIMILARITY or bool(kinds) or bool(scenes))
 
 
 # People are found by the person detector, not by ImageNet's three person classes

@@ -33,9 +33,10 @@ PERSON_LEAD, PERSON_SPAN = 1.0, 5.0  # seconds before and after a person is firs
 # "coffee mug" at 1% is still the closest answer to "coffee mug"). But when the object
 # detector looked for the thing and saw it in no clip, a list made only of weaker
 # evidence is said to be "no sure match" (Results.weak): a tree's ten dog breeds at 1%
-# each are "dog" at 0.1, the closest a library without dogs has, and no dog. (Without
-# the detector's word, evidence alone does not tell: the street clips that answer
-# "city" rightly score 0.07, scene words spreading over many labels.)
+# each are "dog" at 0.1, the closest a library without dogs has, and no dog. So is one
+# resting on labels the words only come near ("sunset": sunglass, solar dish). (Evidence
+# alone does not tell: the street clips that answer "city" rightly score 0.07, scene
+# words spreading over many labels.)
 SURE_EVIDENCE = vocabulary.SHOW_VISUAL
 # Results weaker than this share of the best one are left out.
 MIN_SHARE = 0.02
@@ -138,12 +139,14 @@ def search_text(lib: Library, query: str, limit: int = 20, text_model=None,
     order = np.lexsort((tx.path_rank[rows], tx.day_order[rows], rounded))
     out = Results(unmatched=unmatched)
     shown = rows[order][:limit]
-    # The detector saw the thing nowhere and only the classifier's guesses are left:
-    # say so rather than pass them off as answers.
-    out.weak = bool(len(shown)) and any(kind == "object" for kind, _ in picture.unmatched) \
-        and when is None and where is None and people is None \
+    # Only the classifier's weak guesses are left, and either the detector saw the
+    # thing nowhere or the words name no label (only come near some): say so rather
+    # than pass them off as answers.
+    out.weak = bool(len(shown)) and when is None and where is None and people is None \
         and not (names[shown] > 0).any() and not (picture.score[shown] > 0).any() \
-        and float(evidence[shown].max()) < SURE_EVIDENCE
+        and float(evidence[shown].max()) < SURE_EVIDENCE \
+        and (any(kind == "object" for kind, _ in picture.unmatched)
+             or (labels is not None and not labels.query.named))
     for row in shown:
         row = int(row)
         path, file_id = tx.paths[row], int(tx.file_ids[row])
