@@ -25,7 +25,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from app.core.search import index_files
+from app.core import index_files
 from app.store import vectors as store
 from app.store.library import Library
 
