@@ -64,8 +64,8 @@ class CachedIndex(Generic[S]):
         return index
 
     @classmethod
-    def snapshot(cls, lib: Library) -> S:
-        return cls.of(lib).refresh(lib)
+    def snapshot(cls, lib: Library, build: bool = True) -> S | None:
+        return cls.of(lib).refresh(lib, build)
 
     @classmethod
     def forget_all(cls) -> None:
@@ -73,7 +73,9 @@ class CachedIndex(Generic[S]):
         with cls._registry_lock:
             cls._registry.clear()
 
-    def refresh(self, lib: Library) -> S:
+    def refresh(self, lib: Library, build: bool = True) -> S | None:
+        """A current snapshot; without ``build``, None where there is none in memory or
+        on disk to update (the caller reads what it needs another way)."""
         count = store.change_count(lib)  # before the reads: a later change shows next time
         with self.lock:
             if self.current is not None and count == self.count:
@@ -82,6 +84,8 @@ class CachedIndex(Generic[S]):
                 self._load(lib, count)
                 if self.current is not None and count == self.count:
                     return self.current
+            if self.current is None and not build:
+                return None
             now = {f: index_files.digest(sig) for f, sig in self.signatures(lib).items()}
             if self.current is None:
                 snap, self.source = self.build(lib, sorted(now)), "build"
@@ -147,7 +151,9 @@ class CachedIndex(Generic[S]):
         raise NotImplementedError
 
     def arrays(self, snap: S) -> tuple[dict[str, np.ndarray], dict]:
-        """The snapshot as named arrays and a little JSON (for ``KIND``)."""
+        """The snapshot as named arrays and a little JSON (for ``KIND``); an array still
+        as mapped from the version it was restored from may be given as
+        ``index_files.Linked.of(array)``, so that the new version links its file."""
         raise NotImplementedError
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> S:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.core import vocabulary
-from app.core.albums import trips
+from app.core.albums import clip_index, trips
 from app.core.albums.clustering import (
     ClipFeatures,
     Seed,
@@ -37,13 +37,12 @@ from app.core.albums.clustering import (
 )
 from app.core.library.places import ClipPlace, clip_places
 from app.core.people import names_in_files
-from app.inference import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
-from app.store.vectors import change_count, clip_columns, present_files
+from app.store.vectors import change_count, present_files
 
 MIN_NEW_ALBUM = 2
-FEATURE_CHUNK = 5000  # clips read at a time: the BLOBs of one chunk, never the library's
+FEATURE_CHUNK = 5000  # clips compared at a time: the vectors of one chunk, never the library's
 # A label names an album when the model is more sure than not, on average over the
 # album's clips (softmax probability for pictures, per-class score for sound).
 LABEL_CONFIDENCE = 0.5
@@ -66,37 +65,28 @@ class AlbumError(Exception):
 def load_features(lib: Library, file_ids=None, files: dict[int, dict] | None = None,
                   ) -> ClipFeatures:
     """Clip vectors and trusted capture times of present indexed files (or of these files,
-    those with clip rows), in file id order. ``files``: ``_file_rows`` already read."""
-    # Kept as stored (float16; clustering computes in float32 a block at a time) and
-    # read in chunks into arrays made once: half the memory, no second copy.
+    those with clip rows), in file id order. ``files``: ``_file_rows`` already read.
+
+    The vectors come from the albums' index on disk (``clip_index``) when there is one
+    (brought up to date with what changed), else from SQLite; a read of every clip
+    builds the index on the way, as it reads every vector anyway."""
     ids = np.array(sorted(present_files(lib)) if file_ids is None
                    else sorted({int(f) for f in file_ids}), np.int64)
-    visual = np.zeros((len(ids), VISUAL_DIM), np.float16)
-    audio = np.zeros((len(ids), 0), np.float16)
-    found = np.zeros(len(ids), bool)
-    for lo in range(0, len(ids), FEATURE_CHUNK):
-        chunk = ids[lo:lo + FEATURE_CHUNK]
-        got, (vis, aud) = clip_columns(lib, chunk, ("visual", "audio"))
-        if not len(got):
-            continue
-        if vis.shape[1] != visual.shape[1]:
-            visual = np.zeros((len(ids), vis.shape[1]), np.float16)
-        if aud.shape[1] and not audio.shape[1]:
-            audio = np.zeros((len(ids), aud.shape[1]), np.float16)
-        # A scan may write between the reads: rows are placed by file id.
-        at = lo + np.searchsorted(chunk, got)
-        visual[at] = vis
-        found[at] = True
-        if aud.shape[1]:
-            audio[at] = aud
-    if not found.all():  # files without clip rows (gone meanwhile) are left out
-        ids, visual, audio = ids[found], visual[found], audio[found]
+    index = clip_index.clip_rows(lib, build=file_ids is None)
+    if index is None:
+        rows = clip_index.read_rows(lib, ids)
+    else:
+        rows = index.rows(ids)
+        if len(rows) < len(ids):  # not in the index (no clip row, or written since)
+            rows = clip_index.join([rows, clip_index.read_rows(
+                lib, np.setdiff1d(ids, rows.file_ids, assume_unique=True))])
+    ids = rows.file_ids
     if files is None:
         files = _file_rows(lib, None if file_ids is None else ids.tolist())
     now = datetime.now(UTC).timestamp()
     times = np.array([trusted_time(files.get(int(f), {}).get("created"), now) for f in ids],
                      np.float64)
-    return ClipFeatures(ids, visual, audio, times)
+    return ClipFeatures(ids, rows.visual, rows.audio, times)
 
 
 def _join(a: ClipFeatures, b: ClipFeatures) -> ClipFeatures:
@@ -335,9 +325,14 @@ def _linked(lib: Library, files: dict[int, dict], ids: np.ndarray, times: np.nda
     those, found among their neighbourhood a chunk at a time: the neighbourhood of a
     clip without a date is the whole library, which is never held at once. Exact, as
     every pair ``clustering.reached`` finds has a fresh clip in it."""
+    near = _neighbourhood(times, fresh)
+    # A neighbourhood of the whole library (a new clip without a date) reads every
+    # vector anyway: the index is built for it where there is none yet. Else an index
+    # there is is brought up to date, and none is read from SQLite as before.
+    clip_index.clip_rows(lib, build=bool(near.all()))
     new = load_features(lib, ids[fresh], files)
     out = set(new.file_ids.tolist())
-    near = _neighbourhood(times, fresh) & ~fresh
+    near &= ~fresh
     others = ids[near]
     for lo in range(0, max(len(others), 1), FEATURE_CHUNK):
         part = _join(new, load_features(lib, others[lo:lo + FEATURE_CHUNK], files))
