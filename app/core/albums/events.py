@@ -328,12 +328,16 @@ def _linked(lib: Library, files: dict[int, dict], ids: np.ndarray, times: np.nda
     near = _neighbourhood(times, fresh)
     # A neighbourhood of the whole library (a new clip without a date) reads every
     # vector anyway: the index is built for it where there is none yet. Else an index
-    # there is is brought up to date, and none is read from SQLite as before.
+    # that exists is brought up to date, and without one the neighbourhood is read
+    # from SQLite.
     clip_index.clip_rows(lib, build=bool(near.all()))
     new = load_features(lib, ids[fresh], files)
     out = set(new.file_ids.tolist())
     near &= ~fresh
-    others = ids[near]
+    # Chunks in time order (clips without a date last): the nearby days of a new clip
+    # then fall in one or two chunks, instead of a few clips in every chunk.
+    others = ids[near][np.argsort(np.where(np.isfinite(times[near]), times[near], np.inf),
+                                  kind="stable")]
     for lo in range(0, max(len(others), 1), FEATURE_CHUNK):
         part = _join(new, load_features(lib, others[lo:lo + FEATURE_CHUNK], files))
         out.update(part.file_ids[reached(part, np.flatnonzero(
