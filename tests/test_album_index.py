@@ -196,3 +196,22 @@ def test_placing_through_an_index_from_an_earlier_process_equals_placing_the_who
         lib.close()
     assert found[0] == found[1]
     assert len(found[0]) > 3
+
+
+@pytest.mark.parametrize("values", [
+    ["2021-05-31T10:17:57Z", None, "1969-12-31T23:59:59Z", "", "2024-02-29T12:00:00Z"],
+    ["2021-05-31T10:17:57Z", "2021-02-30T10:00:00Z"],  # a day out of range: one at a time
+    ["2021-05-31T10:17:57Z", "2021-05-31T23:59:60Z", "2021-05-31T24:00:00Z"],
+    ["2021-05-31T10:17:57+02:00", "2021-05-31T10:17:57.250Z", "2021-05-31", "garbage"],
+    [None, None], [],
+])
+def test_times_parsed_at_once_are_those_parsed_one_by_one(values):
+    from app.core.albums import clustering as ac
+    assert ac.parse_times(values).tolist() == pytest.approx(
+        [ac.parse_time(v) for v in values], nan_ok=True, rel=0, abs=0)
+    now = ac.parse_time("2025-01-01T00:00:00Z")
+    assert ac.trusted_times(values + ["1985-01-01T00:00:00Z", "2025-01-03T00:00:00Z"],
+                            now).tolist() == pytest.approx(
+        [ac.trusted_time(v, now) for v in values + ["1985-01-01T00:00:00Z",
+                                                     "2025-01-03T00:00:00Z"]],
+        nan_ok=True, rel=0, abs=0)

@@ -74,10 +74,14 @@ def join(parts: list[Rows]) -> Rows:
 
 
 def _gather(parts: list[tuple[Rows, np.ndarray]]) -> Rows:
-    """Some rows (positions, ascending) of each part (no file in two), in file id order:
-    copied a chunk at a time into arrays made once, so that gathering a whole mapped
-    library holds it once. A part without any soundtrack (no audio columns) gets zeros."""
+    """Some rows (positions, ascending, distinct) of each part (no file in two), in file
+    id order: copied a chunk at a time into arrays made once, so that gathering a whole
+    mapped library holds it once; all rows of a single part are that part's arrays
+    (read-only where mapped). A part without any soundtrack (no audio columns) gets
+    zeros."""
     parts = [(p, np.asarray(at, np.int64)) for p, at in parts if len(at)]
+    if len(parts) == 1 and len(parts[0][1]) == len(parts[0][0]):
+        return parts[0][0]  # all of one part (a whole library after a build): as mapped
     if not parts:
         return Rows(np.zeros(0, np.int64), np.zeros((0, VISUAL_DIM), np.float16),
                     np.zeros((0, 0), np.float16))

@@ -30,10 +30,10 @@ from app.core.albums.clustering import (
     Seed,
     central_rows,
     cluster,
-    parse_time,
+    parse_times,
     reach,
     reached,
-    trusted_time,
+    trusted_times,
 )
 from app.core.library.places import ClipPlace, clip_places
 from app.core.people import names_in_files
@@ -83,9 +83,7 @@ def load_features(lib: Library, file_ids=None, files: dict[int, dict] | None = N
     ids = rows.file_ids
     if files is None:
         files = _file_rows(lib, None if file_ids is None else ids.tolist())
-    now = datetime.now(UTC).timestamp()
-    times = np.array([trusted_time(files.get(int(f), {}).get("created"), now) for f in ids],
-                     np.float64)
+    times = trusted_times([files.get(f, {}).get("created") for f in ids.tolist()])
     return ClipFeatures(ids, rows.visual, rows.audio, times)
 
 
@@ -193,19 +191,35 @@ class _Places:
         return what, where
 
 
-def clip_time(row: dict) -> float:
-    """When a clip was shot, as well as we know: its creation time, else its file time."""
-    t = trusted_time(row.get("created"))
-    return t if np.isfinite(t) else parse_time(row.get("file_time"))
-
-
 def album_span(rows: list[dict]) -> tuple[float | None, float | None]:
     """First and last capture time. File times only when no clip has a creation time:
     a copy's file time is the day it was copied and would stretch the span."""
-    trusted = [t for t in (trusted_time(r.get("created")) for r in rows) if np.isfinite(t)]
-    times = trusted or [t for t in (parse_time(r.get("file_time")) for r in rows)
-                        if np.isfinite(t)]
-    return (min(times), max(times)) if times else (None, None)
+    return _span(trusted_times([r.get("created") for r in rows]),
+                 parse_times([r.get("file_time") for r in rows]))
+
+
+def _span(trusted: np.ndarray, file_times: np.ndarray) -> tuple[float | None, float | None]:
+    times = trusted[np.isfinite(trusted)]
+    if not len(times):
+        times = file_times[np.isfinite(file_times)]
+    return (float(times.min()), float(times.max())) if len(times) else (None, None)
+
+
+class _Times:
+    """Files' trusted creation times and file times, parsed once for many albums."""
+
+    def __init__(self, files: dict[int, dict]):
+        ids = list(files)
+        trusted = trusted_times([files[f]["created"] for f in ids])
+        file_times = parse_times([files[f]["file_time"] for f in ids])
+        self.row = {f: r for r, f in enumerate(ids)}
+        self.trusted, self.file_times = trusted, file_times
+        # When each clip was shot, as well as we know: its creation time, else its file time.
+        self.shot = np.where(np.isfinite(trusted), trusted, file_times).tolist()
+
+    def span(self, fids: list[int]) -> tuple[float | None, float | None]:
+        rows = [self.row[f] for f in fids]
+        return _span(self.trusted[rows], self.file_times[rows])
 
 
 # ---- runs --------------------------------------------------------------------------
@@ -282,9 +296,7 @@ def _refresh_new(lib: Library, index: int, start: int, context: int) -> bool:
     if new:
         state = store.load(lib)
         ids = np.array(sorted(files), np.int64)
-        now = datetime.now(UTC).timestamp()
-        times = np.array([trusted_time(files[f]["created"], now) for f in ids.tolist()],
-                         np.float64)
+        times = trusted_times([files[f]["created"] for f in ids.tolist()])
         fresh = np.isin(ids, np.fromiter(new, np.int64, len(new)))
         places = _Places(lib)
         groups = []
@@ -495,9 +507,11 @@ def _iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _view(album: store.AlbumRow, fids: list[int], files: dict[int, dict]) -> dict:
-    rows = sorted((files[f] for f in fids), key=lambda r: (clip_time(r), r["path"]))
-    start, end = album_span(rows)
+def _view(album: store.AlbumRow, fids: list[int], files: dict[int, dict],
+          times: _Times) -> dict:
+    shot = times.shot
+    rows = [files[f] for f in sorted(fids, key=lambda f: (shot[times.row[f]], files[f]["path"]))]
+    start, end = times.span(fids)
     cover = files[album.cover_file_id]["path"] if album.cover_file_id in fids else rows[0]["path"]
     return {"id": album.id, "title": album.title, "files": [r["path"] for r in rows],
             "start": _iso(start), "end": _iso(end), "cover": cover}
@@ -507,11 +521,12 @@ def list_albums(lib: Library) -> list[dict]:
     """Shown albums with at least one present clip, newest first."""
     state = store.load(lib)
     files = _file_rows(lib)
+    times = _Times(files)
     views = []
     for album in state.albums.values():
         fids = [f for f in state.members[album.id] if f in files]
         if album.shown and fids:
-            views.append(_view(album, fids, files))
+            views.append(_view(album, fids, files, times))
     views.sort(key=lambda v: (v["start"] or "", v["id"]), reverse=True)
     return views
 
@@ -524,7 +539,7 @@ def album_view(lib: Library, album_id: int) -> dict:
     if not present:
         return {"id": album.id, "title": album.title, "files": [], "start": None,
                 "end": None, "cover": None}
-    return _view(album, present, files)
+    return _view(album, present, files, _Times(files))
 
 
 def shown_album(lib: Library, album_id: int) -> store.AlbumRow:
