@@ -131,6 +131,21 @@ def test_many_changes_are_merged_into_a_new_base(library, monkeypatch):
     _same_as_sqlite(library, clip_rows(library).all())
 
 
+def test_an_update_whose_base_version_was_removed_meanwhile_writes_the_base_again(library):
+    rng, _ = _library(library, 40)
+    clip_rows(library)
+    [first] = _versions(library)
+    index_files.remove(first)  # another process pruned it; this one still maps it
+    _add(library, "late", rng, sound=True)
+    rows = clip_rows(library)
+    assert ClipVectorIndex.of(library).source == "update" and len(rows.extra) == 1
+    [second] = _versions(library)
+    assert (second / "visual.npy").stat().st_size > 40 * DIM * 2
+    CachedIndex.forget_all()
+    _same_as_sqlite(library, clip_rows(library).all())
+    assert ClipVectorIndex.of(library).source == "disk"
+
+
 @pytest.mark.parametrize("damage", ["short visual", "alive of another size", "no header"])
 def test_a_damaged_version_is_built_again_never_trusted(library, damage):
     _library(library, 30)

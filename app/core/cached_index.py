@@ -1,7 +1,8 @@
 """Caches of the whole index in memory, one per library file and kind, kept current.
 
-Search and similar score every clip and moment of the library; reading a million
-moments from SQLite takes seconds, scoring them in numpy milliseconds. So what they need
+Search and similar score every clip and moment of the library (and albums compare a new
+clip without a date with every clip); reading a million moments from SQLite takes
+seconds, scoring them in numpy milliseconds. So what they need
 is read once per process and then kept: a ``CachedIndex`` compares the library's change
 counter (one row, bumped by triggers on every change that matters, schema 3) with the
 one it was built at, and when it moved, re-reads only the files that are new, changed
