@@ -152,6 +152,8 @@ def save(library: Path, kind: str, recipe: int, identity: int, count: int,
     """Write a version; the folder it went to, or None where no folder could be written
     (a read-only library folder and cache folder: the index then lives in memory only).
     ``Linked`` arrays are linked from the version that holds them."""
+    if "-" in kind:  # it separates the parts of a version's name (``_versions``)
+        raise ValueError(f"an index kind without '-': {kind!r}")
     ids = np.fromiter(signature.keys(), np.int64, len(signature))
     digests = np.fromiter(signature.values(), np.int64, len(signature))
     arrays = {**arrays, "_signature_ids": ids, "_signature_digests": digests}
