@@ -425,7 +425,7 @@ def cli_cold(library: Path) -> dict:
     building the indexes on disk (their folder moved away meanwhile), then using them."""
     import shutil
     sys.path.insert(0, str(REPO))
-    from app.core.search import index_files
+    from app.core import index_files
     from app.store.library import Library
     lib = Library(library, readonly=True)
     target = sample_files(lib, 1, seed=11)[0]["path"]

@@ -1,4 +1,4 @@
-"""The search and similar indexes kept on disk (``app.core.search.index_files``): a new
+"""The search and similar indexes kept on disk (``app.core.index_files``): a new
 process maps what an earlier one built and answers exactly as a build in memory would;
 changes to the library update it; anything damaged or foreign is built again, never
 trusted; a library whose folder cannot be written still answers.
@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core import search
-from app.core.search import index_files
-from app.core.search.cached_index import CachedIndex
+from app.core import index_files, search
+from app.core.cached_index import CachedIndex
 from app.core.search.search_index import SearchIndex, search_index
 from app.core.search.vector_index import VectorIndex, vector_index
 from app.store import vectors as vector_store

@@ -18,10 +18,10 @@ import pytest
 
 from app.core import search
 from app.core.albums import clustering as ac
+from app.core.cached_index import CachedIndex
 from app.core.indexing.indexer import fuse
 from app.core.search import datequery, namematch, results, similar_search, text_search
 from app.core.search import query as query_parser
-from app.core.search.cached_index import CachedIndex
 from app.core.vectors import l2n
 from app.inference import AUDIO_DIM, VISUAL_DIM
 from app.inference.labels import audioset_labels, imagenet_labels

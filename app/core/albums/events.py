@@ -24,26 +24,25 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.core import vocabulary
-from app.core.albums import trips
+from app.core.albums import clip_index, trips
 from app.core.albums.clustering import (
     ClipFeatures,
     Seed,
     central_rows,
     cluster,
-    parse_time,
+    parse_times,
     reach,
     reached,
-    trusted_time,
+    trusted_times,
 )
 from app.core.library.places import ClipPlace, clip_places
 from app.core.people import names_in_files
-from app.inference import VISUAL_DIM
 from app.store import albums as store
 from app.store.library import Library
-from app.store.vectors import change_count, clip_columns, present_files
+from app.store.vectors import change_count, present_files
 
 MIN_NEW_ALBUM = 2
-FEATURE_CHUNK = 5000  # clips read at a time: the BLOBs of one chunk, never the library's
+FEATURE_CHUNK = 5000  # clips compared at a time: the vectors of one chunk, never the library's
 # A label names an album when the model is more sure than not, on average over the
 # album's clips (softmax probability for pictures, per-class score for sound).
 LABEL_CONFIDENCE = 0.5
@@ -66,37 +65,26 @@ class AlbumError(Exception):
 def load_features(lib: Library, file_ids=None, files: dict[int, dict] | None = None,
                   ) -> ClipFeatures:
     """Clip vectors and trusted capture times of present indexed files (or of these files,
-    those with clip rows), in file id order. ``files``: ``_file_rows`` already read."""
-    # Kept as stored (float16; clustering computes in float32 a block at a time) and
-    # read in chunks into arrays made once: half the memory, no second copy.
+    those with clip rows), in file id order. ``files``: ``_file_rows`` already read.
+
+    The vectors come from the albums' index on disk (``clip_index``) when there is one
+    (brought up to date with what changed), else from SQLite; a read of every clip
+    builds the index on the way, as it reads every vector anyway."""
     ids = np.array(sorted(present_files(lib)) if file_ids is None
                    else sorted({int(f) for f in file_ids}), np.int64)
-    visual = np.zeros((len(ids), VISUAL_DIM), np.float16)
-    audio = np.zeros((len(ids), 0), np.float16)
-    found = np.zeros(len(ids), bool)
-    for lo in range(0, len(ids), FEATURE_CHUNK):
-        chunk = ids[lo:lo + FEATURE_CHUNK]
-        got, (vis, aud) = clip_columns(lib, chunk, ("visual", "audio"))
-        if not len(got):
-            continue
-        if vis.shape[1] != visual.shape[1]:
-            visual = np.zeros((len(ids), vis.shape[1]), np.float16)
-        if aud.shape[1] and not audio.shape[1]:
-            audio = np.zeros((len(ids), aud.shape[1]), np.float16)
-        # A scan may write between the reads: rows are placed by file id.
-        at = lo + np.searchsorted(chunk, got)
-        visual[at] = vis
-        found[at] = True
-        if aud.shape[1]:
-            audio[at] = aud
-    if not found.all():  # files without clip rows (gone meanwhile) are left out
-        ids, visual, audio = ids[found], visual[found], audio[found]
+    index = clip_index.clip_rows(lib, build=file_ids is None)
+    if index is None:
+        rows = clip_index.read_rows(lib, ids)
+    else:
+        rows = index.rows(ids)
+        if len(rows) < len(ids):  # not in the index (no clip row, or written since)
+            rows = clip_index.join([rows, clip_index.read_rows(
+                lib, np.setdiff1d(ids, rows.file_ids, assume_unique=True))])
+    ids = rows.file_ids
     if files is None:
         files = _file_rows(lib, None if file_ids is None else ids.tolist())
-    now = datetime.now(UTC).timestamp()
-    times = np.array([trusted_time(files.get(int(f), {}).get("created"), now) for f in ids],
-                     np.float64)
-    return ClipFeatures(ids, visual, audio, times)
+    times = trusted_times([files.get(f, {}).get("created") for f in ids.tolist()])
+    return ClipFeatures(ids, rows.visual, rows.audio, times)
 
 
 def _join(a: ClipFeatures, b: ClipFeatures) -> ClipFeatures:
@@ -203,19 +191,35 @@ class _Places:
         return what, where
 
 
-def clip_time(row: dict) -> float:
-    """When a clip was shot, as well as we know: its creation time, else its file time."""
-    t = trusted_time(row.get("created"))
-    return t if np.isfinite(t) else parse_time(row.get("file_time"))
-
-
 def album_span(rows: list[dict]) -> tuple[float | None, float | None]:
     """First and last capture time. File times only when no clip has a creation time:
     a copy's file time is the day it was copied and would stretch the span."""
-    trusted = [t for t in (trusted_time(r.get("created")) for r in rows) if np.isfinite(t)]
-    times = trusted or [t for t in (parse_time(r.get("file_time")) for r in rows)
-                        if np.isfinite(t)]
-    return (min(times), max(times)) if times else (None, None)
+    return _span(trusted_times([r.get("created") for r in rows]),
+                 parse_times([r.get("file_time") for r in rows]))
+
+
+def _span(trusted: np.ndarray, file_times: np.ndarray) -> tuple[float | None, float | None]:
+    times = trusted[np.isfinite(trusted)]
+    if not len(times):
+        times = file_times[np.isfinite(file_times)]
+    return (float(times.min()), float(times.max())) if len(times) else (None, None)
+
+
+class _Times:
+    """Files' trusted creation times and file times, parsed once for many albums."""
+
+    def __init__(self, files: dict[int, dict]):
+        ids = list(files)
+        trusted = trusted_times([files[f]["created"] for f in ids])
+        file_times = parse_times([files[f]["file_time"] for f in ids])
+        self.row = {f: r for r, f in enumerate(ids)}
+        self.trusted, self.file_times = trusted, file_times
+        # When each clip was shot, as well as we know: its creation time, else its file time.
+        self.shot = np.where(np.isfinite(trusted), trusted, file_times).tolist()
+
+    def span(self, fids: list[int]) -> tuple[float | None, float | None]:
+        rows = [self.row[f] for f in fids]
+        return _span(self.trusted[rows], self.file_times[rows])
 
 
 # ---- runs --------------------------------------------------------------------------
@@ -292,9 +296,7 @@ def _refresh_new(lib: Library, index: int, start: int, context: int) -> bool:
     if new:
         state = store.load(lib)
         ids = np.array(sorted(files), np.int64)
-        now = datetime.now(UTC).timestamp()
-        times = np.array([trusted_time(files[f]["created"], now) for f in ids.tolist()],
-                         np.float64)
+        times = trusted_times([files[f]["created"] for f in ids.tolist()])
         fresh = np.isin(ids, np.fromiter(new, np.int64, len(new)))
         places = _Places(lib)
         groups = []
@@ -335,10 +337,19 @@ def _linked(lib: Library, files: dict[int, dict], ids: np.ndarray, times: np.nda
     those, found among their neighbourhood a chunk at a time: the neighbourhood of a
     clip without a date is the whole library, which is never held at once. Exact, as
     every pair ``clustering.reached`` finds has a fresh clip in it."""
+    near = _neighbourhood(times, fresh)
+    # A neighbourhood of the whole library (a new clip without a date) reads every
+    # vector anyway: the index is built for it where there is none yet. Else an index
+    # that exists is brought up to date, and without one the neighbourhood is read
+    # from SQLite.
+    clip_index.clip_rows(lib, build=bool(near.all()))
     new = load_features(lib, ids[fresh], files)
     out = set(new.file_ids.tolist())
-    near = _neighbourhood(times, fresh) & ~fresh
-    others = ids[near]
+    near &= ~fresh
+    # Chunks in time order (clips without a date last): the nearby days of a new clip
+    # then fall in one or two chunks, instead of a few clips in every chunk.
+    others = ids[near][np.argsort(np.where(np.isfinite(times[near]), times[near], np.inf),
+                                  kind="stable")]
     for lo in range(0, max(len(others), 1), FEATURE_CHUNK):
         part = _join(new, load_features(lib, others[lo:lo + FEATURE_CHUNK], files))
         out.update(part.file_ids[reached(part, np.flatnonzero(
@@ -496,9 +507,11 @@ def _iso(t: float | None) -> str | None:
     return None if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _view(album: store.AlbumRow, fids: list[int], files: dict[int, dict]) -> dict:
-    rows = sorted((files[f] for f in fids), key=lambda r: (clip_time(r), r["path"]))
-    start, end = album_span(rows)
+def _view(album: store.AlbumRow, fids: list[int], files: dict[int, dict],
+          times: _Times) -> dict:
+    shot = times.shot
+    rows = [files[f] for f in sorted(fids, key=lambda f: (shot[times.row[f]], files[f]["path"]))]
+    start, end = times.span(fids)
     cover = files[album.cover_file_id]["path"] if album.cover_file_id in fids else rows[0]["path"]
     return {"id": album.id, "title": album.title, "files": [r["path"] for r in rows],
             "start": _iso(start), "end": _iso(end), "cover": cover}
@@ -508,11 +521,12 @@ def list_albums(lib: Library) -> list[dict]:
     """Shown albums with at least one present clip, newest first."""
     state = store.load(lib)
     files = _file_rows(lib)
+    times = _Times(files)
     views = []
     for album in state.albums.values():
         fids = [f for f in state.members[album.id] if f in files]
         if album.shown and fids:
-            views.append(_view(album, fids, files))
+            views.append(_view(album, fids, files, times))
     views.sort(key=lambda v: (v["start"] or "", v["id"]), reverse=True)
     return views
 
@@ -525,7 +539,7 @@ def album_view(lib: Library, album_id: int) -> dict:
     if not present:
         return {"id": album.id, "title": album.title, "files": [], "start": None,
                 "end": None, "cover": None}
-    return _view(album, present, files)
+    return _view(album, present, files, _Times(files))
 
 
 def shown_album(lib: Library, album_id: int) -> store.AlbumRow:

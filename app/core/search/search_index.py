@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.cached_index import CachedIndex, moment_permutation
+from app.core.index_files import CodedStrings, Ragged, Strings
 from app.core.search import datequery, namematch
-from app.core.search.cached_index import CachedIndex, moment_permutation
-from app.core.search.index_files import CodedStrings, Ragged, Strings
 from app.inference import AUDIOSET_CLASSES, IMAGENET_CLASSES
 from app.store import search as store
 from app.store.library import Library

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.search.cached_index import CachedIndex, moment_permutation
+from app.core.cached_index import CachedIndex, moment_permutation
 from app.core.vectors import principal_directions
 from app.inference import FUSED_DIM, VISUAL_DIM
 from app.store import vectors as store

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import secrets
 import shutil
@@ -146,9 +147,13 @@ def _map(path: Path, shape: tuple, dtype: np.dtype) -> np.ndarray:
 
 # ---- writing --------------------------------------------------------------------------
 def save(library: Path, kind: str, recipe: int, identity: int, count: int,
-         arrays: dict[str, np.ndarray], meta: dict, signature: dict[int, int]) -> Path | None:
+         arrays: dict[str, np.ndarray | Linked], meta: dict,
+         signature: dict[int, int]) -> Path | None:
     """Write a version; the folder it went to, or None where no folder could be written
-    (a read-only library folder and cache folder: the index then lives in memory only)."""
+    (a read-only library folder and cache folder: the index then lives in memory only).
+    ``Linked`` arrays are linked from the version that holds them."""
+    if "-" in kind:  # it separates the parts of a version's name (``_versions``)
+        raise ValueError(f"an index kind without '-': {kind!r}")
     ids = np.fromiter(signature.keys(), np.int64, len(signature))
     digests = np.fromiter(signature.values(), np.int64, len(signature))
     arrays = {**arrays, "_signature_ids": ids, "_signature_digests": digests}
@@ -163,7 +168,7 @@ def save(library: Path, kind: str, recipe: int, identity: int, count: int,
 
 
 def _write(parent: Path, kind: str, recipe: int, identity: int, count: int,
-           arrays: dict[str, np.ndarray], meta: dict) -> Path:
+           arrays: dict[str, np.ndarray | Linked], meta: dict) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(4)
     tmp = parent / f"{TMP_PREFIX}{kind}-{token}"
@@ -172,8 +177,14 @@ def _write(parent: Path, kind: str, recipe: int, identity: int, count: int,
         header = {"format": FORMAT, "kind": kind, "recipe": recipe, "identity": identity,
                   "count": count, "meta": meta, "arrays": {}}
         for name, array in arrays.items():
-            array = np.ascontiguousarray(array)
-            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            if isinstance(array, Linked):
+                if not _link(array.path, tmp / f"{name}.npy"):
+                    np.save(tmp / f"{name}.npy", np.ascontiguousarray(array.array),
+                            allow_pickle=False)
+                array = array.array
+            else:
+                array = np.ascontiguousarray(array)
+                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             header["arrays"][name] = [list(array.shape), array.dtype.str]
         # The header last: a folder with one is complete.
         (tmp / HEADER).write_text(json.dumps(header))
@@ -183,6 +194,39 @@ def _write(parent: Path, kind: str, recipe: int, identity: int, count: int,
     except BaseException:
         remove(tmp)
         raise
+
+
+@dataclass
+class Linked:
+    """An array an earlier version holds, mapped from its ``path``: a new version links
+    that file (copies it where links fail) instead of writing the array again, so a
+    version that adds a few rows to a large array writes only those. Where the file is
+    gone (its version was pruned meanwhile), the mapped ``array`` is written."""
+
+    path: Path
+    array: np.ndarray
+
+    @staticmethod
+    def of(array: np.ndarray) -> np.ndarray | Linked:
+        """``array`` as mapped whole from a version's file (``load``), else itself: a
+        slice or a copy of a mapped array is written like any array."""
+        if isinstance(array, np.memmap) and array.filename \
+                and isinstance(array.base, mmap.mmap):
+            return Linked(Path(array.filename), array)
+        return array
+
+
+def _link(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
+        return True
+    except OSError:
+        pass
+    try:
+        shutil.copyfile(source, target)
+        return True
+    except OSError:
+        return False
 
 
 def relabel(folder: Path, count: int, signature: dict[int, int]) -> Path | None:

@@ -1,7 +1,8 @@
 """Caches of the whole index in memory, one per library file and kind, kept current.
 
-Search and similar score every clip and moment of the library; reading a million
-moments from SQLite takes seconds, scoring them in numpy milliseconds. So what they need
+Search and similar score every clip and moment of the library (and albums compare a new
+clip without a date with every clip); reading a million moments from SQLite takes
+seconds, scoring them in numpy milliseconds. So what they need
 is read once per process and then kept: a ``CachedIndex`` compares the library's change
 counter (one row, bumped by triggers on every change that matters, schema 3) with the
 one it was built at, and when it moved, re-reads only the files that are new, changed
@@ -25,7 +26,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from app.core.search import index_files
+from app.core import index_files
 from app.store import vectors as store
 from app.store.library import Library
 
@@ -64,8 +65,8 @@ class CachedIndex(Generic[S]):
         return index
 
     @classmethod
-    def snapshot(cls, lib: Library) -> S:
-        return cls.of(lib).refresh(lib)
+    def snapshot(cls, lib: Library, build: bool = True) -> S | None:
+        return cls.of(lib).refresh(lib, build)
 
     @classmethod
     def forget_all(cls) -> None:
@@ -73,7 +74,9 @@ class CachedIndex(Generic[S]):
         with cls._registry_lock:
             cls._registry.clear()
 
-    def refresh(self, lib: Library) -> S:
+    def refresh(self, lib: Library, build: bool = True) -> S | None:
+        """A current snapshot; without ``build``, None where there is none in memory or
+        on disk to update (the caller reads what it needs another way)."""
         count = store.change_count(lib)  # before the reads: a later change shows next time
         with self.lock:
             if self.current is not None and count == self.count:
@@ -82,6 +85,8 @@ class CachedIndex(Generic[S]):
                 self._load(lib, count)
                 if self.current is not None and count == self.count:
                     return self.current
+            if self.current is None and not build:
+                return None
             now = {f: index_files.digest(sig) for f, sig in self.signatures(lib).items()}
             if self.current is None:
                 snap, self.source = self.build(lib, sorted(now)), "build"
@@ -147,7 +152,9 @@ class CachedIndex(Generic[S]):
         raise NotImplementedError
 
     def arrays(self, snap: S) -> tuple[dict[str, np.ndarray], dict]:
-        """The snapshot as named arrays and a little JSON (for ``KIND``)."""
+        """The snapshot as named arrays and a little JSON (for ``KIND``); an array still
+        as mapped from the version it was restored from may be given as
+        ``index_files.Linked.of(array)``, so that the new version links its file."""
         raise NotImplementedError
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> S:
