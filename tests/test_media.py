@@ -307,3 +307,37 @@ def test_analysis_frames_are_sparse_hi_res_and_upright(tmp_path):
 def test_long_files_get_fewer_analysis_frames_per_minute():
     assert media.analysis_step(60.0) == media.ANALYSIS_STEP <= 6.0
     assert media.analysis_step(media.ANALYSIS_DENSE_UNTIL + 1) == media.ANALYSIS_SPARSE_STEP >= 10
+
+
+def test_a_border_frame_is_its_keyframe_decoded_alone(tmp_path):
+    """After a seek, the border box's keyframe comes out of the decoder on its own, not
+    pushed out by the next keyframes (a B-frame pyramid holds frames back), and it is the
+    picture a plain decode gives; the decoder is ready for the next seek."""
+    import av
+    from av.video.reformatter import VideoReformatter
+    path = make_clip(tmp_path / "pyramid.mp4", seconds=6, gop=25, pattern="moving",
+                     audio=None, preset="veryfast")  # veryfast: 3 B-frames, in a pyramid
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.has_b_frames  # the decoder holds frames back
+        scaler = VideoReformatter()
+        plain, keys = {}, []
+        for frame in container.decode(stream):
+            plain[frame.pts] = media._to_work_rgb(frame, 0, scaler)
+            keys += [frame.pts] if frame.key_frame else []
+    assert len(keys) >= 3
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        scaler = VideoReformatter()
+        for key, following in zip(keys[1:], keys[2:], strict=False):
+            container.seek(key, stream=stream, backward=True, any_frame=False)
+            frame = media._keyframe_alone(container, stream)
+            assert frame.pts == key and frame.key_frame
+            np.testing.assert_array_equal(media._to_work_rgb(frame, 0, scaler), plain[key])
+            # One packet read: the demuxer stands right after the keyframe, far from the
+            # next one (the old way decoded up to it and beyond).
+            after = next(p for p in container.demux(stream) if p.size)
+            assert not after.is_keyframe and after.dts < following
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        assert media._keyframe_alone(container, stream).pts == keys[0]
