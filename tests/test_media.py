@@ -341,3 +341,71 @@ def test_a_border_frame_is_its_keyframe_decoded_alone(tmp_path):
             assert not after.is_keyframe and after.dts < following
         container.seek(0, stream=stream, backward=True, any_frame=False)
         assert media._keyframe_alone(container, stream).pts == keys[0]
+
+
+def _open_gop_clip(path, seconds: int = 30, fps: int = 10):
+    """H.264 with a keyframe every second, non-IDR after the first (x264's open GOP),
+    and B-frames, as broadcast recordings and some cameras have."""
+    from fractions import Fraction
+
+    import av
+
+    from tests.media_factory import frame_image
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.options = {"preset": "veryfast", "x264-params":
+                     f"keyint={fps}:min-keyint={fps}:scenecut=0:open-gop=1:bframes=3"}
+        for i in range(seconds * fps):
+            frame = av.VideoFrame.from_ndarray(
+                frame_image("moving", i, 160, 120, rng, (220, 40, 40)), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+def test_an_open_gop_file_is_sampled_from_all_of_its_keyframes(tmp_path):
+    """Fed only its keyframes, an open-GOP H.264 decoder stopped handing frames out after
+    the first few (the file was refused as truncated): each keyframe is drained out."""
+    import av
+    from av.video.reformatter import VideoReformatter
+    path = _open_gop_clip(tmp_path / "open.mp4")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        scaler = VideoReformatter()
+        plain = {round(float(f.pts * stream.time_base), 2): media._to_work_rgb(f, 0, scaler)
+                 for f in container.decode(stream) if f.key_frame}
+    clip = media.decode(path, threads=1)
+    assert clip.stats["fills"] == 0 and clip.times[-1] >= 27.0
+    assert len(clip.times) == 15  # every other keyframe: the step is 1.25 s
+    for t, frame in zip(clip.times, clip.frames, strict=True):
+        np.testing.assert_array_equal(frame, plain[round(float(t), 2)])
+
+
+def test_a_windowed_keyframe_pass_reuses_the_border_frames(tmp_path):
+    """The keyframes the border box decoded are not decoded again (unless they are to be
+    analysis frames), and the windows hand on what a held decode does, byte for byte."""
+    path = make_clip(tmp_path / "k.mp4", seconds=30, fps=10, gop=10, pattern="moving",
+                     audio="tone", preset="veryfast")
+    held = list(media.stream(path, threads=1, analysis=True))
+    windows = list(media.stream(path, threads=1, analysis=True, window_frames=4,
+                                hold_frames=0))
+    assert held[-1].whole_file and not windows[-1].whole_file
+
+    def joined(ws):
+        framed = [w for w in ws if w.frames is not None]
+        return (np.concatenate([w.times for w in framed]),
+                np.concatenate([w.frames for w in framed]),
+                np.concatenate([w.analysis_times for w in ws]),
+                np.stack([f for w in ws for f in w.analysis_frames]),
+                np.concatenate([w.audio for w in ws if w.audio is not None]))
+
+    for got, want in zip(joined(windows), joined(held), strict=True):
+        np.testing.assert_array_equal(got, want)
+    samples = len(joined(held)[0])
+    assert held[-1].stats["decoded_frames"] == samples
+    assert windows[-1].stats["decoded_frames"] < samples
