@@ -368,22 +368,59 @@ def _open_gop_clip(path, seconds: int = 30, fps: int = 10):
     return path
 
 
-def test_an_open_gop_file_is_sampled_from_all_of_its_keyframes(tmp_path):
+@pytest.mark.parametrize("container_format", ["mp4", "mpegts"])
+def test_an_open_gop_file_is_sampled_from_all_of_its_keyframes(tmp_path, container_format):
     """Fed only its keyframes, an open-GOP H.264 decoder stopped handing frames out after
-    the first few (the file was refused as truncated): each keyframe is drained out."""
+    the first few (the file was refused as truncated): the keyframes are drained out, on
+    one thread each one, threaded from the first open one on. MP4 holds NAL units with
+    their lengths, MPEG-TS (Annex B) with start codes."""
     import av
     from av.video.reformatter import VideoReformatter
     path = _open_gop_clip(tmp_path / "open.mp4")
+    if container_format == "mpegts":
+        path = _remux(path, tmp_path / "open.ts")
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         scaler = VideoReformatter()
-        plain = {round(float(f.pts * stream.time_base), 2): media._to_work_rgb(f, 0, scaler)
-                 for f in container.decode(stream) if f.key_frame}
-    clip = media.decode(path, threads=1)
-    assert clip.stats["fills"] == 0 and clip.times[-1] >= 27.0
-    assert len(clip.times) == 15  # every other keyframe: the step is 1.25 s
-    for t, frame in zip(clip.times, clip.frames, strict=True):
-        np.testing.assert_array_equal(frame, plain[round(float(t), 2)])
+        start = stream.start_time or 0  # MPEG-TS starts later than 0
+        plain = {round(float((f.pts - start) * stream.time_base), 2):
+                 media._to_work_rgb(f, 0, scaler) for f in container.decode(stream)
+                 if f.key_frame}
+    for threads in (1, 2, 0):
+        clip = media.decode(path, threads=threads)
+        assert clip.stats["fills"] == 0 and clip.times[-1] >= 27.0
+        assert len(clip.times) == 15  # every other keyframe: the step is 1.25 s
+        for t, frame in zip(clip.times, clip.frames, strict=True):
+            np.testing.assert_array_equal(frame, plain[round(float(t), 2)])
+
+
+def _remux(source, path):
+    import av
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    return path
+
+
+def test_only_h264_keyframes_without_an_idr_slice_are_open(tmp_path):
+    import av
+    for path in (_open_gop_clip(tmp_path / "open.mp4", seconds=4),
+                 make_clip(tmp_path / "closed.mp4", seconds=4, fps=10, gop=10, audio=None)):
+        for name in (path, _remux(path, path.with_suffix(".ts"))):
+            with av.open(str(name)) as container:
+                stream = container.streams.video[0]
+                nal_length = media._h264_nal_length(stream)
+                assert nal_length == (0 if name.suffix == ".ts" else 4)
+                idr = [media._h264_idr(bytes(p), nal_length)
+                       for p in container.demux(stream) if p.size and p.is_keyframe]
+            assert len(idr) == 4 and idr[0]
+            assert not any(idr[1:]) if path.stem == "open" else all(idr)
+    webm = make_clip(tmp_path / "v.webm", seconds=1, audio=None)
+    with av.open(str(webm)) as container:
+        assert media._h264_nal_length(container.streams.video[0]) is None
 
 
 def test_a_windowed_keyframe_pass_reuses_the_border_frames(tmp_path):

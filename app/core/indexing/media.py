@@ -374,6 +374,10 @@ def _stream(container, path, max_gap, threads, analysis, window_frames, hold_fra
     # A keyframe-only pass on one decoder thread drains the decoder after each keyframe
     # (see _Sampler._keyframe), so it can take the border frames as they are.
     alone = not plan.spans and threads == 1
+    # A threaded one keeps its keyframes overlapping, unless they are open (see
+    # _Sampler._keyframe): then it drains them too, from the first open one on.
+    h264_nal_length = (_h264_nal_length(vstream) if not plan.spans and not alone
+                       else None)
     box, border_frames = (_border_box(path, plan, threads, keep=alone) if windowed
                           else (None, None))
     # Reference frames are all a forward fill needs; B-frames are skipped undecoded.
@@ -381,7 +385,7 @@ def _stream(container, path, max_gap, threads, analysis, window_frames, hold_fra
     if plan.spans:
         # Read when the decoder opens, at its first packet (not yet: nothing decoded).
         vstream.codec_context.options = dict(FILL_DECODER_OPTIONS)
-    sampler = _Sampler(plan, analysis, where, alone, border_frames)
+    sampler = _Sampler(plan, analysis, where, alone, border_frames, h264_nal_length)
     sound = _Soundtrack(plan.astream)
     streams = [vstream] + ([plan.astream] if plan.astream is not None else [])
 
@@ -431,8 +435,12 @@ class _Sampler:
 
     def __init__(self, plan: _Plan, analysis: bool, where: _Progress,
                  keyframes_alone: bool = False,
-                 border_frames: dict[int, _BorderFrame] | None = None):
+                 border_frames: dict[int, _BorderFrame] | None = None,
+                 h264_nal_length: int | None = None):
         self.plan = plan
+        # H.264 keyframes are looked at until an open one (not IDR) turns keyframes_alone
+        # on: 0 for Annex B start codes, else the bytes of each NAL's length; None: not.
+        self.h264_nal_length = h264_nal_length
         # Each kept keyframe decoded alone (see _keyframe), and the border box's frames
         # by pts, each decoded once, not again here.
         self.keyframes_alone = keyframes_alone
@@ -467,6 +475,13 @@ class _Sampler:
             if self.key_index in self.kept:
                 self.span_until = self.plan.spans.get(self.key_index)
                 self.span_served = self.span_until is None
+                if (not self.keyframes_alone and self.h264_nal_length is not None
+                        and not _h264_idr(bytes(packet), self.h264_nal_length)):
+                    # The held frames come out before the open keyframe goes in.
+                    for frame in self.plan.vstream.decode(None):
+                        self._take(frame)
+                    self.plan.vstream.codec_context.flush_buffers()
+                    self.keyframes_alone, self.h264_nal_length = True, None
                 if self.keyframes_alone:
                     self._keyframe(packet)
                     return
@@ -628,6 +643,35 @@ class _Soundtrack:
         audio = np.concatenate(self.chunks).astype(np.float32)
         self.chunks, self.samples = [], 0
         return audio
+
+
+def _h264_nal_length(vstream) -> int | None:
+    """How an H.264 stream's packets hold their NAL units: the bytes of each one's
+    length (avcC extradata, as MP4 and Matroska have), 0 for Annex B start codes (MPEG-TS,
+    raw); None for other codecs."""
+    if vstream.codec_context.name != "h264":
+        return None
+    extradata = vstream.codec_context.extradata or b""
+    return (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+
+
+def _h264_idr(data: bytes, nal_length: int) -> bool:
+    """Whether an H.264 packet holds an IDR slice (NAL type 5); a keyframe without one
+    is open (a recovery point that later frames may reach across)."""
+    if nal_length == 0:  # start codes never occur inside a NAL (emulation prevention)
+        i = data.find(b"\0\0\1")
+        while 0 <= i < len(data) - 3:
+            if data[i + 3] & 0x1F == 5:
+                return True
+            i = data.find(b"\0\0\1", i + 3)
+        return False
+    i = 0
+    while i + nal_length < len(data):
+        size = int.from_bytes(data[i:i + nal_length], "big")
+        if data[i + nal_length] & 0x1F == 5:
+            return True
+        i += nal_length + size
+    return False
 
 
 @dataclass
