@@ -307,3 +307,142 @@ def test_analysis_frames_are_sparse_hi_res_and_upright(tmp_path):
 def test_long_files_get_fewer_analysis_frames_per_minute():
     assert media.analysis_step(60.0) == media.ANALYSIS_STEP <= 6.0
     assert media.analysis_step(media.ANALYSIS_DENSE_UNTIL + 1) == media.ANALYSIS_SPARSE_STEP >= 10
+
+
+def test_a_border_frame_is_its_keyframe_decoded_alone(tmp_path):
+    """After a seek, the border box's keyframe comes out of the decoder on its own, not
+    pushed out by the next keyframes (a B-frame pyramid holds frames back), and it is the
+    picture a plain decode gives; the decoder is ready for the next seek."""
+    import av
+    from av.video.reformatter import VideoReformatter
+    path = make_clip(tmp_path / "pyramid.mp4", seconds=6, gop=25, pattern="moving",
+                     audio=None, preset="veryfast")  # veryfast: 3 B-frames, in a pyramid
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.has_b_frames  # the decoder holds frames back
+        scaler = VideoReformatter()
+        plain, keys = {}, []
+        for frame in container.decode(stream):
+            plain[frame.pts] = media._to_work_rgb(frame, 0, scaler)
+            keys += [frame.pts] if frame.key_frame else []
+    assert len(keys) >= 3
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        scaler = VideoReformatter()
+        for key, following in zip(keys[1:], keys[2:], strict=False):
+            container.seek(key, stream=stream, backward=True, any_frame=False)
+            frame = media._keyframe_alone(container, stream)
+            assert frame.pts == key and frame.key_frame
+            np.testing.assert_array_equal(media._to_work_rgb(frame, 0, scaler), plain[key])
+            # One packet read: the demuxer stands right after the keyframe, far from the
+            # next one (the old way decoded up to it and beyond).
+            after = next(p for p in container.demux(stream) if p.size)
+            assert not after.is_keyframe and after.dts < following
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        assert media._keyframe_alone(container, stream).pts == keys[0]
+
+
+def _open_gop_clip(path, seconds: int = 30, fps: int = 10):
+    """H.264 with a keyframe every second, non-IDR after the first (x264's open GOP),
+    and B-frames, as broadcast recordings and some cameras have."""
+    from fractions import Fraction
+
+    import av
+
+    from tests.media_factory import frame_image
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.options = {"preset": "veryfast", "x264-params":
+                     f"keyint={fps}:min-keyint={fps}:scenecut=0:open-gop=1:bframes=3"}
+        for i in range(seconds * fps):
+            frame = av.VideoFrame.from_ndarray(
+                frame_image("moving", i, 160, 120, rng, (220, 40, 40)), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("container_format", ["mp4", "mpegts"])
+def test_an_open_gop_file_is_sampled_from_all_of_its_keyframes(tmp_path, container_format):
+    """Fed only its keyframes, an open-GOP H.264 decoder stopped handing frames out after
+    the first few (the file was refused as truncated): the keyframes are drained out, on
+    one thread each one, threaded from the first open one on. MP4 holds NAL units with
+    their lengths, MPEG-TS (Annex B) with start codes."""
+    import av
+    from av.video.reformatter import VideoReformatter
+    path = _open_gop_clip(tmp_path / "open.mp4")
+    if container_format == "mpegts":
+        path = _remux(path, tmp_path / "open.ts")
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        scaler = VideoReformatter()
+        start = stream.start_time or 0  # MPEG-TS starts later than 0
+        plain = {round(float((f.pts - start) * stream.time_base), 2):
+                 media._to_work_rgb(f, 0, scaler) for f in container.decode(stream)
+                 if f.key_frame}
+    for threads in (1, 2, 0):
+        clip = media.decode(path, threads=threads)
+        assert clip.stats["fills"] == 0 and clip.times[-1] >= 27.0
+        assert len(clip.times) == 15  # every other keyframe: the step is 1.25 s
+        for t, frame in zip(clip.times, clip.frames, strict=True):
+            np.testing.assert_array_equal(frame, plain[round(float(t), 2)])
+
+
+def _remux(source, path):
+    import av
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+    return path
+
+
+def test_only_h264_keyframes_without_an_idr_slice_are_open(tmp_path):
+    import av
+    for path in (_open_gop_clip(tmp_path / "open.mp4", seconds=4),
+                 make_clip(tmp_path / "closed.mp4", seconds=4, fps=10, gop=10, audio=None)):
+        for name in (path, _remux(path, path.with_suffix(".ts"))):
+            with av.open(str(name)) as container:
+                stream = container.streams.video[0]
+                nal_length = media._h264_nal_length(stream)
+                assert nal_length == (0 if name.suffix == ".ts" else 4)
+                idr = [media._h264_idr(bytes(p), nal_length)
+                       for p in container.demux(stream) if p.size and p.is_keyframe]
+            assert len(idr) == 4 and idr[0]
+            assert not any(idr[1:]) if path.stem == "open" else all(idr)
+    webm = make_clip(tmp_path / "v.webm", seconds=1, audio=None)
+    with av.open(str(webm)) as container:
+        assert media._h264_nal_length(container.streams.video[0]) is None
+
+
+def test_a_windowed_keyframe_pass_reuses_the_border_frames(tmp_path):
+    """The keyframes the border box decoded are not decoded again (unless they are to be
+    analysis frames), and the windows hand on what a held decode does, byte for byte."""
+    path = make_clip(tmp_path / "k.mp4", seconds=30, fps=10, gop=10, pattern="moving",
+                     audio="tone", preset="veryfast")
+    held = list(media.stream(path, threads=1, analysis=True))
+    windows = list(media.stream(path, threads=1, analysis=True, window_frames=4,
+                                hold_frames=0))
+    assert held[-1].whole_file and not windows[-1].whole_file
+
+    def joined(ws):
+        framed = [w for w in ws if w.frames is not None]
+        return (np.concatenate([w.times for w in framed]),
+                np.concatenate([w.frames for w in framed]),
+                np.concatenate([w.analysis_times for w in ws]),
+                np.stack([f for w in ws for f in w.analysis_frames]),
+                np.concatenate([w.audio for w in ws if w.audio is not None]))
+
+    for got, want in zip(joined(windows), joined(held), strict=True):
+        np.testing.assert_array_equal(got, want)
+    samples = len(joined(held)[0])
+    assert held[-1].stats["decoded_frames"] == samples
+    assert windows[-1].stats["decoded_frames"] < samples

@@ -371,13 +371,21 @@ def _stream(container, path, max_gap, threads, analysis, window_frames, hold_fra
     if threads:
         vstream.thread_count = threads
     windowed = plan.expected_samples > hold_frames
-    box = _border_box(path, plan, threads) if windowed else None
+    # A keyframe-only pass on one decoder thread drains the decoder after each keyframe
+    # (see _Sampler._keyframe), so it can take the border frames as they are.
+    alone = not plan.spans and threads == 1
+    # A threaded one keeps its keyframes overlapping, unless they are open (see
+    # _Sampler._keyframe): then it drains them too, from the first open one on.
+    h264_nal_length = (_h264_nal_length(vstream) if not plan.spans and not alone
+                       else None)
+    box, border_frames = (_border_box(path, plan, threads, keep=alone) if windowed
+                          else (None, None))
     # Reference frames are all a forward fill needs; B-frames are skipped undecoded.
     vstream.codec_context.skip_frame = "NONREF" if plan.spans else "NONKEY"
     if plan.spans:
         # Read when the decoder opens, at its first packet (not yet: nothing decoded).
         vstream.codec_context.options = dict(FILL_DECODER_OPTIONS)
-    sampler = _Sampler(plan, analysis, where)
+    sampler = _Sampler(plan, analysis, where, alone, border_frames, h264_nal_length)
     sound = _Soundtrack(plan.astream)
     streams = [vstream] + ([plan.astream] if plan.astream is not None else [])
 
@@ -425,8 +433,18 @@ class _Sampler:
     forward from its keyframe until a frame reaches its last target.
     """
 
-    def __init__(self, plan: _Plan, analysis: bool, where: _Progress):
+    def __init__(self, plan: _Plan, analysis: bool, where: _Progress,
+                 keyframes_alone: bool = False,
+                 border_frames: dict[int, _BorderFrame] | None = None,
+                 h264_nal_length: int | None = None):
         self.plan = plan
+        # H.264 keyframes are looked at until an open one (not IDR) turns keyframes_alone
+        # on: 0 for Annex B start codes, else the bytes of each NAL's length; None: not.
+        self.h264_nal_length = h264_nal_length
+        # Each kept keyframe decoded alone (see _keyframe), and the border box's frames
+        # by pts, each decoded once, not again here.
+        self.keyframes_alone = keyframes_alone
+        self.border_frames = border_frames or {}
         self.tb = plan.vstream.time_base
         self.kept = set(plan.kept) or {0}
         self.pending = deque(plan.targets)  # fill targets not yet served, ascending
@@ -457,6 +475,16 @@ class _Sampler:
             if self.key_index in self.kept:
                 self.span_until = self.plan.spans.get(self.key_index)
                 self.span_served = self.span_until is None
+                if (not self.keyframes_alone and self.h264_nal_length is not None
+                        and not _h264_idr(bytes(packet), self.h264_nal_length)):
+                    # The held frames come out before the open keyframe goes in.
+                    for frame in self.plan.vstream.decode(None):
+                        self._take(frame)
+                    self.plan.vstream.codec_context.flush_buffers()
+                    self.keyframes_alone, self.h264_nal_length = True, None
+                if self.keyframes_alone:
+                    self._keyframe(packet)
+                    return
             elif self.span_served:
                 return
             # A dropped keyframe inside an unfinished span is decoded: the frames after
@@ -469,6 +497,32 @@ class _Sampler:
     def flush(self) -> None:
         for frame in self.plan.vstream.decode(None):
             self._take(frame)
+
+    def _keyframe(self, packet: av.Packet) -> None:
+        """A kept keyframe of a keyframe-only pass, drained out of the decoder before
+        the next one is fed; or the border box's decode of it, when there is one (the
+        same picture: an intra frame decodes on its own), unless it is to be an analysis
+        frame, which needs the decoded frame at its own size.
+
+        Drained, the frames come out in order whichever way they come, and the decoder
+        holds none back: fed keyframes only, an open-GOP H.264 stream (non-IDR
+        keyframes) stopped handing any out after its first few, and the file was
+        refused as truncated."""
+        border = self.border_frames.pop(packet.pts, None) if packet.pts is not None else None
+        if border is not None:
+            t = float(packet.pts * self.tb) - self.plan.start_offset
+            if ((self.analysis_scaler is None or t < self.next_analysis)
+                    and self.rotation in (None, border.rotation)
+                    and t > max(self.last, self.flushed_until) + 1e-3):
+                self.rotation = border.rotation
+                self.last = t
+                self.where.seconds = t
+                self._keep(t, border.rgb, border.size)
+                return
+        vstream = self.plan.vstream
+        for frame in [*packet.decode(), *vstream.decode(None)]:
+            self._take(frame)
+        vstream.codec_context.flush_buffers()  # the drain ended it: ready for the next
 
     def _take(self, frame: av.VideoFrame) -> None:
         self.decoded += 1
@@ -493,18 +547,22 @@ class _Sampler:
             return
         if t <= self.flushed_until + 1e-3:
             return  # behind a window already handed on (a damaged stream's order)
-        rgb = _to_work_rgb(frame, self.rotation, self.scaler)
-        if self.size is None:
-            self.size = rgb.shape[:2]
-            self.where.size = (frame.width, frame.height)
-        self.times.append(t)
-        self.frames.append(rgb)
-        self.where.held = len(self.frames)
+        self._keep(t, _to_work_rgb(frame, self.rotation, self.scaler),
+                   (frame.width, frame.height))
         if self.analysis_scaler is not None and t >= self.next_analysis:
             self.analysis_times.append(t)
             self.analysis_frames.append(
                 _to_rgb(frame, self.rotation, self.analysis_scaler, ANALYSIS_SIZE))
             self.next_analysis = t + analysis_step(t)
+
+    def _keep(self, t: float, rgb: np.ndarray, size: tuple[int, int]) -> None:
+        """Keep a sampled frame (``size``: the decoded picture's width, height)."""
+        if self.size is None:
+            self.size = rgb.shape[:2]
+            self.where.size = size
+        self.times.append(t)
+        self.frames.append(rgb)
+        self.where.held = len(self.frames)
 
     def take_frames(self) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.frames:
@@ -587,9 +645,52 @@ class _Soundtrack:
         return audio
 
 
-def _border_box(path, plan: _Plan, threads: int) -> tuple[int, int, int, int] | None:
+def _h264_nal_length(vstream) -> int | None:
+    """How an H.264 stream's packets hold their NAL units: the bytes of each one's
+    length (avcC extradata, as MP4 and Matroska have), 0 for Annex B start codes (MPEG-TS,
+    raw); None for other codecs."""
+    if vstream.codec_context.name != "h264":
+        return None
+    extradata = vstream.codec_context.extradata or b""
+    return (extradata[4] & 3) + 1 if len(extradata) > 4 and extradata[0] == 1 else 0
+
+
+def _h264_idr(data: bytes, nal_length: int) -> bool:
+    """Whether an H.264 packet holds an IDR slice (NAL type 5); a keyframe without one
+    is open (a recovery point that later frames may reach across)."""
+    if nal_length == 0:  # start codes never occur inside a NAL (emulation prevention)
+        i = data.find(b"\0\0\1")
+        while 0 <= i < len(data) - 3:
+            if data[i + 3] & 0x1F == 5:
+                return True
+            i = data.find(b"\0\0\1", i + 3)
+        return False
+    i = 0
+    while i + nal_length < len(data):
+        size = int.from_bytes(data[i:i + nal_length], "big")
+        if data[i + nal_length] & 0x1F == 5:
+            return True
+        i += nal_length + size
+    return False
+
+
+@dataclass
+class _BorderFrame:
+    """A keyframe the border box decoded, at the work size, for the pass to reuse."""
+
+    rgb: np.ndarray
+    rotation: int
+    size: tuple[int, int]  # the decoded picture's width, height
+
+
+def _border_box(path, plan: _Plan, threads: int, keep: bool = False
+                ) -> tuple[tuple[int, int, int, int] | None, dict[int, _BorderFrame] | None]:
     """The content box of up to BORDER_FRAMES kept keyframes spread over the whole file,
-    each reached by a seek; None (no crop) when none of them decodes.
+    each reached by a seek; None (no crop) when none of them decodes. With ``keep``, also
+    those frames by pts (else None), which a keyframe-only pass need not decode again:
+    measured on 10 minutes of 1080p (bench/index_speed.py's two 2 s GOP files joined
+    twice, windowed, one thread), the decode 12.9 -> 8.9 s CPU with _keyframe_alone,
+    40 of its 280 keyframes not decoded twice.
 
     A container of its own: seeking the main one would change how its soundtrack starts
     (the decoder's priming samples are only dropped at the true start)."""
@@ -605,11 +706,19 @@ def _border_box(path, plan: _Plan, threads: int) -> tuple[int, int, int, int] | 
         picks = np.unique(np.linspace(0, len(kept) - 1, min(len(kept), BORDER_FRAMES)).round())
         scaler = VideoReformatter()
         frames, size = [], None
+        kept_frames: dict[int, _BorderFrame] | None = {} if keep else None
         for i in picks.astype(int):
-            t = (plan.keys[kept[i]] if plan.keys else 0.0) + plan.start_offset
+            k, t = kept[i], 0.0
+            if plan.keys:
+                # An index holds decode times, before the keyframes' own with B-frames:
+                # aim halfway to the next keyframe, or a backward seek lands on the one
+                # before (one the pass does not keep, so its frame could not serve there).
+                after = plan.keys[k + 1] if k + 1 < len(plan.keys) else plan.info.duration
+                t = (plan.keys[k] + after) / 2
+            t += plan.start_offset
             try:
                 container.seek(int(t / tb), stream=vstream, backward=True, any_frame=False)
-                frame = next(container.decode(vstream), None)
+                frame = _keyframe_alone(container, vstream)
             except av.FFmpegError:
                 continue  # a keyframe that does not decode here is met again in the pass
             if frame is not None:
@@ -617,9 +726,32 @@ def _border_box(path, plan: _Plan, threads: int) -> tuple[int, int, int, int] | 
                 rgb = _to_work_rgb(frame, rotation, scaler)
                 size = size or rgb.shape[:2]
                 frames.append(rgb)
+                if kept_frames is not None and frame.pts is not None:
+                    kept_frames[frame.pts] = _BorderFrame(rgb, rotation,
+                                                          (frame.width, frame.height))
     finally:
         container.close()
-    return content_box(_stack(frames, size)) if frames else None
+    return (content_box(_stack(frames, size)) if frames else None), kept_frames
+
+
+def _keyframe_alone(container, vstream) -> av.VideoFrame | None:
+    """The first keyframe from where the container stands, and no other frame decoded.
+
+    A decoder holds frames back as deep as the stream reorders them (two with B-frames
+    in a pyramid), and with non-keyframes skipped, what pushed a keyframe out was the
+    next two keyframes: three keyframe decodes per border frame. Draining the decoder
+    after the one packet hands it out alone, the same picture (an intra frame decodes
+    on its own). Measured on bench/index_speed.py's 12 files with a windowed decode:
+    the border boxes cost 20.4 -> 7.8 s CPU (a 180 s 1080p file: 5.0 -> 2.0 s, against
+    2.5 s for its whole pass), the same frames byte for byte. On an open-GOP x264 file
+    the old way even handed out the keyframe two further on than the seek reached."""
+    for packet in container.demux(vstream):
+        if packet.size and packet.is_keyframe:
+            frames = [*packet.decode(), *vstream.decode(None)]
+            # The drain left the decoder at its end: reset it for the next packet.
+            vstream.codec_context.flush_buffers()
+            return frames[0] if frames else None
+    return None
 
 
 def _to_rgb(frame: av.VideoFrame, rotation: int, scaler: VideoReformatter,
