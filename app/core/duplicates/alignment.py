@@ -24,6 +24,7 @@ Pure numpy; vectors are L2-normed rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,7 +145,7 @@ def _orthonormal_polynomials(t: np.ndarray, degree: int) -> np.ndarray:
         c = t ** k
         for prev in cols:
             c = c - (prev @ c) * prev
-        norm = np.linalg.norm(c)
+        norm = math.sqrt(c.dot(c))  # what np.linalg.norm computes, without its checks
         if norm > 1e-9:
             cols.append(c / norm)
     return np.stack(cols, axis=1)
@@ -170,31 +171,43 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     return x[order], y[order], t[order]
 
 
-def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track, limit: int = HYPOTHESES_KEPT,
-                       rates: tuple[float, ...] = RATES) -> list[tuple[float, float, float]]:
-    """(score, rate, offset) from offset votes, best first, scored cheaply on the
-    similarity matrix with each row's and column's mean taken out (the scene-wide
-    likeness of the two clips), at B's frame nearest each mapped frame of A."""
-    s = va @ b.visual.T
-    centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
-    k = min(VOTES_PER_FRAME, s.shape[1])
-    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    rate, offset = _voted_offsets(a.times, b.times[top], rates)
-    # All hypotheses at once: [hypotheses, frames of A].
+def _coarse_hypotheses(a: Track, vas: list[np.ndarray], b: Track, limit: int = HYPOTHESES_KEPT,
+                       rates: tuple[float, ...] = RATES) -> list[list[tuple[float, float, float]]]:
+    """For each of A's orientations ``vas`` (its frames, mirrored or not): (score, rate,
+    offset) from offset votes, best first, scored cheaply on the similarity matrix with
+    each row's and column's mean taken out (the scene-wide likeness of the two clips),
+    at B's frame nearest each mapped frame of A."""
+    centred, rate, offset, ends = [], [], [], [0]
+    for va in vas:
+        s = va @ b.visual.T
+        centred.append(s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean())
+        k = min(VOTES_PER_FRAME, s.shape[1])
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        voted = _voted_offsets(a.times, b.times[top], rates)
+        rate.append(voted[0])
+        offset.append(voted[1])
+        ends.append(ends[-1] + len(voted[0]))
+    # All hypotheses of every orientation at once: [hypotheses, frames of A].
+    rate, offset = np.concatenate(rate), np.concatenate(offset)
     lo = np.maximum(0.0, -offset / rate)
     hi = np.minimum(a.duration, (b.duration - offset) / rate)
     inside = (a.times >= lo) & (a.times <= hi)
     q = rate * a.times + offset
     last = len(b.times) - 1
-    j = np.clip(np.searchsorted(b.times, q), 0, last)
-    j_prev = np.clip(j - 1, 0, last)
+    j = np.minimum(np.searchsorted(b.times, q), last)
+    j_prev = np.maximum(j - 1, 0)
     nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
-    diag = np.where(inside, centred[np.arange(len(a.times)), nearer], 0.0)
+    orientation = np.repeat(np.arange(len(vas)), np.diff(ends))[:, None]
+    diag = np.where(inside, np.stack(centred)[orientation, np.arange(len(a.times)), nearer], 0.0)
     score = diag.sum(axis=1) / len(a.times)
     usable = (inside.sum(axis=1) >= 2) & (hi[:, 0] > lo[:, 0])
-    order = np.argsort(-np.where(usable, score, -np.inf), kind="stable")[:limit]
-    return [(float(score[i]), float(rate[i, 0]), float(offset[i, 0]))
-            for i in order if usable[i]]
+    ranked = -np.where(usable, score, -np.inf)
+    found = []
+    for first, end in zip(ends[:-1], ends[1:], strict=True):
+        order = first + np.argsort(ranked[first:end], kind="stable")[:limit]
+        found.append([(float(score[i]), float(rate[i, 0]), float(offset[i, 0]))
+                      for i in order if usable[i]])
+    return found
 
 
 def _voted_offsets(a_times: np.ndarray, b_times_voted: np.ndarray,
@@ -294,8 +307,9 @@ def align(a: Track, b: Track, rates: tuple[float, ...] = RATES) -> Alignment | N
     orientations = [(False, a.visual)]
     if a.visual_flip is not None:
         orientations.append((True, a.visual_flip))
-    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b, rates=rates))
-              for mirrored, va in orientations]
+    found = _coarse_hypotheses(a, [va for _, va in orientations], b, rates=rates)
+    coarse = [(mirrored, va, hypotheses)
+              for (mirrored, va), hypotheses in zip(orientations, found, strict=True)]
     if not _worth_scoring(a, b, coarse):
         return None
     scored = []
@@ -382,11 +396,12 @@ def gram_coordinates(gram: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     limit = tol * max(float(residual.max()), 1e-12)
     rank = 0
     while rank < n:
-        pivot = int(np.argmax(residual))
+        pivot = int(residual.argmax())
         if residual[pivot] <= limit:
             break
-        col = gram[:, pivot] - (factor[:, :rank] * factor[pivot, :rank]).sum(axis=1)
-        col /= np.sqrt(residual[pivot])
+        # np.add.reduce: the reduction .sum(axis=1) makes, without its Python wrapper.
+        col = gram[:, pivot] - np.add.reduce(factor[:, :rank] * factor[pivot, :rank], axis=1)
+        col /= math.sqrt(residual[pivot])
         factor[:, rank] = col
         residual -= col * col
         residual[pivot] = 0.0
