@@ -197,9 +197,12 @@ def _coarse_hypotheses(a: Track, vas: list[np.ndarray], b: Track, limit: int = H
     j = np.minimum(np.searchsorted(b.times, q), last)
     j_prev = np.maximum(j - 1, 0)
     nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
-    orientation = np.repeat(np.arange(len(vas)), np.diff(ends))[:, None]
-    diag = np.where(inside, np.stack(centred)[orientation, np.arange(len(a.times)), nearer], 0.0)
-    score = diag.sum(axis=1) / len(a.times)
+    # centred[orientation][frame of A, nearer], as one flat gather.
+    n, nb = len(a.times), len(b.times)
+    row_starts = np.repeat(np.arange(len(vas)) * (n * nb), np.diff(ends))[:, None] \
+        + np.arange(0, n * nb, nb)
+    diag = np.where(inside, np.concatenate(centred).ravel()[nearer + row_starts], 0.0)
+    score = diag.sum(axis=1) / n
     usable = (inside.sum(axis=1) >= 2) & (hi[:, 0] > lo[:, 0])
     ranked = -np.where(usable, score, -np.inf)
     found = []
