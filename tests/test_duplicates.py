@@ -182,6 +182,24 @@ def test_pair_gram_is_the_stacked_gram_bit_for_bit_with_each_clip_kept_once():
     assert not np.array_equal(alignment.pair_gram(a, b), stacked_gram(a, b))
 
 
+def test_coarse_hypotheses_of_each_orientation_do_not_depend_on_the_other():
+    """Both orientations are scored in one array; each one's hypotheses are those it
+    gets alone."""
+    rng = np.random.default_rng(11)
+    b_times = np.arange(0, 9, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times), step=1.0))
+    a_times = np.arange(0, 4, 0.3)
+    seen = l2n(interpolate(b_times, b.visual, a_times + 2.0)
+               + 0.05 * rng.standard_normal((len(a_times), b.visual.shape[1])))
+    a = _track(a_times, seen, flip=_walk(rng, len(a_times), step=1.0))
+    both = alignment._coarse_hypotheses(a, [a.visual, a.visual_flip], b)
+    alone = [alignment._coarse_hypotheses(a, [v], b)[0] for v in (a.visual, a.visual_flip)]
+    assert both == alone
+    assert [len(h) for h in both] == [alignment.HYPOTHESES_KEPT] * 2
+    # Among the kept hypotheses of the frames as they are: the copy's speed and offset.
+    assert any(r == 1.0 and o == pytest.approx(2.0) for _, r, o in both[0])
+
+
 def test_voted_offsets_are_the_distinct_offsets_rate_by_rate():
     rng = np.random.default_rng(10)
     a_times = np.sort(rng.uniform(0, 6, 9))

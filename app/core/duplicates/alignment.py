@@ -83,7 +83,8 @@ class Track:
     audio: np.ndarray | None = None  # [p, da] float32, L2-normed
     # Inner products among this clip's own frames, kept once ``_compact`` has computed
     # them: a clip is verified against several others ("visual": visual with visual;
-    # "flip": visual and visual_flip stacked, with visual_flip).
+    # "flip": visual and visual_flip stacked, with visual_flip). Only clips with few
+    # enough frames to compact get them, so they are smaller than the vectors above.
     own_gram: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
