@@ -158,6 +158,64 @@ def test_gram_coordinates_keep_every_inner_product():
     assert np.abs(c.astype(np.float64) @ c.T - gram).max() < 1e-3 * np.abs(gram).max()
 
 
+def test_pair_gram_is_the_stacked_gram_bit_for_bit_with_each_clip_kept_once():
+    """The blocks of a clip with itself are kept on its Track and reused with another
+    partner; the Gram matrix put together is the one of the stacked frames, every bit
+    (the coordinates, and so every score and decision, depend on it)."""
+    rng = np.random.default_rng(9)
+
+    def clip(n, flip):
+        v = l2n(rng.standard_normal((n, 1280))).astype(np.float32)
+        return Track(n / 4, np.arange(n) / 4, v, v[:, ::-1].copy() if flip else None)
+
+    def stacked_gram(a, b):
+        parts = [a.visual, b.visual] + ([a.visual_flip] if a.visual_flip is not None else [])
+        s = np.concatenate(parts)
+        return np.einsum("id,jd->ij", s, s, dtype=np.float64)
+
+    a, b, c = clip(7, True), clip(13, False), clip(1, True)
+    for x, y in [(a, b), (a, c), (c, b), (b, a), (a, b)]:
+        assert np.array_equal(alignment.pair_gram(x, y), stacked_gram(x, y))
+    assert set(a.own_gram) == {"visual", "flip"} and set(b.own_gram) == {"visual"}
+    # The kept blocks are what is used: a changed one shows in the next pair.
+    a.own_gram["visual"] = a.own_gram["visual"] + 1.0
+    assert not np.array_equal(alignment.pair_gram(a, b), stacked_gram(a, b))
+
+
+def test_coarse_hypotheses_of_each_orientation_do_not_depend_on_the_other():
+    """Both orientations are scored in one array; each one's hypotheses are those it
+    gets alone."""
+    rng = np.random.default_rng(11)
+    b_times = np.arange(0, 9, 0.4)
+    b = _track(b_times, _walk(rng, len(b_times), step=1.0))
+    a_times = np.arange(0, 4, 0.3)
+    seen = l2n(interpolate(b_times, b.visual, a_times + 2.0)
+               + 0.05 * rng.standard_normal((len(a_times), b.visual.shape[1])))
+    a = _track(a_times, seen, flip=_walk(rng, len(a_times), step=1.0))
+    both = alignment._coarse_hypotheses(a, [a.visual, a.visual_flip], b)
+    alone = [alignment._coarse_hypotheses(a, [v], b)[0] for v in (a.visual, a.visual_flip)]
+    assert both == alone
+    assert [len(h) for h in both] == [alignment.HYPOTHESES_KEPT] * 2
+    # Among the kept hypotheses of the frames as they are: the copy's speed and offset.
+    assert any(r == 1.0 and o == pytest.approx(2.0) for _, r, o in both[0])
+
+
+def test_voted_offsets_are_the_distinct_offsets_rate_by_rate():
+    rng = np.random.default_rng(10)
+    a_times = np.sort(rng.uniform(0, 6, 9))
+    b_times_voted = rng.uniform(-1, 9, (9, 3))
+    b_times_voted[2, 1] = 0.6 * a_times[2] - 0.001  # votes for -0.0 next to 0.0
+    b_times_voted[4, 0] = 0.6 * a_times[4]
+    rates = (0.6, 1.0, 1.25)
+    rate, offset = alignment._voted_offsets(a_times, b_times_voted, rates)
+    expected = [(r, np.unique(np.round((b_times_voted - r * a_times[:, None]).ravel()
+                                       / alignment.OFFSET_STEP)) * alignment.OFFSET_STEP)
+                for r in rates]
+    assert rate.shape == offset.shape == (sum(len(o) for _, o in expected), 1)
+    assert np.array_equal(rate[:, 0], np.concatenate([np.full(len(o), r) for r, o in expected]))
+    assert offset[:, 0].tobytes() == np.concatenate([o for _, o in expected]).tobytes()
+
+
 def test_letterbox_bars_are_found_despite_a_watermark():
     frames = np.zeros((4, 90, 160, 3), np.uint8)
     frames[:, :, 20:140] = np.random.default_rng(5).integers(40, 255, (4, 90, 120, 3))

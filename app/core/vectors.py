@@ -36,7 +36,7 @@ def interpolate(times: np.ndarray, vectors: np.ndarray, at: np.ndarray) -> np.nd
     n = len(times)
     if n == 1:
         return np.repeat(vectors[:1], len(at), axis=0)
-    hi = np.clip(np.searchsorted(times, at), 1, n - 1)
+    hi = np.minimum(np.maximum(np.searchsorted(times, at), 1), n - 1)  # np.clip: slower
     lo = hi - 1
     t0, t1 = times[lo], times[hi]
     w = np.clip((at - t0) / np.maximum(t1 - t0, 1e-6), 0.0, 1.0)[:, None]

@@ -24,7 +24,8 @@ Pure numpy; vectors are L2-normed rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -80,6 +81,11 @@ class Track:
     visual_flip: np.ndarray | None = None  # [n, d] of the mirrored frames
     audio_times: np.ndarray | None = None  # [p] patch start seconds
     audio: np.ndarray | None = None  # [p, da] float32, L2-normed
+    # Inner products among this clip's own frames, kept once ``_compact`` has computed
+    # them: a clip is verified against several others ("visual": visual with visual;
+    # "flip": visual and visual_flip stacked, with visual_flip). Only clips with few
+    # enough frames to compact get them, so they are smaller than the vectors above.
+    own_gram: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -140,7 +146,7 @@ def _orthonormal_polynomials(t: np.ndarray, degree: int) -> np.ndarray:
         c = t ** k
         for prev in cols:
             c = c - (prev @ c) * prev
-        norm = np.linalg.norm(c)
+        norm = math.sqrt(c.dot(c))  # what np.linalg.norm computes, without its checks
         if norm > 1e-9:
             cols.append(c / norm)
     return np.stack(cols, axis=1)
@@ -166,37 +172,61 @@ def _pairs(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
     return x[order], y[order], t[order]
 
 
-def _coarse_hypotheses(a: Track, va: np.ndarray, b: Track, limit: int = HYPOTHESES_KEPT,
-                       rates: tuple[float, ...] = RATES) -> list[tuple[float, float, float]]:
-    """(score, rate, offset) from offset votes, best first, scored cheaply on the
-    similarity matrix with each row's and column's mean taken out (the scene-wide
-    likeness of the two clips), at B's frame nearest each mapped frame of A."""
-    s = va @ b.visual.T
-    centred = s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean()
-    k = min(VOTES_PER_FRAME, s.shape[1])
-    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    per_rate, offsets = [], []
-    for rate in rates:
-        votes = (b.times[top] - rate * a.times[:, None]).ravel()
-        found = np.unique(np.round(votes / OFFSET_STEP)) * OFFSET_STEP
-        per_rate.append(np.full(len(found), rate))
-        offsets.append(found)
-    rate, offset = np.concatenate(per_rate)[:, None], np.concatenate(offsets)[:, None]
-    # All hypotheses at once: [hypotheses, frames of A].
+def _coarse_hypotheses(a: Track, vas: list[np.ndarray], b: Track, limit: int = HYPOTHESES_KEPT,
+                       rates: tuple[float, ...] = RATES) -> list[list[tuple[float, float, float]]]:
+    """For each of A's orientations ``vas`` (its frames, mirrored or not): (score, rate,
+    offset) from offset votes, best first, scored cheaply on the similarity matrix with
+    each row's and column's mean taken out (the scene-wide likeness of the two clips),
+    at B's frame nearest each mapped frame of A."""
+    centred, rate, offset, ends = [], [], [], [0]
+    for va in vas:
+        s = va @ b.visual.T
+        centred.append(s - s.mean(1, keepdims=True) - s.mean(0, keepdims=True) + s.mean())
+        k = min(VOTES_PER_FRAME, s.shape[1])
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        voted = _voted_offsets(a.times, b.times[top], rates)
+        rate.append(voted[0])
+        offset.append(voted[1])
+        ends.append(ends[-1] + len(voted[0]))
+    # All hypotheses of every orientation at once: [hypotheses, frames of A].
+    rate, offset = np.concatenate(rate), np.concatenate(offset)
     lo = np.maximum(0.0, -offset / rate)
     hi = np.minimum(a.duration, (b.duration - offset) / rate)
     inside = (a.times >= lo) & (a.times <= hi)
     q = rate * a.times + offset
     last = len(b.times) - 1
-    j = np.clip(np.searchsorted(b.times, q), 0, last)
-    j_prev = np.clip(j - 1, 0, last)
+    j = np.minimum(np.searchsorted(b.times, q), last)
+    j_prev = np.maximum(j - 1, 0)
     nearer = np.where(np.abs(b.times[j_prev] - q) < np.abs(b.times[j] - q), j_prev, j)
-    diag = np.where(inside, centred[np.arange(len(a.times)), nearer], 0.0)
-    score = diag.sum(axis=1) / len(a.times)
+    # centred[orientation][frame of A, nearer], as one flat gather.
+    n, nb = len(a.times), len(b.times)
+    row_starts = np.repeat(np.arange(len(vas)) * (n * nb), np.diff(ends))[:, None] \
+        + np.arange(0, n * nb, nb)
+    diag = np.where(inside, np.concatenate(centred).ravel()[nearer + row_starts], 0.0)
+    score = diag.sum(axis=1) / n
     usable = (inside.sum(axis=1) >= 2) & (hi[:, 0] > lo[:, 0])
-    order = np.argsort(-np.where(usable, score, -np.inf), kind="stable")[:limit]
-    return [(float(score[i]), float(rate[i, 0]), float(offset[i, 0]))
-            for i in order if usable[i]]
+    ranked = -np.where(usable, score, -np.inf)
+    found = []
+    for first, end in zip(ends[:-1], ends[1:], strict=True):
+        order = first + np.argsort(ranked[first:end], kind="stable")[:limit]
+        found.append([(float(score[i]), float(rate[i, 0]), float(offset[i, 0]))
+                      for i in order if usable[i]])
+    return found
+
+
+def _voted_offsets(a_times: np.ndarray, b_times_voted: np.ndarray,
+                   rates: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """([h, 1] rates, [h, 1] offsets): for each rate in turn, the distinct offsets on the
+    OFFSET_STEP grid that A's frames (``a_times``, [n]) vote for with B's frames
+    (``b_times_voted``, [n, k]), ascending. All rates in one sort of their rows: the
+    values and order ``np.unique`` gives rate by rate, for a fraction of the calls."""
+    rate = np.asarray(rates, dtype=np.float64)
+    votes = b_times_voted[None] - rate[:, None, None] * a_times[None, :, None]
+    steps = np.sort(np.round(votes.reshape(len(rate), -1) / OFFSET_STEP), axis=1)
+    first = np.ones(steps.shape, dtype=bool)
+    first[:, 1:] = steps[:, 1:] != steps[:, :-1]
+    counts = first.sum(axis=1)
+    return np.repeat(rate, counts)[:, None], (steps[first] * OFFSET_STEP)[:, None]
 
 
 def _score(a: Track, va: np.ndarray, b: Track, rate: float, offset: float,
@@ -281,8 +311,9 @@ def align(a: Track, b: Track, rates: tuple[float, ...] = RATES) -> Alignment | N
     orientations = [(False, a.visual)]
     if a.visual_flip is not None:
         orientations.append((True, a.visual_flip))
-    coarse = [(mirrored, va, _coarse_hypotheses(a, va, b, rates=rates))
-              for mirrored, va in orientations]
+    found = _coarse_hypotheses(a, [va for _, va in orientations], b, rates=rates)
+    coarse = [(mirrored, va, hypotheses)
+              for (mirrored, va), hypotheses in zip(orientations, found, strict=True)]
     if not _worth_scoring(a, b, coarse):
         return None
     scored = []
@@ -369,16 +400,63 @@ def gram_coordinates(gram: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     limit = tol * max(float(residual.max()), 1e-12)
     rank = 0
     while rank < n:
-        pivot = int(np.argmax(residual))
+        pivot = int(residual.argmax())
         if residual[pivot] <= limit:
             break
-        col = gram[:, pivot] - (factor[:, :rank] * factor[pivot, :rank]).sum(axis=1)
-        col /= np.sqrt(residual[pivot])
+        # np.add.reduce: the reduction .sum(axis=1) makes, without its Python wrapper.
+        col = gram[:, pivot] - np.add.reduce(factor[:, :rank] * factor[pivot, :rank], axis=1)
+        col /= math.sqrt(residual[pivot])
         factor[:, rank] = col
         residual -= col * col
         residual[pivot] = 0.0
         rank += 1
     return factor[:, :rank].astype(np.float32)
+
+
+def inner_products(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[len(x), len(y)] inner products of rows, in float64.
+
+    einsum, not a matrix product: see gram_coordinates on BLAS threads. Each entry is
+    one sum over the dimensions in a fixed order, the same bits whichever other rows it
+    is computed with, so a Gram matrix can be put together from blocks computed apart.
+    """
+    return np.einsum("id,jd->ij", x, y, dtype=np.float64)
+
+
+def _own_gram(t: Track, key: str) -> np.ndarray:
+    found = t.own_gram.get(key)
+    if found is None:
+        if key == "visual":
+            found = inner_products(t.visual, t.visual)
+        else:
+            found = inner_products(np.concatenate([t.visual, t.visual_flip]), t.visual_flip)
+        t.own_gram[key] = found
+    return found
+
+
+def pair_gram(a: Track, b: Track) -> np.ndarray:
+    """The Gram matrix of A's frames, B's and A's mirrored frames (when A has them)
+    stacked, bit for bit; only the blocks pairing A with B are computed here, each
+    clip's own are kept on it (``Track.own_gram``)."""
+    na, nb = len(a.visual), len(b.visual)
+    nf = 0 if a.visual_flip is None else len(a.visual_flip)
+    gram = np.empty((na + nb + nf, na + nb + nf))
+    gram[:na, :na] = _own_gram(a, "visual")
+    gram[na:na + nb, na:na + nb] = _own_gram(b, "visual")
+    if not nf:
+        cross = inner_products(a.visual, b.visual)
+    else:
+        cross = inner_products(np.concatenate([a.visual, a.visual_flip]), b.visual)
+        flip = _own_gram(a, "flip")
+        gram[:na, na + nb:] = flip[:na]
+        gram[na + nb:, :na] = flip[:na].T
+        gram[na + nb:, na + nb:] = flip[na:]
+        gram[na + nb:, na:na + nb] = cross[na:]
+        gram[na:na + nb, na + nb:] = cross[na:].T
+    # x.y and y.x are the same products summed in the same order: the same bits.
+    gram[:na, na:na + nb] = cross[:na]
+    gram[na:na + nb, :na] = cross[:na].T
+    return gram
 
 
 def _compact(a: Track, b: Track) -> tuple[Track, Track]:
@@ -388,9 +466,7 @@ def _compact(a: Track, b: Track) -> tuple[Track, Track]:
     rows = sum(len(p) for p in parts)
     if rows >= a.visual.shape[1] // 2:
         return a, b
-    stacked = np.concatenate(parts)
-    # einsum, not a matrix product: see gram_coordinates on BLAS threads.
-    coords_all = gram_coordinates(np.einsum("id,jd->ij", stacked, stacked, dtype=np.float64))
+    coords_all = gram_coordinates(pair_gram(a, b))
     bounds = np.cumsum([0] + [len(p) for p in parts])
 
     def coords(i):
