@@ -20,14 +20,13 @@ import numpy as np
 import pytest
 
 from app.core import albums, cached_index, index_files
-from app.core.albums import clip_index, events
+from app.core.albums import clip_index
 from app.core.albums.clip_index import ClipVectorIndex, clip_rows, read_rows
 from app.core.cached_index import CachedIndex
 from app.records import ClipIndex, FileStat
-from app.store import albums as album_store
 from app.store import library as library_store
 from app.store.vectors import present_files
-from tests.test_album_refresh import _events
+from tests.test_album_refresh import placed_both_ways
 from tests.test_albums import DAY, Shelf
 
 DIM, SOUND = 64, 32
@@ -185,32 +184,19 @@ def test_a_refresh_of_dated_clips_reads_sqlite_without_an_index_an_undated_one_b
 @pytest.mark.parametrize("seed", range(3))
 def test_placing_through_an_index_from_an_earlier_process_equals_placing_the_whole_library(
         tmp_path, monkeypatch, seed):
-    from app.store.library import Library
-    found = []
-    for whole in (False, True):
-        lib = Library(tmp_path / f"{whole}.sqlite")
-        shelf = Shelf(lib)
-        rng = np.random.default_rng(seed)
-        _events(shelf, rng, 1, 12, "old", "old")
-        albums.refresh_albums(lib)
-        CachedIndex.forget_all()  # the scan and the refresh after it in a new process
-        _events(shelf, rng, 4, 6, "more", "old")
-        _events(shelf, rng, 10, 5, "new", "new")
-        shelf.add("undated", "old0", None, copy_of="old0_0")  # compared with every clip
-        with monkeypatch.context() as m:
-            if whole:
-                m.setattr(events, "_refresh_new", lambda *args: False)
-            else:  # the shares only choose the cheaper way: here, always the update
-                m.setattr(events, "WHOLE_SHARE", 1.0)
-                m.setattr(cached_index, "REBUILD_SHARE", 1.0)
-            listing = albums.refresh_albums(lib)
-        if not whole:
-            assert ClipVectorIndex.of(lib).source == "update"
-        found.append([(a["id"], a["title"], a["files"], a["cover"]) for a in listing])
-        assert album_store.unplaced_files(lib) == {}
-        lib.close()
+    def patch(m, whole):
+        if not whole:  # the shares only choose the cheaper way: here, always the update
+            m.setattr(cached_index, "REBUILD_SHARE", 1.0)
+
+        def check(lib):
+            assert whole or ClipVectorIndex.of(lib).source == "update"
+        return check
+    found = placed_both_ways(
+        tmp_path, monkeypatch, seed,
+        forget=CachedIndex.forget_all,  # the scan and the refresh after it in a new process
+        extra=lambda shelf: shelf.add("undated", "old0", None, copy_of="old0_0"),  # vs all
+        patch=patch)
     assert found[0] == found[1]
-    assert len(found[0]) > 3
 
 
 @pytest.mark.parametrize("values", [

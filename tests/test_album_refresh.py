@@ -147,8 +147,13 @@ def _events(shelf: Shelf, rng: np.random.Generator, day0: int, days: int, tag: s
             shelf.add(f"{tag}{k}_copy", place, None, copy_of=f"{tag}{k}_0")
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_placing_new_clips_equals_placing_the_whole_library(tmp_path, monkeypatch, seed):
+def placed_both_ways(tmp_path, monkeypatch, seed: int, forget=lambda: None,
+                     extra=lambda shelf: None, patch=lambda m, whole: (lambda lib: None)):
+    """The albums listed after a scan, its new clips placed on their own
+    (``_refresh_new``), then placing the whole library, each on its own library built
+    from ``seed``. ``forget()`` runs between the first refresh and the scan, ``extra``
+    adds clips to the scan, ``patch(m, whole)`` sets up the refresh and returns a check
+    run on the library after it."""
     from app.store.library import Library
     found = []
     for whole in (False, True):
@@ -157,20 +162,34 @@ def test_placing_new_clips_equals_placing_the_whole_library(tmp_path, monkeypatc
         rng = np.random.default_rng(seed)
         _events(shelf, rng, 1, 12, "old", "old")
         albums.refresh_albums(lib)
+        forget()
         # A scan: more clips of the same days and places (some join, some do not, some
         # pair with a clip left unsorted), new outings, copies without a date.
         _events(shelf, rng, 4, 6, "more", "old")
         _events(shelf, rng, 10, 5, "new", "new")
+        extra(shelf)
         with monkeypatch.context() as m:
             if whole:
                 m.setattr(events, "_refresh_new", lambda *args: False)
             else:  # the share of new clips only chooses the cheaper way: here, always this
                 m.setattr(events, "WHOLE_SHARE", 1.0)
-            spy = _Spy(m)
+            check = patch(m, whole)
             listing = albums.refresh_albums(lib)
-            assert spy.whole == int(whole)
+            check(lib)
         found.append([(a["id"], a["title"], a["files"], a["cover"]) for a in listing])
         assert album_store.unplaced_files(lib) == {}
         lib.close()
-    assert found[0] == found[1]
     assert len(found[0]) > 3
+    return found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_placing_new_clips_equals_placing_the_whole_library(tmp_path, monkeypatch, seed):
+    def patch(m, whole):
+        spy = _Spy(m)
+
+        def check(lib):
+            assert spy.whole == int(whole)
+        return check
+    found = placed_both_ways(tmp_path, monkeypatch, seed, patch=patch)
+    assert found[0] == found[1]
