@@ -15,16 +15,16 @@ MAX_GAP never binds: this set is where it does.
 
 Media (generated once into ``bench/.cache/long_gop/``; generation is not measured):
 
-- long files, 60-120 s: pans over real photographs (``_media.py``, 1280x720, 30 fps,
+- long files, 60-240 s: pans over real photographs (``_media.py``, 1280x720, 30 fps,
   fixed 8-s or 4-s GOPs as a camera writes them, with and without B-frames), and real
   footage: the four street originals of ../shared/corpus/library joined (60 s, 10 fps,
   8-s GOP). No two long files share footage (the generated ones draw their pictures from
   one pool of 14 photographs, so two of them may pan over the same photograph: false
   pairs between those are told apart in the figures).
-- partial copies: excerpts of 5, 5, 10, 10, 20 and 40 s of each long file, cut at random
-  offsets and re-encoded as people do (x264 with a 2-s GOP), each with one edit: a
-  smaller size, a phone's vertical crop, half the frame rate, or a low bit rate
-  (``_copies_edits.py``).
+- partial copies: excerpts of 5, 5, 10, 10, 20 and 40 s of each long file (and 5, 10, 20
+  and 40 s more of those over 100 s), cut at random offsets and re-encoded as people do
+  (x264 with a 2-s GOP), each with one edit: a smaller size, a phone's vertical crop,
+  half the frame rate, or a low bit rate (``_copies_edits.py``).
 
 For each plan (MAX_GAP 5 = the product's, 6, 8, and "keyframes": no fills in long
 clips), the set is scanned into its own library with the CLI of this tree, the plan set
@@ -82,7 +82,8 @@ MEDIA = CACHE / "media"
 CLI = [sys.executable, str(BENCH / "_long_gop_cli.py")]
 PLANS = ("5", "6", "8", "keyframes")
 MEDIA_VERSION = 1  # bump when the set changes: the media are made again
-EXCERPT_SECONDS = (5, 5, 10, 10, 20, 40)
+# The first six of every long file; the rest where the file has room for them (> 100 s).
+EXCERPT_SECONDS = (5, 5, 10, 10, 20, 40, 5, 10, 20, 40)
 EDITS = ("smaller", "vertical", "half_fps", "low_bitrate")
 OVERLAP_POSITIVE = 2.0  # seconds two excerpts share to be copies of each other
 SIMILAR_LIMIT = 10
@@ -102,6 +103,8 @@ LONGS = (
     Long("pan_gop8_bf3", 120, 8, 3, 101),
     Long("pan_gop8_bf0", 90, 8, 0, 102),
     Long("pan_gop4_bf3", 80, 4, 3, 103),
+    Long("pan_gop8_bf3_240s", 240, 8, 3, 104),
+    Long("pan_gop4_bf0", 60, 4, 0, 105),
     Long("street_gop8_bf3", 60, 8, 3, 0,
          joined=("street_1", "street_2", "street_3", "street_4")),
 )
@@ -213,7 +216,8 @@ def plan_set() -> list[dict]:
         files.append({"name": f"{long.name}.mp4", "kind": "long", "long": long.name,
                       "seconds": long.seconds, "gop_s": long.gop_s, "bframes": long.bframes})
         rng = _rng("excerpts", long.name)
-        for j, seconds in enumerate(EXCERPT_SECONDS):
+        for j, seconds in enumerate(EXCERPT_SECONDS[:6] if long.seconds <= 100
+                                    else EXCERPT_SECONDS):
             start = round(float(rng.uniform(0.0, long.seconds - seconds - 0.5)), 2)
             edit = EDITS[(i + j) % len(EDITS)]
             files.append({"name": f"{long.name}_x{j}_{seconds}s_{edit}.mp4", "kind": "excerpt",
@@ -227,12 +231,26 @@ def build(quiet: bool) -> list[dict]:
                 "longs": [asdict(x) for x in LONGS], "files": files}
     manifest = json.loads(json.dumps(manifest))  # tuples as lists, as read back
     manifest_path = CACHE / "manifest.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    old = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     MEDIA.mkdir(parents=True, exist_ok=True)
-    if old != manifest:
-        for p in MEDIA.iterdir():
-            p.unlink()
     longs = {x.name: x for x in LONGS}
+    # A file is kept while what it was made from is unchanged: the versions, its own
+    # entry, and for an excerpt its long file's.
+    same = ({"version", "generator", "longs"} <= old.keys() and all(
+        old[k] == manifest[k] for k in ("version", "generator")))
+    old_longs = {x["name"]: x for x in old.get("longs", [])} if same else {}
+    old_files = {f["name"]: f for f in old.get("files", [])} if same else {}
+    new_longs = {x["name"]: x for x in manifest["longs"]}
+    wanted = {f["name"]: f for f in manifest["files"]}
+
+    def unchanged(name: str) -> bool:
+        f = wanted.get(name)
+        return (f is not None and old_files.get(name) == f
+                and old_longs.get(f["long"]) == new_longs[f["long"]])
+
+    for p in MEDIA.iterdir():
+        if not unchanged(p.name):
+            p.unlink()
     for f in files:
         path = MEDIA / f["name"]
         if path.exists():
@@ -385,6 +403,7 @@ def score_pairs(files: list[dict], dup: dict) -> dict:
     found = {frozenset(p) for g in groups for p in itertools.combinations(sorted(set(g)), 2)
              if set(p) <= set(by_name)}
     by_length: dict[str, list[int]] = {}
+    by_gop: dict[tuple[int, int], list[int]] = {}
     overlap = [0, 0]
     negatives: dict[str, list[int]] = {}
     false = []
@@ -394,12 +413,15 @@ def score_pairs(files: list[dict], dup: dict) -> dict:
         hit = frozenset((a, b)) in found
         if rel == "positive":
             if "long" in (fa["kind"], fb["kind"]):
-                x = fa if fa["kind"] == "excerpt" else fb
-                cell = by_length.setdefault(f"{x['seconds']}s", [0, 0])
+                x, long = (fa, fb) if fa["kind"] == "excerpt" else (fb, fa)
+                # Only 8-s GOPs are sampled otherwise by the plans; 4-s ones are the control.
+                cells = [by_length.setdefault(f"{x['seconds']}s", [0, 0]),
+                         by_gop.setdefault((long["gop_s"], x["seconds"]), [0, 0])]
             else:
-                cell = overlap
-            cell[0] += hit
-            cell[1] += 1
+                cells = [overlap]
+            for cell in cells:
+                cell[0] += hit
+                cell[1] += 1
         elif rel != "ignored":
             cell = negatives.setdefault(rel, [0, 0])
             cell[0] += hit
@@ -410,6 +432,8 @@ def score_pairs(files: list[dict], dup: dict) -> dict:
                     and frozenset((f["name"], f"{f['long']}.mp4")) not in found)
     return {"recall_by_length": {k: {"found": v[0], "of": v[1]}
                                  for k, v in sorted(by_length.items(), key=lambda kv: int(kv[0][:-1]))},
+            "recall_by_gop_length": {f"GOP {g} s, {n}s": {"found": v[0], "of": v[1]}
+                                     for (g, n), v in sorted(by_gop.items(), key=lambda kv: (-kv[0][0], kv[0][1]))},
             "excerpt_overlap_recall": {"found": overlap[0], "of": overlap[1]},
             "false_pairs": {k: {"grouped": v[0], "of": v[1]} for k, v in sorted(negatives.items())},
             "false_pair_list": false, "missed_excerpts": missed, "groups": len(groups)}
@@ -455,8 +479,11 @@ def print_table(results: list[dict]) -> None:
     head = ["", *[f"MAX_GAP {r['plan']}" if r["plan"] != "keyframes" else "keyframes only"
                   for r in results]]
     rows = []
+    for key in results[0]["recall_by_gop_length"]:
+        rows.append([f"recall excerpt<->long, {key}",
+                     *[_frac(r["recall_by_gop_length"][key]) for r in results]])
     for length in results[0]["recall_by_length"]:
-        rows.append([f"recall excerpt<->long, {length}",
+        rows.append([f"recall excerpt<->long, any GOP, {length}",
                      *[_frac(r["recall_by_length"][length]) for r in results]])
     rows.append(["recall excerpt<->excerpt (overlap >= 2 s)",
                  *[_frac(r["excerpt_overlap_recall"]) for r in results]])
