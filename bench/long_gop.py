@@ -41,10 +41,12 @@ Figures per plan:
   groups join them through their long file), pairs between different long files'
   footage (split by whether the two pan over a common photograph), long <-> long.
 - decode CPU of the scan (the scan report's ``decode_cpu_s``) and the CPU of the whole
-  scan process tree; samples planned per long file.
+  scan process tree; samples planned per long file, and stored by the scan (read from
+  the library: the check that the decode workers ran the plan asked for).
 - similar: whether the excerpt's long file is among the first 10 results of ``similar
-  EXCERPT``, its rank, and how far the moment reported for it lies from the excerpt's true
-  span in the long file (0 s when inside).
+  EXCERPT``, whether it is the first of them, and the first of the long files (other
+  excerpts of the same footage rightly rank high too), and how far the moment reported
+  for it lies from the excerpt's true span in the long file (0 s when inside).
 
 The models come from the data folder of the current configuration (``REELVAULT_DATA``
 is never set here).
@@ -441,6 +443,7 @@ def score_pairs(files: list[dict], dup: dict) -> dict:
 
 def similar_figures(plan: str, library: Path, files: list[dict]) -> dict:
     rows = []
+    long_names = {f["name"] for f in files if f["kind"] == "long"}
     for f in files:
         if f["kind"] != "excerpt":
             continue
@@ -448,13 +451,18 @@ def similar_figures(plan: str, library: Path, files: list[dict]) -> dict:
                          "--limit", str(SIMILAR_LIMIT))
         names = [Path(r["path"]).name for r in out["results"]]
         source = f"{f['long']}.mp4"
-        row = {"excerpt": f["name"], "seconds": f["seconds"], "rank": None, "moment_error_s": None}
+        row = {"excerpt": f["name"], "seconds": f["seconds"], "rank": None,
+               "rank_among_long": None, "moment_error_s": None}
         if source in names:
             k = names.index(source)
             r = out["results"][k]
             s0, e0 = _span(f)
             mid = (float(r["start"]) + float(r["end"])) / 2
-            row.update(rank=k + 1, moment=[r["start"], r["end"]],
+            # Other excerpts of the same footage rightly come first too: among the long
+            # files, the source should.
+            longs_before = [n for n in names[:k] if n in long_names]
+            row.update(rank=k + 1, rank_among_long=len(longs_before) + 1,
+                       moment=[r["start"], r["end"]],
                        moment_error_s=round(max(0.0, s0 - mid, mid - e0), 2))
         rows.append(row)
     by_length = {}
@@ -464,6 +472,7 @@ def similar_figures(plan: str, library: Path, files: list[dict]) -> dict:
         by_length[f"{seconds}s"] = {
             "found": sum(r["rank"] is not None for r in sel), "of": len(sel),
             "first": sum(r["rank"] == 1 for r in sel),
+            "first_long": sum(r["rank_among_long"] == 1 for r in sel),
             "moment_inside": sum(e == 0 for e in errors),
             "moment_error_median_s": round(float(np.median(errors)), 2) if errors else None,
             "moment_error_max_s": round(max(errors), 2) if errors else None}
@@ -497,8 +506,8 @@ def print_table(results: list[dict]) -> None:
                      *[f"{c['samples']} ({c['fills']}) {c['stored']}"
                        for c in (r["samples"][long] for r in results)]])
     for length in results[0]["similar"]["by_length"]:
-        rows.append([f"similar {length}: source found / first",
-                     *[f"{c['found']}/{c['of']} / {c['first']}"
+        rows.append([f"similar {length}: source found / first / first long file",
+                     *[f"{c['found']}/{c['of']} / {c['first']} / {c['first_long']}"
                        for c in (r["similar"]["by_length"][length] for r in results)]])
         rows.append([f"similar {length}: moment inside / median / max off s",
                      *[f"{c['moment_inside']} / {c['moment_error_median_s']} / "
