@@ -88,20 +88,11 @@ def load_features(lib: Library, file_ids=None, files: dict[int, dict] | None = N
 
 
 def _join(a: ClipFeatures, b: ClipFeatures) -> ClipFeatures:
-    """The rows of both (no file in both), in file id order."""
-    if not len(a) or not len(b):  # an empty side knows no vector sizes
-        return b if not len(a) else a
-    dim = max(a.audio.shape[1], b.audio.shape[1])
-
-    def audio(f: ClipFeatures) -> np.ndarray:
-        if f.audio.shape[1] == dim:
-            return f.audio
-        return np.zeros((len(f), dim), f.audio.dtype)  # a side without any soundtrack
-
-    ids = np.concatenate([a.file_ids, b.file_ids])
-    order = np.argsort(ids, kind="stable")
-    return ClipFeatures(ids[order], np.concatenate([a.visual, b.visual])[order],
-                        np.concatenate([audio(a), audio(b)])[order],
+    """The rows of both (no file in both; vectors as ``load_features`` gives them), in
+    file id order."""
+    rows = clip_index.join([clip_index.Rows(f.file_ids, f.visual, f.audio) for f in (a, b)])
+    order = np.argsort(np.concatenate([a.file_ids, b.file_ids]), kind="stable")
+    return ClipFeatures(rows.file_ids, rows.visual, rows.audio,
                         np.concatenate([a.times, b.times])[order])
 
 
