@@ -14,15 +14,7 @@ def letterbox(rgb: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, fl
     frame. Keeping the aspect ratio keeps faces round; the padding is only on the right or
     bottom, so no offset is needed to map boxes back.
     """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    nh, nw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas = np.full((size, size, 3), fill, np.uint8)
-    canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
-    return canvas, scale
+    return _scaled_onto_canvas(rgb, size, fill, grid=None)
 
 
 def fit_to_grid(rgb: np.ndarray, size: int, multiple: int,
@@ -34,16 +26,23 @@ def fit_to_grid(rgb: np.ndarray, size: int, multiple: int,
     Returns the canvas and the scale, as ``letterbox`` does: a 16:9 frame becomes 512x288
     where ``letterbox`` would make it 512x512, more than 40% of it padding.
     """
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
     if size % multiple:
         raise ValueError(f"size {size} is not a multiple of {multiple}")
+    return _scaled_onto_canvas(rgb, size, fill, grid=multiple)
+
+
+def _scaled_onto_canvas(rgb: np.ndarray, size: int, fill: int,
+                        grid: int | None) -> tuple[np.ndarray, float]:
+    """The frame scaled so its longer side is ``size``, top-left on a canvas of grey level
+    ``fill``: ``size`` square (``grid`` None), else each side rounded up to ``grid``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
     h, w = rgb.shape[:2]
     scale = size / max(h, w)
     nh, nw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas = np.full((-(-nh // multiple) * multiple, -(-nw // multiple) * multiple, 3), fill,
-                     np.uint8)
+    shape = (size, size) if grid is None else (-(-nh // grid) * grid, -(-nw // grid) * grid)
+    canvas = np.full((*shape, 3), fill, np.uint8)
     canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=interp)
     return canvas, scale
 
