@@ -118,21 +118,19 @@ def _sample_picture() -> np.ndarray:
     return picture
 
 
-def _normalized(bgr: np.ndarray) -> np.ndarray:
-    return ((bgr.astype(np.float32) * (2.0 / 255.0)) - 1.0).transpose(2, 0, 1)
-
-
 def _det_sample() -> np.ndarray:
-    return _normalized(_sample_picture())[None]
+    from app.inference.ocr import normalize_image
+
+    return normalize_image(_sample_picture())[None]
 
 
 def _rec_sample() -> np.ndarray:
-    """The drawn lines and a stretch of the picture, 48x320, as the reader batches them."""
-    import cv2
+    """The drawn lines and a stretch of the picture, as the reader batches them."""
+    from app.inference.ocr import recognizer_batch
 
     picture = _sample_picture()
-    crops = [picture[392:448, 50:560], picture[452:508, 50:460], picture[60:116, 200:520]]
-    return np.stack([_normalized(cv2.resize(c, (320, 48))) for c in crops])
+    return recognizer_batch([picture[392:448, 50:560], picture[452:508, 50:460],
+                             picture[60:116, 200:520]])
 
 
 def _folded(model_bytes: bytes, sample: np.ndarray, what: str) -> bytes:

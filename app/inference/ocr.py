@@ -136,7 +136,7 @@ def text_presence(rgb: np.ndarray) -> float:
 
 # --- detection --------------------------------------------------------------------------
 
-def _normalize(bgr: np.ndarray) -> np.ndarray:
+def normalize_image(bgr: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 -> float32 3xHxW in [-1, 1]."""
     return ((bgr.astype(np.float32) * (2.0 / 255.0)) - 1.0).transpose(2, 0, 1)
 
@@ -250,13 +250,15 @@ def crop_line(bgr: np.ndarray, corners: np.ndarray) -> np.ndarray:
     return crop
 
 
-def _rec_batch(crops: list[np.ndarray]) -> np.ndarray:
+def recognizer_batch(crops: list[np.ndarray]) -> np.ndarray:
+    """Upright BGR line crops as one recognizer input: each 48 px high at its own aspect
+    ratio, padded to the widest (at least REC_MIN_WIDTH)."""
     widths = [min(REC_MAX_WIDTH, math.ceil(REC_HEIGHT * c.shape[1] / c.shape[0])) for c in crops]
     batch_width = max(REC_MIN_WIDTH, max(widths))
     batch = np.zeros((len(crops), 3, REC_HEIGHT, batch_width), dtype=np.float32)
     for i, (crop, width) in enumerate(zip(crops, widths, strict=True)):
         resized = cv2.resize(crop, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        batch[i, :, :, :width] = _normalize(resized)
+        batch[i, :, :, :width] = normalize_image(resized)
     return batch
 
 
@@ -310,7 +312,7 @@ class TextReader:
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         small = cv2.resize(bgr, (det_w, det_h), interpolation=cv2.INTER_AREA
                            if det_w < width else cv2.INTER_LINEAR)
-        (prob,) = self.det.run(None, {self.det.get_inputs()[0].name: _normalize(small)[None]})
+        (prob,) = self.det.run(None, {self.det.get_inputs()[0].name: normalize_image(small)[None]})
         found = boxes_from_probability(prob[0, 0], width / det_w, height / det_h,
                                        (height, width))
         if len(found) > self.max_lines:
@@ -327,7 +329,7 @@ class TextReader:
         name = self.rec.get_inputs()[0].name
         for start in range(0, len(order), REC_BATCH):
             idx = order[start:start + REC_BATCH]
-            (probs,) = self.rec.run(None, {name: _rec_batch([bgr_crops[i] for i in idx])})
+            (probs,) = self.rec.run(None, {name: recognizer_batch([bgr_crops[i] for i in idx])})
             for row, i in enumerate(idx):
                 out[i] = ctc_greedy(probs[row], self.keys)
         return out
