@@ -154,9 +154,7 @@ def save(library: Path, kind: str, recipe: int, identity: int, count: int,
     ``Linked`` arrays are linked from the version that holds them."""
     if "-" in kind:  # it separates the parts of a version's name (``_versions``)
         raise ValueError(f"an index kind without '-': {kind!r}")
-    ids = np.fromiter(signature.keys(), np.int64, len(signature))
-    digests = np.fromiter(signature.values(), np.int64, len(signature))
-    arrays = {**arrays, "_signature_ids": ids, "_signature_digests": digests}
+    arrays = {**arrays, **_signature_arrays(signature)}
     for parent in folders(library):
         try:
             folder = _write(parent, kind, recipe, identity, count, arrays, meta)
@@ -216,6 +214,12 @@ class Linked:
         return array
 
 
+def _signature_arrays(signature: dict[int, int]) -> dict[str, np.ndarray]:
+    """What each file's signature was (file id -> digest), as the two arrays stored."""
+    return {"_signature_ids": np.fromiter(signature.keys(), np.int64, len(signature)),
+            "_signature_digests": np.fromiter(signature.values(), np.int64, len(signature))}
+
+
 def _link(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)
@@ -243,13 +247,9 @@ def relabel(folder: Path, count: int, signature: dict[int, int]) -> Path | None:
         for name in header["arrays"]:
             if name.startswith("_signature"):
                 continue
-            try:
-                os.link(folder / f"{name}.npy", tmp / f"{name}.npy")
-            except OSError:
-                shutil.copyfile(folder / f"{name}.npy", tmp / f"{name}.npy")
-        ids = np.fromiter(signature.keys(), np.int64, len(signature))
-        digests = np.fromiter(signature.values(), np.int64, len(signature))
-        for name, array in (("_signature_ids", ids), ("_signature_digests", digests)):
+            if not _link(folder / f"{name}.npy", tmp / f"{name}.npy"):
+                raise OSError(f"{name}.npy could be neither linked nor copied")
+        for name, array in _signature_arrays(signature).items():
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             header["arrays"][name] = [list(array.shape), array.dtype.str]
         header["count"] = count
