@@ -40,13 +40,14 @@ import importlib.util
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 import zlib
 from collections import defaultdict
 from pathlib import Path
+
+from _processes import children_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -451,18 +452,13 @@ def relation(ma: dict, mb: dict) -> str:
 
 
 # ---- running and scoring -------------------------------------------------------------
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def run_cli(library: Path, *args: str) -> tuple[dict, float, float]:
     """The command's JSON, its wall seconds and its CPU seconds (with its workers').
     The bench machine is shared: CPU seconds move less with other people's load."""
-    start, cpu = time.perf_counter(), _children_cpu()
+    start, cpu = time.perf_counter(), children_cpu()
     proc = subprocess.run([*REELVAULT, "--library", str(library), *args, "--json"],
                           cwd=ROOT, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
+    seconds, cpu = time.perf_counter() - start, children_cpu() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"reelvault {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout), seconds, cpu

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import ctypes
 import json
 import multiprocessing
 import os
@@ -49,6 +48,7 @@ from pathlib import Path
 import _media
 import av
 from _media import ClipSpec
+from _processes import become_subreaper
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -244,16 +244,6 @@ def reelvault_exe() -> str:
     if not found:
         sys.exit("reelvault not found: run `make setup` first")
     return found
-
-
-def become_subreaper() -> bool:
-    """Orphaned descendants (the forkserver, its workers) get reparented to us, so their
-    rusage is collected by wait4 here instead of being lost to init."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        return False
 
 
 def _read_kb(path: str, keys: tuple[str, ...]) -> dict[str, int]:

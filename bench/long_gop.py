@@ -55,12 +55,10 @@ is never set here).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import itertools
 import json
 import os
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -75,6 +73,7 @@ import _media
 import av
 import numpy as np
 from _long_gop_cli import PLAN_VARIABLE, apply_plan
+from _processes import become_subreaper, children_cpu
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -303,20 +302,6 @@ def relation(a: dict, b: dict) -> str:
 
 
 # ---- running -------------------------------------------------------------------------
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def become_subreaper() -> bool:
-    """Orphaned descendants (the forkserver, its decode workers) get reparented to us, so
-    reaping them adds their CPU to RUSAGE_CHILDREN (as in index_speed.py)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def _reap_orphans(wait_s: float = 10.0) -> None:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -333,13 +318,13 @@ def run_cli(plan: str, library: Path, *args: str) -> tuple[dict, float]:
     workers when this process is a child subreaper)."""
     env = {**os.environ, PLAN_VARIABLE: plan,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    cpu = _children_cpu()
+    cpu = children_cpu()
     proc = subprocess.run([*CLI, "--library", str(library), *args, "--json"], cwd=ROOT,
                           capture_output=True, text=True, env=env)
     _reap_orphans()
     if proc.returncode != 0:
         raise RuntimeError(f"reelvault {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout), _children_cpu() - cpu
+    return json.loads(proc.stdout), children_cpu() - cpu
 
 
 def planned_samples(plan: str, path: Path) -> dict:
